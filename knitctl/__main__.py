@@ -1,0 +1,3 @@
+from knitctl.cli.main import run
+
+run()

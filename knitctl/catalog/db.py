@@ -1,0 +1,156 @@
+"""Opening the catalog: WAL, busy timeout, foreign keys, migrations, writers.
+
+Every writer goes through `Catalog.write()`, which holds one `BEGIN IMMEDIATE`
+transaction: the write lock is taken up front, so two writers queue on the
+busy timeout instead of failing half-way with "database is locked".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+from ..errors import KnitError
+from .schema import LATEST, MIGRATIONS
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Catalog:
+    """One connection to a catalog file (or ':memory:')."""
+
+    def __init__(self, path: str | os.PathLike, *, readonly: bool = False, create: bool = True):
+        self.path = str(path)
+        if self.path != ":memory:":
+            p = Path(self.path)
+            if not p.exists() and (readonly or not create):
+                raise KnitError(f"no catalog at {p}; create one with `knitctl init`")
+            if not p.exists():
+                p.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o600)
+                os.close(fd)
+        uri = self.path if self.path == ":memory:" else f"file:{self.path}{'?mode=ro' if readonly else ''}"
+        conn = sqlite3.connect(
+            uri,
+            uri=self.path != ":memory:",
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self._depth = 0
+        self._migrate(readonly)
+
+    # -- schema -------------------------------------------------------------
+
+    def _migrate(self, readonly: bool) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > LATEST:
+            raise KnitError(
+                f"the catalog at {self.path} has schema version {version}, newer than this knit "
+                f"understands ({LATEST}); upgrade knit (./install.sh) before using it"
+            )
+        if version == LATEST:
+            return
+        if readonly:
+            raise KnitError(f"the catalog at {self.path} needs a migration; open it read-write once")
+        with self.write() as c:
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            for i in range(version, LATEST):
+                for stmt in _statements(MIGRATIONS[i]):
+                    c.execute(stmt)
+            c.execute(f"PRAGMA user_version = {LATEST}")
+        if self.path != ":memory:":
+            for suffix in ("", "-wal", "-shm"):
+                f = Path(self.path + suffix)
+                if f.exists():
+                    os.chmod(f, 0o600)
+
+    @property
+    def version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- transactions -------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction; nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads."""
+        if self._depth:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN")
+        self._depth = 1
+        try:
+            yield self.conn
+        finally:
+            self._depth = 0
+            self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params=()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def one(self, sql: str, params=()):
+        return self.conn.execute(sql, params).fetchone()
+
+    def data_version(self) -> int:
+        """Changes when another connection commits (PRAGMA data_version)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Catalog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _statements(script: str) -> list[str]:
+    out, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        out.append(buf.strip())
+    return [s for s in out if s]

@@ -1,0 +1,251 @@
+"""The catalog schema as ordered forward migrations.
+
+`PRAGMA user_version` holds how many migrations have been applied. A catalog
+whose version is newer than this code knows is refused, never guessed at.
+
+Tables come in two groups over one set of rows:
+- ML Metadata's model (type, artifact, execution, context, their properties,
+  event + event_path, attribution, association, parent_context). knit's own
+  data, runs and plans are rows here too, so the MLMD API sees them.
+- knit's own (data, tag, plan, plan_input, plan_input_tag, plan_output_tag,
+  run, run_history), each pointing at its MLMD row.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE type (
+        id INTEGER PRIMARY KEY,
+        kind INTEGER NOT NULL,              -- 0 execution, 1 artifact, 2 context (MLMD's TypeKind)
+        name TEXT NOT NULL,
+        version TEXT,
+        description TEXT,
+        external_id TEXT UNIQUE,
+        input_type TEXT,
+        output_type TEXT,
+        base_type INTEGER
+    );
+    CREATE UNIQUE INDEX type_kind_name ON type(kind, name, ifnull(version, ''));
+
+    CREATE TABLE type_property (
+        type_id INTEGER NOT NULL REFERENCES type(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        data_type INTEGER NOT NULL,
+        PRIMARY KEY (type_id, name)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE artifact (
+        id INTEGER PRIMARY KEY,
+        type_id INTEGER NOT NULL REFERENCES type(id),
+        uri TEXT,
+        state INTEGER,
+        name TEXT,
+        external_id TEXT UNIQUE,
+        create_time_ms INTEGER NOT NULL,
+        update_time_ms INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX artifact_type_name ON artifact(type_id, name) WHERE name IS NOT NULL;
+    CREATE INDEX artifact_uri ON artifact(uri);
+    CREATE INDEX artifact_type_ct ON artifact(type_id, create_time_ms, id);
+
+    CREATE TABLE execution (
+        id INTEGER PRIMARY KEY,
+        type_id INTEGER NOT NULL REFERENCES type(id),
+        last_known_state INTEGER,
+        name TEXT,
+        external_id TEXT UNIQUE,
+        create_time_ms INTEGER NOT NULL,
+        update_time_ms INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX execution_type_name ON execution(type_id, name) WHERE name IS NOT NULL;
+    CREATE INDEX execution_type_ct ON execution(type_id, create_time_ms, id);
+
+    CREATE TABLE context (
+        id INTEGER PRIMARY KEY,
+        type_id INTEGER NOT NULL REFERENCES type(id),
+        name TEXT NOT NULL,
+        external_id TEXT UNIQUE,
+        create_time_ms INTEGER NOT NULL,
+        update_time_ms INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX context_type_name ON context(type_id, name);
+
+    CREATE TABLE artifact_property (
+        artifact_id INTEGER NOT NULL REFERENCES artifact(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        is_custom INTEGER NOT NULL,
+        int_value INTEGER, double_value REAL, string_value TEXT,
+        struct_value TEXT, proto_value BLOB, bool_value INTEGER,
+        PRIMARY KEY (artifact_id, name, is_custom)
+    ) WITHOUT ROWID;
+    CREATE INDEX artifact_property_value ON artifact_property(name, is_custom, string_value, int_value);
+
+    CREATE TABLE execution_property (
+        execution_id INTEGER NOT NULL REFERENCES execution(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        is_custom INTEGER NOT NULL,
+        int_value INTEGER, double_value REAL, string_value TEXT,
+        struct_value TEXT, proto_value BLOB, bool_value INTEGER,
+        PRIMARY KEY (execution_id, name, is_custom)
+    ) WITHOUT ROWID;
+    CREATE INDEX execution_property_value ON execution_property(name, is_custom, string_value, int_value);
+
+    CREATE TABLE context_property (
+        context_id INTEGER NOT NULL REFERENCES context(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        is_custom INTEGER NOT NULL,
+        int_value INTEGER, double_value REAL, string_value TEXT,
+        struct_value TEXT, proto_value BLOB, bool_value INTEGER,
+        PRIMARY KEY (context_id, name, is_custom)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE event (
+        id INTEGER PRIMARY KEY,
+        artifact_id INTEGER NOT NULL REFERENCES artifact(id) ON DELETE CASCADE,
+        execution_id INTEGER NOT NULL REFERENCES execution(id) ON DELETE CASCADE,
+        type INTEGER NOT NULL,               -- MLMD Event.Type
+        milliseconds_since_epoch INTEGER
+    );
+    CREATE UNIQUE INDEX event_unique ON event(artifact_id, execution_id, type);
+    CREATE INDEX event_execution ON event(execution_id, type, artifact_id);
+
+    CREATE TABLE event_path (
+        event_id INTEGER NOT NULL REFERENCES event(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        is_index_step INTEGER NOT NULL,
+        step_index INTEGER,
+        step_key TEXT,
+        PRIMARY KEY (event_id, position)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE attribution (
+        id INTEGER PRIMARY KEY,
+        context_id INTEGER NOT NULL REFERENCES context(id) ON DELETE CASCADE,
+        artifact_id INTEGER NOT NULL REFERENCES artifact(id) ON DELETE CASCADE,
+        UNIQUE (context_id, artifact_id)
+    );
+    CREATE INDEX attribution_artifact ON attribution(artifact_id, context_id);
+
+    CREATE TABLE association (
+        id INTEGER PRIMARY KEY,
+        context_id INTEGER NOT NULL REFERENCES context(id) ON DELETE CASCADE,
+        execution_id INTEGER NOT NULL REFERENCES execution(id) ON DELETE CASCADE,
+        UNIQUE (context_id, execution_id)
+    );
+    CREATE INDEX association_execution ON association(execution_id, context_id);
+
+    CREATE TABLE parent_context (
+        context_id INTEGER NOT NULL REFERENCES context(id) ON DELETE CASCADE,
+        parent_context_id INTEGER NOT NULL REFERENCES context(id) ON DELETE CASCADE,
+        PRIMARY KEY (context_id, parent_context_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX parent_context_parent ON parent_context(parent_context_id, context_id);
+
+    CREATE TABLE parent_type (
+        type_id INTEGER NOT NULL REFERENCES type(id) ON DELETE CASCADE,
+        parent_type_id INTEGER NOT NULL REFERENCES type(id) ON DELETE CASCADE,
+        PRIMARY KEY (type_id, parent_type_id)
+    ) WITHOUT ROWID;
+
+    -- knit's own ---------------------------------------------------------
+
+    CREATE TABLE plan (
+        plan_id TEXT PRIMARY KEY,
+        context_id INTEGER NOT NULL UNIQUE REFERENCES context(id),
+        hash TEXT UNIQUE,                    -- NULL for the pseudo-plan knit#uploaded
+        image TEXT,
+        spec TEXT NOT NULL,                  -- JSON of the validated plan
+        active INTEGER NOT NULL DEFAULT 1,
+        resources TEXT NOT NULL DEFAULT '{}',
+        annotations TEXT NOT NULL DEFAULT '[]',
+        service_account TEXT,
+        created_ms INTEGER NOT NULL
+    );
+
+    CREATE TABLE plan_input (
+        plan_id TEXT NOT NULL REFERENCES plan(plan_id),
+        path TEXT NOT NULL,
+        tag_count INTEGER NOT NULL,          -- user tags to match, pins excluded
+        pin_id TEXT,                         -- knit#id pin
+        pin_timestamp_ms INTEGER,            -- knit#timestamp pin
+        PRIMARY KEY (plan_id, path)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE plan_input_tag (
+        plan_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (plan_id, path, key, value),
+        FOREIGN KEY (plan_id, path) REFERENCES plan_input(plan_id, path)
+    ) WITHOUT ROWID;
+    CREATE INDEX plan_input_tag_kv ON plan_input_tag(key, value);
+
+    CREATE TABLE plan_output (
+        plan_id TEXT NOT NULL REFERENCES plan(plan_id),
+        path TEXT NOT NULL,                  -- the mount path, or 'log' for the log output
+        is_log INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (plan_id, path)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE plan_output_tag (
+        plan_id TEXT NOT NULL,
+        path TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (plan_id, path, key, value),
+        FOREIGN KEY (plan_id, path) REFERENCES plan_output(plan_id, path)
+    ) WITHOUT ROWID;
+    CREATE INDEX plan_output_tag_kv ON plan_output_tag(key, value);
+
+    CREATE TABLE run (
+        run_id TEXT PRIMARY KEY,
+        execution_id INTEGER NOT NULL UNIQUE REFERENCES execution(id),
+        plan_id TEXT NOT NULL REFERENCES plan(plan_id),
+        status TEXT NOT NULL,
+        assignment TEXT,                     -- canonical 'path=id' list; NULL for uploads
+        context TEXT,
+        exit_code INTEGER,
+        message TEXT,
+        request TEXT,                        -- 'stop' or 'abort' asked by the CLI, acted on by knitd
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL,
+        started_ms INTEGER,
+        finished_ms INTEGER
+    );
+    CREATE UNIQUE INDEX run_plan_assignment ON run(plan_id, assignment) WHERE assignment IS NOT NULL;
+    CREATE INDEX run_status ON run(status, created_ms);
+    CREATE INDEX run_plan ON run(plan_id, status);
+    CREATE INDEX run_created ON run(created_ms);
+
+    CREATE TABLE run_history (
+        run_id TEXT NOT NULL REFERENCES run(run_id) ON DELETE CASCADE,
+        at_ms INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        note TEXT
+    );
+    CREATE INDEX run_history_run ON run_history(run_id, at_ms);
+
+    CREATE TABLE data (
+        knit_id TEXT PRIMARY KEY,
+        artifact_id INTEGER NOT NULL UNIQUE REFERENCES artifact(id),
+        run_id TEXT NOT NULL REFERENCES run(run_id),
+        output_path TEXT NOT NULL,           -- mount path in the producing run ('/upload' for pushes, 'log')
+        digest TEXT,                         -- set when committed
+        size INTEGER,
+        file_count INTEGER,
+        source TEXT                          -- where a push came from (a folder, a path)
+    );
+    CREATE INDEX data_run ON data(run_id);
+
+    CREATE TABLE tag (
+        knit_id TEXT NOT NULL REFERENCES data(knit_id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (knit_id, key, value)
+    ) WITHOUT ROWID;
+    CREATE INDEX tag_kv ON tag(key, value, knit_id);
+    """,
+]
+
+LATEST = len(MIGRATIONS)

@@ -1,0 +1,1 @@
+"""The `knitctl` command line: one module per command group."""

@@ -1,0 +1,104 @@
+"""`knitctl data`: push, find, show, pull, tag, lineage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .. import data as data_api
+from .common import OutputOpt, open_session, transfer_progress, tree_size
+from .output import Format, emit, human_size, message
+
+app = typer.Typer(help="Data: immutable directories with key:value tags.", no_args_is_help=True)
+
+COLUMNS = [
+    ("id", lambda d: d["knit_id"]),
+    ("tags", lambda d: [t for t in d["tags"] if not t.startswith("knit#id:")]),
+    ("size", lambda d: human_size(d["size"])),
+    ("upstream", lambda d: f'{d["upstream"]["plan_id"]}:{d["upstream"]["run_id"]}'),
+]
+
+
+@app.command("push")
+def push(
+    dirs: List[Path] = typer.Argument(..., help="Directories (or files) to push; each becomes one datum."),
+    tag: List[str] = typer.Option([], "-t", "--tag", help="Tag key:value to set (repeatable)."),
+    name: bool = typer.Option(False, "-n", "--name", help="Also tag each datum name:<directory name>."),
+    move: bool = typer.Option(False, "--move", help="Move instead of copy (same filesystem: a rename)."),
+    output: Optional[Format] = OutputOpt,
+):
+    """Commit directories as new data, tagged."""
+    with open_session() as s:
+        total = 0 if move else tree_size(dirs)
+        with transfer_progress(total, "pushing") as progress:
+            pushed = data_api.push(s, dirs, tag, name_tag=name, move=move, progress=progress)
+    for d in pushed:
+        message(f"pushed {d.knit_id} ({d.file_count} files, {human_size(d.size)})")
+    emit([d.to_dict() for d in pushed], output, COLUMNS)
+
+
+@app.command("find")
+def find(
+    tag: List[str] = typer.Option([], "-t", "--tag", help="Only data with this tag (repeatable; all must match)."),
+    transient: str = typer.Option("no", "--transient", help="yes: only unfinished or failed data; no (default): only committed; both."),
+    since: Optional[str] = typer.Option(None, "--since", help="Only data committed at or after this RFC 3339 time."),
+    duration: Optional[str] = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h, 1d)."),
+    output: Optional[Format] = OutputOpt,
+):
+    """List data by tags."""
+    with open_session() as s:
+        found = data_api.find(s, tag, transient=transient, since=since, duration=duration)
+    emit([d.to_dict() for d in found], output, COLUMNS)
+
+
+@app.command("show")
+def show(knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough)."), output: Optional[Format] = OutputOpt):
+    """One datum: tags, upstream run, downstream runs, nominations."""
+    with open_session() as s:
+        d = data_api.show(s, knit_id).to_dict()
+    if output in (Format.json, Format.yaml):
+        emit([d], output, [], single=True)
+        return
+    rows = [
+        ("id", d["knit_id"]),
+        ("status", d["status"]),
+        ("tags", "\n".join(d["tags"])),
+        ("size", f'{human_size(d["size"])} in {d["file_count"]} files' if d["size"] is not None else ""),
+        ("digest", d["digest"] or ""),
+        ("upstream", f'run {d["upstream"]["run_id"]} of plan {d["upstream"]["plan_id"]} at {d["upstream"]["path"]}'),
+    ]
+    if d.get("source"):
+        rows.append(("source", d["source"]))
+    rows.append(("downstream", "\n".join(f'run {x["run_id"]} of plan {x["plan_id"]} at {x["path"]} ({x["status"]})' for x in d.get("downstream", [])) or "-"))
+    rows.append(("nominated", "\n".join(f'plan {x["plan_id"]} input {x["path"]}' for x in d.get("nominations", [])) or "-"))
+    emit([{"field": k, "value": v} for k, v in rows], output, [("field", lambda r: r["field"]), ("value", lambda r: r["value"])])
+
+
+@app.command("pull")
+def pull(
+    knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough)."),
+    dest: Path = typer.Argument(..., help="Existing directory to write into."),
+    extract: bool = typer.Option(False, "-x", "--extract", help="Write the files into DEST/<id>/ instead of DEST/<id>.tar.gz."),
+):
+    """Copy a datum out, verifying its digest."""
+    with open_session() as s:
+        d = data_api.get(s, knit_id)
+        with transfer_progress(d.size or 0, "pulling") as progress:
+            out = data_api.pull(s, knit_id, dest, extract=extract, progress=progress)
+    typer.echo(str(out))
+
+
+@app.command("tag")
+def tag_cmd(
+    knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough)."),
+    add: List[str] = typer.Option([], "--add", help="Tag key:value to add (repeatable)."),
+    remove: List[str] = typer.Option([], "--remove", help="Tag key:value to remove (repeatable)."),
+    remove_key: List[str] = typer.Option([], "--remove-key", help="Remove every tag with this key (repeatable)."),
+    output: Optional[Format] = OutputOpt,
+):
+    """Change a datum's tags: removals first, then additions."""
+    with open_session() as s:
+        d = data_api.tag(s, knit_id, add=add, remove=remove, remove_keys=remove_key)
+    emit([d.to_dict()], output, COLUMNS, single=output in (Format.json, Format.yaml))

@@ -1,0 +1,56 @@
+"""The `knitctl` entry point: the Typer app and its error boundary."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+
+import typer
+
+from ..errors import KnitError
+from ..session import Session
+from . import data
+from .output import message
+
+app = typer.Typer(
+    name="knitctl",
+    help="knit: tagged data, plans that run on it, and the lineage between them.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=True,
+)
+app.add_typer(data.app, name="data")
+
+
+@app.command("init")
+def init():
+    """Create KNIT_HOME (catalog and store) if it does not exist."""
+    with Session.open() as s:
+        message(f"knit home ready at {s.home.root}")
+
+
+def run() -> None:
+    """Console script: user errors become one line on stderr and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except KnitError as e:
+        message(f"knitctl: error: {e.message}")
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        message("knitctl: aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        message("knitctl: interrupted")
+        sys.exit(130)
+    except sqlite3.OperationalError as e:
+        message(f"knitctl: error: the catalog could not be used ({e}); `knitctl doctor` checks it")
+        sys.exit(1)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except Exception as e:  # click's own usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise

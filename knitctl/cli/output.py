@@ -1,0 +1,83 @@
+"""Output conventions (DESIGN §9): data on stdout, messages on stderr; tables on a
+TTY, tab-separated without colour when piped; `-o json|yaml|table`; NO_COLOR."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from typing import Any, Callable, Sequence
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+def _no_color() -> bool:
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def stdout_console() -> Console:
+    return Console(no_color=_no_color(), highlight=False, soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, no_color=_no_color(), highlight=False)
+
+
+def message(text: str) -> None:
+    """A human message: stderr, never mixed with data."""
+    stderr_console().print(text, markup=False)
+
+
+def emit(
+    records: Sequence[dict],
+    fmt: Format | None,
+    columns: Sequence[tuple[str, Callable[[dict], Any]]],
+    *,
+    single: bool = False,
+) -> None:
+    """Print records as a table (TTY), TSV (piped), JSON or YAML."""
+    if fmt == Format.json:
+        sys.stdout.write(json.dumps(records[0] if single else list(records), indent=2, ensure_ascii=False) + "\n")
+        return
+    if fmt == Format.yaml:
+        sys.stdout.write(yaml.safe_dump(records[0] if single else list(records), sort_keys=False, allow_unicode=True))
+        return
+    rows = [[_cell(fn(r)) for _, fn in columns] for r in records]
+    if fmt == Format.table or sys.stdout.isatty():
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for name, _ in columns:
+            table.add_column(name.upper())
+        for row in rows:
+            table.add_row(*row)
+        stdout_console().print(table)
+    else:
+        for row in rows:
+            sys.stdout.write("\t".join(c.replace("\t", " ").replace("\n", " ") for c in row) + "\n")
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)):
+        return " ".join(str(x) for x in v)
+    return str(v)
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return ""
+    f = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if f < 1024 or unit == "TiB":
+            return f"{f:.0f} {unit}" if unit == "B" else f"{f:.1f} {unit}"
+        f /= 1024
+    return str(n)

@@ -1,0 +1,328 @@
+"""Data: push, find, show, pull, tag — the library functions behind `knitctl data`."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import ids, tags as tagrules
+from .catalog import now_ms
+from .catalog import records
+from .errors import KnitError, UsageError
+from .session import Session
+from .tags import Tag
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Datum:
+    knit_id: str
+    tags: list[Tag]              # user tags
+    status: str                  # done | failed | processing
+    timestamp_ms: int | None
+    run_id: str
+    plan_id: str
+    output_path: str
+    digest: str | None
+    size: int | None
+    file_count: int | None
+    source: str | None
+    downstream: list[dict] = field(default_factory=list)
+    nominations: list[dict] = field(default_factory=list)
+
+    @property
+    def system_tags(self) -> list[Tag]:
+        return tagrules.system_tags(self.knit_id, self.timestamp_ms, self.status)
+
+    @property
+    def all_tags(self) -> list[Tag]:
+        return sorted(self.tags) + self.system_tags
+
+    def to_dict(self) -> dict:
+        d = {
+            "knit_id": self.knit_id,
+            "tags": [str(t) for t in self.all_tags],
+            "status": self.status,
+            "timestamp": tagrules.format_time(self.timestamp_ms) if self.timestamp_ms else None,
+            "upstream": {"run_id": self.run_id, "plan_id": self.plan_id, "path": self.output_path},
+            "digest": self.digest,
+            "size": self.size,
+            "file_count": self.file_count,
+        }
+        if self.source:
+            d["source"] = self.source
+        if self.downstream:
+            d["downstream"] = self.downstream
+        if self.nominations:
+            d["nominations"] = self.nominations
+        return d
+
+
+def data_status(run_status: str) -> str:
+    if run_status == "done":
+        return "done"
+    if run_status in ("failed", "invalidated"):
+        return "failed"
+    return "processing"
+
+
+# -- push ------------------------------------------------------------------------
+
+
+def push(
+    session: Session,
+    sources: Iterable[str | os.PathLike],
+    tags: Iterable[str] = (),
+    *,
+    name_tag: bool = False,
+    move: bool = False,
+    progress: Progress | None = None,
+    on_staged: Callable[[str], None] | None = None,
+) -> list[Datum]:
+    """Commit each source directory (or file) as one uploaded datum.
+
+    All inputs are checked before anything is written; all data of one call
+    are committed in one catalog transaction.
+    """
+    from .projection import project_data  # the brain reacts in the same transaction
+
+    paths = [Path(s) for s in sources]
+    if not paths:
+        raise UsageError("give at least one directory to push")
+    user_tags = tagrules.parse_many(tags, where="--tag")
+    for p in paths:
+        from .store import check_source
+
+        check_source(p)
+        if p.absolute().resolve() == session.home.root.resolve() or session.home.root.resolve() in p.absolute().resolve().parents:
+            raise UsageError(f"{p}: is inside KNIT_HOME ({session.home.root}); push data from elsewhere")
+    store = session.store
+    new_ids = [ids.new_id() for _ in paths]
+    staged: list[tuple[str, Path, object, list[Tag], Path]] = []
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        for knit_id, p in zip(new_ids, paths):
+            stack.enter_context(store.claim(knit_id))
+            if move:
+                dest, manifest = store.stage_move(knit_id, p)
+            else:
+                dest, manifest = store.stage_copy(knit_id, p, progress)
+            per = list(user_tags)
+            if name_tag:
+                nm = Tag("name", p.absolute().name)
+                if nm not in per:
+                    per.append(nm)
+            staged.append((knit_id, dest, manifest, per, p))
+            if on_staged:
+                on_staged(knit_id)
+        for knit_id, dest, *_ in staged:
+            store.publish(knit_id, dest)
+        t = now_ms()
+        with session.catalog.write() as c:
+            for knit_id, dest, manifest, per, p in staged:
+                run_id = records.insert_run(c, records.UPLOAD_PLAN, "done", at_ms=t)
+                records.insert_datum(
+                    c, run_id, records.UPLOAD_PATH, per,
+                    knit_id=knit_id, digest=manifest.digest, size=manifest.size,
+                    file_count=manifest.file_count, source=str(p.absolute()),
+                    uri=str(store.path_of(knit_id)), at_ms=t,
+                )
+            project_data(c, [s[0] for s in staged])
+    return [get(session, s[0]) for s in staged]
+
+
+# -- reading -------------------------------------------------------------------
+
+
+_DATUM_SQL = """
+SELECT d.knit_id, d.run_id, d.output_path, d.digest, d.size, d.file_count, d.source,
+       r.status AS run_status, r.finished_ms, r.plan_id
+FROM data d JOIN run r ON r.run_id = d.run_id
+"""
+
+
+def _tags_of(session: Session, knit_ids: list[str]) -> dict[str, list[Tag]]:
+    out: dict[str, list[Tag]] = {k: [] for k in knit_ids}
+    for i in range(0, len(knit_ids), 500):
+        chunk = knit_ids[i : i + 500]
+        q = f"SELECT knit_id, key, value FROM tag WHERE knit_id IN ({','.join('?' * len(chunk))})"
+        for row in session.catalog.query(q, chunk):
+            out[row[0]].append(Tag(row[1], row[2]))
+    return out
+
+
+def _from_rows(session: Session, rows) -> list[Datum]:
+    tags = _tags_of(session, [r["knit_id"] for r in rows])
+    return [
+        Datum(
+            knit_id=r["knit_id"],
+            tags=sorted(tags[r["knit_id"]]),
+            status=data_status(r["run_status"]),
+            timestamp_ms=r["finished_ms"] if r["run_status"] in ("done", "failed") else None,
+            run_id=r["run_id"],
+            plan_id=r["plan_id"],
+            output_path=r["output_path"],
+            digest=r["digest"],
+            size=r["size"],
+            file_count=r["file_count"],
+            source=r["source"],
+        )
+        for r in rows
+    ]
+
+
+def resolve_id(session: Session, text: str) -> str:
+    prefix = ids.check_prefix(text, what="data")
+    rows = session.catalog.query(
+        "SELECT knit_id FROM data WHERE knit_id >= ? AND knit_id < ? LIMIT 6", (prefix, prefix + "g")
+    )
+    return ids.pick_one(prefix, [r[0] for r in rows], what="data")
+
+
+def get(session: Session, text: str) -> Datum:
+    knit_id = resolve_id(session, text)
+    return _from_rows(session, session.catalog.query(_DATUM_SQL + " WHERE d.knit_id = ?", (knit_id,)))[0]
+
+
+def show(session: Session, text: str) -> Datum:
+    """A datum with its downstream runs and the plan inputs it is nominated for."""
+    from .projection import nominations_of
+
+    with session.catalog.read():
+        d = get(session, text)
+        d.downstream = [
+            {"run_id": r[0], "plan_id": r[1], "path": r[2], "status": r[3]}
+            for r in session.catalog.query(
+                """SELECT r.run_id, r.plan_id, ep.step_key, r.status
+                   FROM data d JOIN event e ON e.artifact_id = d.artifact_id AND e.type = 3
+                   JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
+                   JOIN run r ON r.execution_id = e.execution_id
+                   WHERE d.knit_id = ? ORDER BY r.created_ms""",
+                (d.knit_id,),
+            )
+        ]
+        d.nominations = nominations_of(session.catalog.conn, d.knit_id)
+    return d
+
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def parse_duration(text: str, *, where: str = "--duration") -> int:
+    """`90s`, `1h30m`, `2d` → milliseconds."""
+    s = text.strip().replace(" ", "")
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT_MS[m.group(2)]
+        pos = m.end()
+    if not s or pos != len(s):
+        raise UsageError(f"{where}: {text!r} is not a duration; write it like 90s, 30m, 1h30m or 2d")
+    return int(total)
+
+
+def find(
+    session: Session,
+    tags: Iterable[str] = (),
+    *,
+    transient: str = "no",
+    since: str | None = None,
+    duration: str | None = None,
+) -> list[Datum]:
+    """Data carrying every given tag (system tags included), oldest first."""
+    wanted = tagrules.parse_many(tags, where="--tag", user=False)
+    if transient not in ("yes", "no", "both"):
+        raise UsageError(f"--transient: {transient!r} is not one of yes, no, both")
+    where, params = [], []
+    user = [t for t in wanted if not t.reserved]
+    for t in wanted:
+        if t.key == tagrules.KEY_ID:
+            where.append("d.knit_id = ?")
+            params.append(t.value)
+        elif t.key == tagrules.KEY_TIMESTAMP:
+            where.append("r.finished_ms = ? AND r.status = 'done'")
+            params.append(tagrules.parse_time(t.value, where="--tag knit#timestamp"))
+        elif t.key == tagrules.KEY_TRANSIENT:
+            if t.value == tagrules.TRANSIENT_FAILED:
+                where.append("r.status IN ('failed')")
+            elif t.value == tagrules.TRANSIENT_PROCESSING:
+                where.append("r.status NOT IN ('done', 'failed', 'invalidated')")
+            else:
+                raise UsageError(f"--tag: {t} is not a system tag; knit#transient is 'processing' or 'failed'")
+            transient = "both"
+        elif t.reserved:
+            raise UsageError(f"--tag: {t} is not a system tag; system keys are knit#id, knit#timestamp, knit#transient")
+    if user:
+        sub = " INTERSECT ".join("SELECT knit_id FROM tag WHERE key = ? AND value = ?" for _ in user)
+        where.append(f"d.knit_id IN ({sub})")
+        for t in user:
+            params += [t.key, t.value]
+    if transient == "no":
+        where.append("r.status = 'done'")
+    elif transient == "yes":
+        where.append("r.status != 'done'")
+    if since:
+        start = tagrules.parse_time(since, where="--since")
+        where.append("r.finished_ms >= ?")
+        params.append(start)
+        if duration:
+            where.append("r.finished_ms < ?")
+            params.append(start + parse_duration(duration))
+    elif duration:
+        raise UsageError("--duration needs --since: it is the length of the window starting there")
+    sql = _DATUM_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created_ms, d.knit_id"
+    with session.catalog.read():
+        return _from_rows(session, session.catalog.query(sql, params))
+
+
+# -- pull ------------------------------------------------------------------------
+
+
+def pull(session: Session, text: str, dest: str | os.PathLike, *, extract: bool, progress: Progress | None = None) -> Path:
+    d = get(session, text)
+    if d.status != "done" or not d.digest:
+        raise KnitError(f"datum {d.knit_id} is not committed yet (its run is {d.status}); wait for it to finish")
+    target = Path(dest)
+    if not target.is_dir():
+        raise UsageError(f"{target}: not a directory; give an existing directory to pull into")
+    if extract:
+        return session.store.export_dir(d.knit_id, target, d.digest, progress)
+    return session.store.export_tar(d.knit_id, target, d.digest, progress)
+
+
+# -- tag ---------------------------------------------------------------------------
+
+
+def tag(
+    session: Session,
+    text: str,
+    *,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    remove_keys: Iterable[str] = (),
+) -> Datum:
+    """Removals first, then additions; projection reacts in the same transaction."""
+    from .projection import project_data
+
+    add_t = tagrules.parse_many(add, where="--add")
+    rm_t = tagrules.parse_many(remove, where="--remove")
+    keys = []
+    for k in remove_keys:
+        k = k.strip()
+        if not k:
+            raise UsageError("--remove-key: the key is empty")
+        if tagrules.is_reserved(k):
+            raise UsageError(f"--remove-key: {k!r} is a reserved system key and can't be removed")
+        keys.append(k)
+    with session.catalog.write() as c:
+        knit_id = resolve_id(session, text)
+        if records.set_tags(c, knit_id, rm_t, keys, add_t):
+            project_data(c, [knit_id])
+    return get(session, knit_id)

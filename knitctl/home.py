@@ -1,0 +1,58 @@
+"""KNIT_HOME: where the catalog and the store live (DESIGN §6)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_root() -> Path:
+    env = os.environ.get("KNIT_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "knit"
+
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @classmethod
+    def resolve(cls, root: str | os.PathLike | None = None) -> "Home":
+        return cls(Path(root).expanduser().absolute() if root else default_root().absolute())
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog.db"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def trash(self) -> Path:
+        return self.root / "trash"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    def ensure(self) -> None:
+        """Create the layout, private to the user (0700)."""
+        old = os.umask(0o077)
+        try:
+            for d in (self.root, self.data, self.staging, self.trash, self.logs, self.inbox):
+                d.mkdir(parents=True, exist_ok=True)
+                os.chmod(d, 0o700)
+        finally:
+            os.umask(old)

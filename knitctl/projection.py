@@ -1,0 +1,160 @@
+"""Projection (DESIGN §4): turn tag matches into runs, inside the caller's write transaction.
+
+The rule, in pure form (`assignments`): a run exists for every combination in
+the cartesian product of the data nominated for each input of a plan, unless
+that combination ever existed as a run of that plan. The catalog side answers
+"which inputs does this datum fit" and "which data fit this input" with
+indexed queries; the unique index on run(plan_id, assignment) is the last
+word against duplicates.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from typing import Iterable, Mapping
+
+from .catalog import records
+
+NOMINATABLE = "done"
+
+
+# -- pure rules ------------------------------------------------------------------
+
+
+def fits(datum_tags: set[tuple[str, str]], input_tags: Iterable[tuple[str, str]]) -> bool:
+    """A datum fits an input when its tags (system tags included) contain all of the input's."""
+    return all(t in datum_tags for t in input_tags)
+
+
+def assignments(
+    nominated: Mapping[str, list[str]], fixed: Mapping[str, str] | None = None
+) -> Iterable[dict[str, str]]:
+    """Every combination over the inputs; `fixed` pins some inputs to one datum."""
+    paths = sorted(nominated)
+    pools = [[fixed[p]] if fixed and p in fixed else nominated[p] for p in paths]
+    for combo in itertools.product(*pools):
+        yield dict(zip(paths, combo))
+
+
+# -- catalog side ---------------------------------------------------------------
+
+
+def fitted_inputs(conn: sqlite3.Connection, knit_id: str) -> list[tuple[str, str]]:
+    """(plan_id, path) of every plan input this datum fits, if it is nominatable."""
+    row = conn.execute(
+        "SELECT r.status, r.finished_ms FROM data d JOIN run r ON r.run_id = d.run_id WHERE d.knit_id = ?",
+        (knit_id,),
+    ).fetchone()
+    if row is None or row[0] != NOMINATABLE:
+        return []
+    finished = row[1]
+    return [
+        (r[0], r[1])
+        for r in conn.execute(
+            """
+            WITH m AS (
+                SELECT pit.plan_id, pit.path, count(*) AS n
+                FROM tag t JOIN plan_input_tag pit ON pit.key = t.key AND pit.value = t.value
+                WHERE t.knit_id = :id
+                GROUP BY pit.plan_id, pit.path
+            )
+            SELECT pi.plan_id, pi.path FROM plan_input pi JOIN m ON m.plan_id = pi.plan_id AND m.path = pi.path
+            WHERE m.n = pi.tag_count
+              AND (pi.pin_id IS NULL OR pi.pin_id = :id)
+              AND (pi.pin_timestamp_ms IS NULL OR pi.pin_timestamp_ms = :ts)
+            UNION
+            SELECT pi.plan_id, pi.path FROM plan_input pi
+            WHERE pi.tag_count = 0 AND (pi.pin_id = :id OR (pi.pin_id IS NULL AND pi.pin_timestamp_ms = :ts))
+              AND (pi.pin_timestamp_ms IS NULL OR pi.pin_timestamp_ms = :ts)
+            """,
+            {"id": knit_id, "ts": finished},
+        )
+    ]
+
+
+def nominated_for(conn: sqlite3.Connection, plan_id: str, path: str) -> list[str]:
+    """Knit ids of the nominatable data fitting one input, oldest first."""
+    pi = conn.execute(
+        "SELECT tag_count, pin_id, pin_timestamp_ms FROM plan_input WHERE plan_id = ? AND path = ?",
+        (plan_id, path),
+    ).fetchone()
+    tag_count, pin_id, pin_ts = pi
+    params: dict = {"plan": plan_id, "path": path, "n": tag_count, "pin": pin_id, "ts": pin_ts}
+    if tag_count:
+        source = """
+            SELECT t.knit_id FROM plan_input_tag p JOIN tag t ON t.key = p.key AND t.value = p.value
+            WHERE p.plan_id = :plan AND p.path = :path GROUP BY t.knit_id HAVING count(*) = :n
+        """
+    else:
+        source = "SELECT knit_id FROM data"
+    sql = f"""
+        SELECT d.knit_id FROM data d JOIN run r ON r.run_id = d.run_id
+        WHERE d.knit_id IN ({source}) AND r.status = 'done'
+          AND (:pin IS NULL OR d.knit_id = :pin)
+          AND (:ts IS NULL OR r.finished_ms = :ts)
+        ORDER BY r.finished_ms, d.knit_id
+    """
+    return [r[0] for r in conn.execute(sql, params)]
+
+
+def plan_inputs(conn: sqlite3.Connection, plan_id: str) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT path FROM plan_input WHERE plan_id = ? ORDER BY path", (plan_id,))]
+
+
+def candidate_runs(conn: sqlite3.Connection, plan_id: str, fixed: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """Assignments the rule asks for that never existed as runs of this plan."""
+    paths = plan_inputs(conn, plan_id)
+    nominated = {p: ([] if fixed and p in fixed else nominated_for(conn, plan_id, p)) for p in paths}
+    if any(not nominated[p] for p in paths if not (fixed and p in fixed)):
+        return []
+    existing_sql = "SELECT 1 FROM run WHERE plan_id = ? AND assignment = ?"
+    out = []
+    for a in assignments(nominated, fixed):
+        if conn.execute(existing_sql, (plan_id, records.canonical_assignment(a))).fetchone() is None:
+            out.append(a)
+    return out
+
+
+def create_run(conn: sqlite3.Connection, plan_id: str, assignment: dict[str, str], *, active: bool) -> str:
+    """A new run with its output data (processing until it finishes)."""
+    run_id = records.insert_run(
+        conn, plan_id, "waiting" if active else "deactivated", assignment=assignment
+    )
+    outputs = conn.execute(
+        "SELECT path FROM plan_output WHERE plan_id = ? ORDER BY is_log, path", (plan_id,)
+    ).fetchall()
+    for (path,) in outputs:
+        tags = conn.execute(
+            "SELECT key, value FROM plan_output_tag WHERE plan_id = ? AND path = ?", (plan_id, path)
+        ).fetchall()
+        from .tags import Tag
+
+        records.insert_datum(conn, run_id, path, [Tag(k, v) for k, v in tags])
+    return run_id
+
+
+def _active(conn: sqlite3.Connection, plan_id: str) -> bool:
+    return bool(conn.execute("SELECT active FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()[0])
+
+
+def project_data(conn: sqlite3.Connection, knit_ids: Iterable[str]) -> list[str]:
+    """Create the runs that newly nominatable data call for. Returns the new run ids."""
+    created: list[str] = []
+    for knit_id in knit_ids:
+        for plan_id, path in fitted_inputs(conn, knit_id):
+            active = _active(conn, plan_id)
+            for a in candidate_runs(conn, plan_id, {path: knit_id}):
+                created.append(create_run(conn, plan_id, a, active=active))
+    return created
+
+
+def project_plan(conn: sqlite3.Connection, plan_id: str) -> list[str]:
+    """Create every run a plan calls for over the data that exist now."""
+    active = _active(conn, plan_id)
+    return [create_run(conn, plan_id, a, active=active) for a in candidate_runs(conn, plan_id)]
+
+
+def nominations_of(conn: sqlite3.Connection, knit_id: str) -> list[dict]:
+    return [{"plan_id": p, "path": path} for p, path in fitted_inputs(conn, knit_id)]

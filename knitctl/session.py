@@ -1,0 +1,44 @@
+"""An open KNIT_HOME: its catalog and store, with crash leftovers reclaimed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .catalog import Catalog
+from .catalog.records import ensure_upload_plan
+from .home import Home
+from .store import Store
+
+
+@dataclass
+class Session:
+    home: Home
+    catalog: Catalog
+    store: Store
+
+    @classmethod
+    def open(cls, home: Home | None = None, *, reclaim: bool = True) -> "Session":
+        home = home or Home.resolve()
+        home.ensure()
+        catalog = Catalog(home.catalog)
+        with catalog.write() as c:
+            ensure_upload_plan(c)
+        session = cls(home, catalog, Store(home))
+        if reclaim:
+            session.reclaim()
+        return session
+
+    def reclaim(self) -> list[str]:
+        return self.store.reclaim(self.is_committed)
+
+    def is_committed(self, knit_id: str) -> bool:
+        return self.catalog.one("SELECT 1 FROM data WHERE knit_id = ? AND digest IS NOT NULL", (knit_id,)) is not None
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,437 @@
+"""The store of immutable data directories (DESIGN §6).
+
+A commit goes: write into `staging/<id>/` (or rename a same-filesystem source
+there) → flush to disk → digest, size, file count → rename into `data/<id>/`
+→ one catalog transaction (done by the caller). A crash at any step leaves
+either nothing visible or a complete datum: `reclaim()` at the next open
+removes staging leftovers and committed-looking directories the catalog never
+heard of — except moved sources, which go back where they came from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import os
+import shutil
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .errors import KnitError, UsageError
+from .home import Home
+
+CHUNK = 1 << 20
+ORIGIN_SUFFIX = ".origin"
+LOCK_SUFFIX = ".lock"
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    size: int
+    file_count: int
+
+
+def check_source(path: Path) -> Path:
+    """A directory or file a user wants to push; errors say what and how to fix."""
+    if not path.exists() and not path.is_symlink():
+        raise UsageError(f"{path}: no such file or directory; give the path of a directory to push")
+    if path.is_symlink():
+        raise UsageError(f"{path}: is a symbolic link; push the directory it points to instead")
+    if not (path.is_dir() or path.is_file()):
+        raise UsageError(f"{path}: is neither a directory nor a regular file")
+    for p in _walk(path) if path.is_dir() else []:
+        if p.is_symlink():
+            target = os.readlink(p)
+            resolved = (p.parent / target).resolve()
+            if os.path.isabs(target) or not _inside(resolved, path.resolve()):
+                raise UsageError(
+                    f"{p}: symbolic link to {target!r} points outside {path}; "
+                    "replace it with the file itself or a link inside the directory"
+                )
+        elif not (p.is_dir() or p.is_file()):
+            raise UsageError(f"{p}: is a special file (device, socket or pipe); data can hold only files")
+        elif not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
+            raise UsageError(f"{p}: is not readable; fix its permissions (chmod u+r) and push again")
+    return path
+
+
+def _inside(p: Path, root: Path) -> bool:
+    try:
+        p.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _walk(root: Path) -> Iterable[Path]:
+    """Every entry below root, sorted for a stable digest."""
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        entries = sorted(os.scandir(d), key=lambda e: e.name, reverse=True)
+        for e in entries:
+            p = Path(e.path)
+            yield p
+            if e.is_dir(follow_symlinks=False):
+                stack.append(p)
+
+
+def _sorted_entries(root: Path) -> list[Path]:
+    return sorted(_walk(root), key=lambda p: p.relative_to(root).as_posix())
+
+
+class Store:
+    def __init__(self, home: Home):
+        self.home = home
+
+    def path_of(self, knit_id: str) -> Path:
+        return self.home.data / knit_id
+
+    # -- staging ------------------------------------------------------------
+
+    def stage_copy(self, knit_id: str, source: Path, progress: Progress | None = None) -> tuple[Path, Manifest]:
+        """Copy `source` into staging/<id>/, hashing as it goes."""
+        dest = self.home.staging / knit_id
+        dest.mkdir(mode=0o700)
+        if source.is_file():
+            entries = [source]
+            base = source.parent
+        else:
+            entries = _sorted_entries(source)
+            base = source
+        h = hashlib.sha256()
+        size = files = 0
+        for p in entries:
+            rel = p.relative_to(base)
+            out = dest / rel
+            if p.is_symlink():
+                target = os.readlink(p)
+                os.symlink(target, out)
+                h.update(f"L\0{rel.as_posix()}\0{target}\n".encode())
+            elif p.is_dir():
+                out.mkdir(mode=0o700)
+                h.update(f"D\0{rel.as_posix()}\n".encode())
+            else:
+                fh = hashlib.sha256()
+                n = _copy_file(p, out, fh, progress)
+                executable = os.stat(p).st_mode & stat.S_IXUSR
+                h.update(f"F\0{rel.as_posix()}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n".encode())
+                if executable:
+                    os.chmod(out, 0o700)
+                size += n
+                files += 1
+        _sync(dest)
+        return dest, Manifest("sha256:" + h.hexdigest(), size, files)
+
+    def stage_move(self, knit_id: str, source: Path) -> tuple[Path, Manifest]:
+        """Rename `source` into staging/<id>/ (same filesystem only).
+
+        An `<id>.origin` note records where it came from, so a crash before the
+        catalog commit puts it back instead of losing it.
+        """
+        dest = self.home.staging / knit_id
+        if os.stat(source).st_dev != os.stat(self.home.staging).st_dev:
+            raise UsageError(
+                f"{source}: --move needs the source on the same filesystem as {self.home.root}; "
+                "push without --move to copy it"
+            )
+        origin = self.home.staging / (knit_id + ORIGIN_SUFFIX)
+        _write_synced(origin, str(source.absolute()))
+        if source.is_file():
+            dest.mkdir(mode=0o700)
+            os.rename(source, dest / source.name)
+        else:
+            os.rename(source, dest)
+        os.chmod(dest, 0o700)
+        _fsync_dir(self.home.staging)
+        _fsync_dir(source.absolute().parent)
+        return dest, self.manifest(dest)
+
+    def manifest(self, root: Path, progress: Progress | None = None) -> Manifest:
+        """Digest, size and file count of a directory (the same rules as staging)."""
+        h = hashlib.sha256()
+        size = files = 0
+        for p in _sorted_entries(root):
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink():
+                h.update(f"L\0{rel}\0{os.readlink(p)}\n".encode())
+            elif p.is_dir():
+                h.update(f"D\0{rel}\n".encode())
+            else:
+                fh = hashlib.sha256()
+                n = 0
+                with open(p, "rb") as f:
+                    while chunk := f.read(CHUNK):
+                        fh.update(chunk)
+                        n += len(chunk)
+                        if progress:
+                            progress(len(chunk))
+                executable = os.lstat(p).st_mode & stat.S_IXUSR
+                h.update(f"F\0{rel}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n".encode())
+                size += n
+                files += 1
+        return Manifest("sha256:" + h.hexdigest(), size, files)
+
+    def publish(self, knit_id: str, staged: Path) -> Path:
+        """Make staged files read-only and rename them into data/<id>/."""
+        _make_readonly(staged)
+        final = self.path_of(knit_id)
+        os.rename(staged, final)
+        _fsync_dir(self.home.data)
+        return final
+
+    def unpublish(self, knit_id: str) -> None:
+        """Undo `publish` after a failed catalog commit (best effort)."""
+        final = self.path_of(knit_id)
+        if final.exists():
+            self._restore_or_trash(knit_id, final)
+
+    # -- recovery and removal ----------------------------------------------
+
+    @contextlib.contextmanager
+    def claim(self, knit_id: str) -> Iterator[None]:
+        """Hold `staging/<id>.lock` while an id is being staged, published and committed.
+
+        The lock file outlives a crash (the kernel drops the lock itself), so
+        leftovers are found by listing staging/ alone, never data/.
+        """
+        lock = self.home.staging / (knit_id + LOCK_SUFFIX)
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+            lock.unlink(missing_ok=True)
+            (self.home.staging / (knit_id + ORIGIN_SUFFIX)).unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+    def reclaim(self, committed: Callable[[str], bool]) -> list[str]:
+        """Clear what crashed commits left; `committed(id)` asks the catalog.
+
+        Ids whose lock a live process holds are left alone.
+        """
+        reclaimed: list[str] = []
+        staging = self.home.staging
+        if not staging.exists():
+            return reclaimed
+        names = {e.name.split(".", 1)[0] for e in staging.iterdir() if not e.name.startswith(".")}
+        for knit_id in sorted(names):
+            lock = staging / (knit_id + LOCK_SUFFIX)
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live process is working on it
+                if not committed(knit_id):
+                    for path in (self.path_of(knit_id), staging / knit_id):
+                        if path.exists() or path.is_symlink():
+                            self._restore_or_trash(knit_id, path)
+                    reclaimed.append(knit_id)
+                elif (staging / knit_id).exists():
+                    self.discard_path(staging / knit_id)
+                (staging / (knit_id + ORIGIN_SUFFIX)).unlink(missing_ok=True)
+                lock.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+        self.empty_trash()
+        return reclaimed
+
+    def _restore_or_trash(self, knit_id: str, path: Path) -> None:
+        origin = self.home.staging / (knit_id + ORIGIN_SUFFIX)
+        if origin.exists():
+            back = Path(origin.read_text())
+            _make_writable(path)
+            if not back.exists() and not back.is_symlink():
+                entries = list(path.iterdir())
+                if len(entries) == 1 and entries[0].name == back.name and entries[0].is_file():
+                    os.rename(entries[0], back)  # a single moved file
+                    path.rmdir()
+                else:
+                    os.rename(path, back)
+                origin.unlink()
+                return
+        self.discard_path(path)
+
+    def discard_path(self, path: Path) -> None:
+        """Move a directory to trash (an atomic rename), then delete it."""
+        if not path.exists():
+            return
+        self.home.trash.mkdir(mode=0o700, exist_ok=True)
+        target = self.home.trash / f"{path.name}.{os.getpid()}.{id(path)}"
+        os.rename(path, target)
+        _rmtree(target)
+
+    def empty_trash(self) -> None:
+        if self.home.trash.exists():
+            for entry in self.home.trash.iterdir():
+                _rmtree(entry)
+
+    # -- reading -------------------------------------------------------------
+
+    def verify(self, knit_id: str, expected: str, progress: Progress | None = None) -> None:
+        actual = self.manifest(self.path_of(knit_id), progress).digest
+        if actual != expected:
+            raise KnitError(
+                f"datum {knit_id} is corrupted: its files no longer match the recorded digest "
+                f"({actual[:19]}… ≠ {expected[:19]}…); nothing was written. `knitctl doctor` lists damaged data"
+            )
+
+    def export_dir(self, knit_id: str, dest: Path, expected: str, progress: Progress | None = None) -> Path:
+        """Copy a datum into dest/<id>/ after verifying it; atomic from dest's view."""
+        src = self.path_of(knit_id)
+        final = dest / knit_id
+        if final.exists():
+            raise UsageError(f"{final}: already exists; remove it or pull into another directory")
+        tmp = dest / f".{knit_id}.partial"
+        if tmp.exists():
+            _rmtree(tmp)
+        tmp.mkdir()
+        try:
+            h = hashlib.sha256()
+            for p in _sorted_entries(src):
+                rel = p.relative_to(src)
+                out = tmp / rel
+                if p.is_symlink():
+                    target = os.readlink(p)
+                    os.symlink(target, out)
+                    h.update(f"L\0{rel.as_posix()}\0{target}\n".encode())
+                elif p.is_dir():
+                    out.mkdir()
+                    h.update(f"D\0{rel.as_posix()}\n".encode())
+                else:
+                    fh = hashlib.sha256()
+                    n = _copy_file(p, out, fh, progress)
+                    executable = os.lstat(p).st_mode & stat.S_IXUSR
+                    os.chmod(out, 0o755 if executable else 0o644)
+                    h.update(f"F\0{rel.as_posix()}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n".encode())
+            if "sha256:" + h.hexdigest() != expected:
+                raise KnitError(
+                    f"datum {knit_id} is corrupted: its files no longer match the recorded digest; "
+                    "nothing was written. `knitctl doctor` lists damaged data"
+                )
+            os.rename(tmp, final)
+        except BaseException:
+            _rmtree(tmp)
+            raise
+        return final
+
+    def export_tar(self, knit_id: str, dest: Path, expected: str, progress: Progress | None = None) -> Path:
+        """Write dest/<id>.tar.gz after verifying the datum."""
+        self.verify(knit_id, expected, progress)
+        final = dest / f"{knit_id}.tar.gz"
+        if final.exists():
+            raise UsageError(f"{final}: already exists; remove it or pull into another directory")
+        tmp = dest / f".{knit_id}.tar.gz.partial"
+        src = self.path_of(knit_id)
+        try:
+            with tarfile.open(tmp, "w:gz") as tar:
+                for p in _sorted_entries(src):
+                    tar.add(p, arcname=p.relative_to(src).as_posix(), recursive=False)
+            os.rename(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return final
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _copy_file(src: Path, dst: Path, h, progress: Progress | None) -> int:
+    n = 0
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(src, "rb", buffering=0) as fi, open(dst, "xb", buffering=0) as fo:
+        os.chmod(dst, 0o600)
+        while True:
+            k = fi.readinto(buf)
+            if not k:
+                break
+            chunk = view[:k]
+            h.update(chunk)
+            fo.write(chunk)
+            n += k
+            if progress:
+                progress(k)
+    return n
+
+
+_libc = None
+
+
+def _sync(path: Path) -> None:
+    """Flush one filesystem (syncfs), cheaper than an fsync per file."""
+    global _libc
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            if _libc is None:
+                _libc = ctypes.CDLL(None, use_errno=True)
+            if _libc.syncfs(fd) == 0:
+                return
+        except (OSError, AttributeError):
+            pass
+        os.sync()
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(path.parent)
+
+
+def _make_readonly(root: Path) -> None:
+    for p in _sorted_entries(root)[::-1]:
+        if p.is_symlink():
+            continue
+        mode = os.lstat(p).st_mode
+        if p.is_dir():
+            os.chmod(p, 0o500)
+        else:
+            os.chmod(p, 0o500 if mode & stat.S_IXUSR else 0o400)
+    os.chmod(root, 0o500)
+
+
+def _make_writable(root: Path) -> None:
+    if root.is_symlink() or not root.exists():
+        return
+    os.chmod(root, 0o700 if root.is_dir() else 0o600)
+    if root.is_dir():
+        for dirpath, dirnames, _ in os.walk(root):
+            for d in dirnames:
+                p = os.path.join(dirpath, d)
+                if not os.path.islink(p):
+                    os.chmod(p, 0o700)
+
+
+def _rmtree(path: Path) -> None:
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_dir() and not path.is_symlink():
+        _make_writable(path)
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

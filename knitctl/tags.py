@@ -1,0 +1,118 @@
+"""Tags: `key:value` pairs. Pure functions only.
+
+The key is everything before the first `:`; key and value are trimmed and the
+key must not be empty. Keys starting with `knit#` are reserved for system tags,
+which are computed from the catalog and never stored as user tags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .errors import UsageError
+
+RESERVED_PREFIX = "knit#"
+KEY_ID = "knit#id"
+KEY_TIMESTAMP = "knit#timestamp"
+KEY_TRANSIENT = "knit#transient"
+TRANSIENT_PROCESSING = "processing"
+TRANSIENT_FAILED = "failed"
+
+
+@dataclass(frozen=True, order=True)
+class Tag:
+    key: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.key}:{self.value}"
+
+    @property
+    def reserved(self) -> bool:
+        return is_reserved(self.key)
+
+
+def is_reserved(key: str) -> bool:
+    return key.startswith(RESERVED_PREFIX)
+
+
+def parse(text: str, *, where: str = "tag") -> Tag:
+    """Parse `key:value`. Raises UsageError naming `where` on bad input."""
+    if not isinstance(text, str):
+        raise UsageError(f"{where}: expected a 'key:value' string, got {text!r}")
+    if ":" not in text:
+        raise UsageError(f"{where}: {text!r} is not a tag; write it as key:value (e.g. project:mnist)")
+    key, value = text.split(":", 1)
+    key, value = key.strip(), value.strip()
+    if not key:
+        raise UsageError(f"{where}: {text!r} has an empty key; write it as key:value")
+    if any(c in key + value for c in "\n\r\0"):
+        raise UsageError(f"{where}: {text!r} contains a line break or NUL; tags are single-line")
+    return Tag(key, value)
+
+
+def parse_user(text: str, *, where: str = "tag") -> Tag:
+    """Parse a tag a user may set: no reserved `knit#` key."""
+    tag = parse(text, where=where)
+    if tag.reserved:
+        raise UsageError(
+            f"{where}: {text!r} uses the reserved prefix {RESERVED_PREFIX!r}; "
+            "system tags are computed by knit and can't be set"
+        )
+    return tag
+
+
+def parse_many(texts, *, where: str = "tag", user: bool = True) -> list[Tag]:
+    fn = parse_user if user else parse
+    out: list[Tag] = []
+    for t in texts:
+        tag = fn(t, where=where)
+        if tag not in out:
+            out.append(tag)
+    return out
+
+
+def format_time(ms: int) -> str:
+    """RFC 3339 with millisecond precision, in UTC."""
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+00:00"
+
+
+def parse_time(text: str, *, where: str = "time") -> int:
+    """Parse an RFC 3339 timestamp into epoch milliseconds."""
+    s = text.strip()
+    if s.endswith("Z") or s.endswith("z"):
+        s = s[:-1] + "+00:00"
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        raise UsageError(f"{where}: {text!r} is not an RFC 3339 time (e.g. 2026-01-31T12:00:00+00:00)") from None
+    if dt.tzinfo is None:
+        dt = dt.astimezone()  # local time
+    return int(round(dt.timestamp() * 1000))
+
+
+def system_tags(knit_id: str, finished_ms: int | None, status: str) -> list[Tag]:
+    """The computed tags of a datum whose producing run is in `status`.
+
+    `status` is the datum's state: 'done' (committed), 'failed', or anything
+    else meaning still processing.
+    """
+    tags = [Tag(KEY_ID, knit_id)]
+    if finished_ms is not None and status == "done":
+        tags.append(Tag(KEY_TIMESTAMP, format_time(finished_ms)))
+    if status == "failed":
+        tags.append(Tag(KEY_TRANSIENT, TRANSIENT_FAILED))
+        if finished_ms is not None:
+            tags.append(Tag(KEY_TIMESTAMP, format_time(finished_ms)))
+    elif status != "done":
+        tags.append(Tag(KEY_TRANSIENT, TRANSIENT_PROCESSING))
+    return tags
+
+
+def apply_changes(current: set[Tag], add: list[Tag], remove: list[Tag], remove_keys: list[str]) -> set[Tag]:
+    """Removals first, then additions. Absent removals and present additions are no-ops."""
+    out = {t for t in current if t not in set(remove) and t.key not in set(remove_keys)}
+    out.update(add)
+    return out

@@ -1,0 +1,220 @@
+"""Shared fixtures and helpers for knit's tests.
+
+- `knit_home`: a fresh KNIT_HOME (a Path, not created yet) set in the environment.
+- `cli(*args)`: run `python -m knitctl ...` as a real subprocess against that home;
+  returns a `Result` with `.code`, `.out`, `.err`.  `run_cli(args, home=...)` is
+  the same thing for homes that are not the fixture's (module-scoped setups).
+- `make_tree(path, spec)`: build a directory tree from a nested dict
+  (`{"a.txt": "text", "bin": {"run.sh": File("#!/bin/sh\\n", 0o755)}, "link": Link("a.txt")}`).
+- `read_tree(path)`: the inverse, for comparing trees byte for byte.
+- `catalog_dump(home)`: every catalog table's rows, for "nothing changed" checks.
+
+The helpers are plain functions importable with `from conftest import ...`; the
+fixtures of the same names hand them out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CLI_TIMEOUT = 120
+
+
+# -- running the CLI ----------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    args: list[str]
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.strip()]
+
+    @property
+    def out_lines(self) -> list[str]:
+        return [line for line in self.out.splitlines() if line.strip()]
+
+    def json(self):
+        return json.loads(self.out)
+
+    def __str__(self) -> str:
+        return f"$ knitctl {' '.join(self.args)}\n-> exit {self.code}\n--- stdout\n{self.out}--- stderr\n{self.err}"
+
+
+def cli_env(home: Path | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the CLI runs with: the given KNIT_HOME, no colour, no terminal width hints."""
+    env = dict(os.environ)
+    for k in ("COLUMNS", "LINES", "FORCE_COLOR", "TERM"):
+        env.pop(k, None)
+    env["NO_COLOR"] = "1"
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if home is not None:
+        env["KNIT_HOME"] = str(home)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def cli_command(args: Sequence[str | os.PathLike]) -> list[str]:
+    return [sys.executable, "-m", "knitctl", *map(str, args)]
+
+
+def run_cli(
+    args: Sequence[str | os.PathLike],
+    *,
+    home: Path | None,
+    cwd: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = CLI_TIMEOUT,
+) -> Result:
+    """Run `knitctl ARGS` in a subprocess with KNIT_HOME=home; stdout is a pipe (not a TTY)."""
+    proc = subprocess.run(
+        cli_command(args),
+        cwd=cwd,
+        env=cli_env(home, env),
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result([str(a) for a in args], proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def knit_home(tmp_path, monkeypatch) -> Path:
+    """A fresh KNIT_HOME path (not created: the first command creates it), exported as KNIT_HOME."""
+    home = tmp_path / "knit-home"
+    monkeypatch.setenv("KNIT_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def cli(knit_home) -> Callable[..., Result]:
+    """`cli("data", "find", "-o", "json")` runs knitctl against `knit_home`."""
+
+    def _cli(*args, home: Path | None = None, **kw) -> Result:
+        return run_cli(args, home=home or knit_home, **kw)
+
+    return _cli
+
+
+# -- trees -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class File:
+    content: bytes | str = b""
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Link:
+    target: str
+
+
+def make_tree(path: str | os.PathLike, spec: Mapping) -> Path:
+    """Create `path` and, inside it, what `spec` describes.
+
+    Values: str/bytes → a file with that content; dict → a directory (empty dict:
+    empty directory); `File(content, mode)` → a file with a mode; a tuple
+    `(content, mode)` is shorthand for File; `Link(target)` → a symlink.
+    """
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    for name, value in spec.items():
+        p = root / name
+        if isinstance(value, Mapping):
+            make_tree(p, value)
+            continue
+        if isinstance(value, Link):
+            os.symlink(value.target, p)
+            continue
+        if isinstance(value, tuple):
+            value = File(*value)
+        if not isinstance(value, File):
+            value = File(value)
+        data = value.content.encode() if isinstance(value.content, str) else value.content
+        p.write_bytes(data)
+        os.chmod(p, value.mode)
+    return root
+
+
+def read_tree(path: str | os.PathLike) -> dict[str, tuple]:
+    """relative path → ("dir",) | ("file", bytes, executable) | ("link", target), for comparisons."""
+    root = Path(path)
+    out: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir",)
+            else:
+                out[rel] = ("file", p.read_bytes(), bool(st.st_mode & stat.S_IXUSR))
+    return out
+
+
+@pytest.fixture(name="make_tree")
+def _make_tree_fixture() -> Callable[..., Path]:
+    return make_tree
+
+
+@pytest.fixture(name="read_tree")
+def _read_tree_fixture() -> Callable[..., dict]:
+    return read_tree
+
+
+# -- the catalog -------------------------------------------------------------------------
+
+
+def catalog_dump(home: Path) -> dict[str, list[tuple]]:
+    """Every table of the catalog with its rows sorted, plus the schema version."""
+    conn = sqlite3.connect(f"file:{home / 'catalog.db'}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        dump = {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
+        dump["#user_version"] = [(conn.execute("PRAGMA user_version").fetchone()[0],)]
+        return dump
+    finally:
+        conn.close()
+
+
+@pytest.fixture(name="catalog_dump")
+def _catalog_dump_fixture() -> Callable[[Path], dict]:
+    return catalog_dump
+
+
+# -- waiting -------------------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.005, what: str = "condition"):
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)

@@ -204,9 +204,18 @@ class Store:
         leftovers are found by listing staging/ alone, never data/.
         """
         lock = self.home.staging / (knit_id + LOCK_SUFFIX)
-        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
-        try:
+        while True:
+            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
+            # A reclaim that locked and unlinked the file between our open() and
+            # flock() leaves us holding a lock nobody else can see: try again.
+            try:
+                if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        try:
             yield
             lock.unlink(missing_ok=True)
             (self.home.staging / (knit_id + ORIGIN_SUFFIX)).unlink(missing_ok=True)

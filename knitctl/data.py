@@ -105,34 +105,41 @@ def push(
     staged: list[tuple[str, Path, object, list[Tag], Path]] = []
     import contextlib
 
-    with contextlib.ExitStack() as stack:
-        for knit_id, p in zip(new_ids, paths):
-            stack.enter_context(store.claim(knit_id))
-            if move:
-                dest, manifest = store.stage_move(knit_id, p)
-            else:
-                dest, manifest = store.stage_copy(knit_id, p, progress)
-            per = list(user_tags)
-            if name_tag:
-                nm = Tag("name", p.absolute().name)
-                if nm not in per:
-                    per.append(nm)
-            staged.append((knit_id, dest, manifest, per, p))
-            if on_staged:
-                on_staged(knit_id)
-        for knit_id, dest, *_ in staged:
-            store.publish(knit_id, dest)
-        t = now_ms()
-        with session.catalog.write() as c:
-            for knit_id, dest, manifest, per, p in staged:
-                run_id = records.insert_run(c, records.UPLOAD_PLAN, "done", at_ms=t)
-                records.insert_datum(
-                    c, run_id, records.UPLOAD_PATH, per,
-                    knit_id=knit_id, digest=manifest.digest, size=manifest.size,
-                    file_count=manifest.file_count, source=str(p.absolute()),
-                    uri=str(store.path_of(knit_id)), at_ms=t,
-                )
-            project_data(c, [s[0] for s in staged])
+    try:
+        with contextlib.ExitStack() as stack:
+            for knit_id, p in zip(new_ids, paths):
+                stack.enter_context(store.claim(knit_id))
+                if move:
+                    dest, manifest = store.stage_move(knit_id, p)
+                else:
+                    dest, manifest = store.stage_copy(knit_id, p, progress)
+                per = list(user_tags)
+                if name_tag:
+                    nm = Tag("name", Path(os.path.abspath(p)).name)
+                    if nm not in per:
+                        per.append(nm)
+                staged.append((knit_id, dest, manifest, per, p))
+                if on_staged:
+                    on_staged(knit_id)
+            for knit_id, dest, *_ in staged:
+                store.publish(knit_id, dest)
+            t = now_ms()
+            with session.catalog.write() as c:
+                for knit_id, dest, manifest, per, p in staged:
+                    run_id = records.insert_run(c, records.UPLOAD_PLAN, "done", at_ms=t)
+                    records.insert_datum(
+                        c, run_id, records.UPLOAD_PATH, per,
+                        knit_id=knit_id, digest=manifest.digest, size=manifest.size,
+                        file_count=manifest.file_count, source=os.path.abspath(p),
+                        uri=str(store.path_of(knit_id)), at_ms=t,
+                    )
+                project_data(c, [s[0] for s in staged])
+    except BaseException:
+        # Locks are released: put moved sources back and clear what this push left,
+        # now rather than at the next command (committed data stay).
+        with contextlib.suppress(Exception):
+            session.reclaim()
+        raise
     return [get(session, s[0]) for s in staged]
 
 

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import KnitError
 from ..session import Session
-from . import data
+from . import data, explain, plan, run as run_cmd
 from .output import message
 
 app = typer.Typer(
@@ -20,6 +20,9 @@ app = typer.Typer(
     add_completion=True,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(plan.app, name="plan")
+app.add_typer(run_cmd.app, name="run")
+app.add_typer(explain.app, name="explain")
 
 
 @app.command("init")

@@ -29,7 +29,7 @@ def stdout_console() -> Console:
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, no_color=_no_color(), highlight=False)
+    return Console(stderr=True, no_color=_no_color(), highlight=False, soft_wrap=True)
 
 
 def message(text: str) -> None:

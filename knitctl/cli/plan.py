@@ -1,0 +1,196 @@
+"""`knitctl plan`: template, apply, show, find, active, resource, annotate, graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..plans import registry
+from ..plans.graph import edges
+from ..plans.spec import SCRATCH_TEMPLATE, TEMPLATE, load_plan
+from .common import OutputOpt, open_session
+from .graphs import GraphFormat, parse_depth, print_graph
+from .output import Format, emit, message
+
+app = typer.Typer(help="Plans: an image, the tags its inputs accept, the tags its outputs get.", no_args_is_help=True)
+
+
+def _runs_summary(runs: dict) -> str:
+    return " ".join(f"{k}:{v}" for k, v in sorted(runs.items())) or "-"
+
+
+COLUMNS = [
+    ("id", lambda p: p["plan_id"]),
+    ("image", lambda p: p["image"]),
+    ("inputs", lambda p: "; ".join(f'{m["path"]} ' + " ".join(m["tags"]) for m in p["inputs"])),
+    ("outputs", lambda p: "; ".join(f'{m["path"]} ' + " ".join(m["tags"]) for m in p["outputs"])),
+    ("active", lambda p: "yes" if p["active"] else "no"),
+    ("runs", lambda p: _runs_summary(p.get("runs", {}))),
+]
+
+
+@app.command("template")
+def template(scratch: bool = typer.Option(False, "--scratch", help="A bare skeleton without comments.")):
+    """Print a commented plan file to start from."""
+    typer.echo(SCRATCH_TEMPLATE if scratch else TEMPLATE, nl=False)
+
+
+@app.command("apply")
+def apply(
+    file: Path = typer.Argument(..., help="The plan file (YAML)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would happen; change nothing."),
+    output: Optional[Format] = OutputOpt,
+):
+    """Register a plan and create the runs its inputs call for."""
+    spec = load_plan(str(file))
+    with open_session() as s:
+        result = registry.apply(s, spec, dry_run=dry_run)
+    for w in result.warnings:
+        message(f"warning: {w}")
+    if result.created:
+        message(f"dry run: would create a new plan with {len(result.new_runs)} run(s)" if dry_run else f"created plan {result.plan.plan_id} with {len(result.new_runs)} run(s)")
+    else:
+        message(f"plan {result.plan.plan_id} already exists with the same image, inputs and outputs")
+    d = result.plan.to_dict()
+    if dry_run:
+        d["plan_id"] = None if result.created else d["plan_id"]
+        d["would_create_runs"] = result.assignments
+        for a in result.assignments:
+            message("  would run with " + ", ".join(f"{p}={k}" for p, k in sorted(a.items())))
+    emit([d], output, COLUMNS, single=output in (Format.json, Format.yaml))
+
+
+@app.command("show")
+def show(plan_id: str = typer.Argument(..., help="Plan id (a unique prefix is enough)."), output: Optional[Format] = OutputOpt):
+    """One plan: inputs with the plans upstream, outputs with the plans downstream."""
+    with open_session() as s:
+        p = registry.get(s.catalog.conn, plan_id)
+        up, down = registry.neighbours(s, p.plan_id)
+    d = p.to_dict()
+    for m in d["inputs"]:
+        m["upstream"] = [{"plan_id": u, "path": op} for u, op, dn, ip in up if ip == m["path"]]
+    for m in d["outputs"]:
+        m["downstream"] = [{"plan_id": dn, "path": ip} for u, op, dn, ip in down if op == m["path"]]
+    if d.get("log") is not None:
+        d["log"] = {"tags": d["log"], "downstream": [{"plan_id": dn, "path": ip} for u, op, dn, ip in down if op == "log"]}
+    if output in (Format.json, Format.yaml):
+        emit([d], output, [], single=True)
+        return
+    rows = [("id", d["plan_id"]), ("image", d["image"]), ("active", "yes" if d["active"] else "no")]
+    if d["entrypoint"]:
+        rows.append(("entrypoint", " ".join(d["entrypoint"])))
+    if d["args"]:
+        rows.append(("args", " ".join(d["args"])))
+    for m in d["inputs"]:
+        ups = ", ".join(f'plan {u["plan_id"]} {u["path"]}' for u in m["upstream"]) or "uploads only"
+        rows.append((f'input {m["path"]}', " ".join(m["tags"]) + f"  ← {ups}"))
+    for m in d["outputs"]:
+        downs = ", ".join(f'plan {x["plan_id"]} {x["path"]}' for x in m["downstream"]) or "-"
+        rows.append((f'output {m["path"]}', " ".join(m["tags"]) + f"  → {downs}"))
+    if d.get("log") is not None:
+        downs = ", ".join(f'plan {x["plan_id"]} {x["path"]}' for x in d["log"]["downstream"]) or "-"
+        rows.append(("log", " ".join(d["log"]["tags"]) + f"  → {downs}"))
+    rows.append(("resources", " ".join(f"{k}={v}" for k, v in d["resources"].items()) or "-"))
+    if d["annotations"]:
+        rows.append(("annotations", " ".join(d["annotations"])))
+    rows.append(("runs", _runs_summary(d.get("runs", {}))))
+    emit([{"field": k, "value": v} for k, v in rows], output, [("field", lambda r: r["field"]), ("value", lambda r: r["value"])])
+
+
+@app.command("find")
+def find(
+    active: str = typer.Option("both", "--active", help="yes, no or both."),
+    image: Optional[str] = typer.Option(None, "--image", help="Only plans with this image (name or name:tag)."),
+    in_tag: List[str] = typer.Option([], "-i", "--in-tag", help="Only plans with an input accepting these tags."),
+    out_tag: List[str] = typer.Option([], "-o", "--out-tag", help="Only plans with an output carrying these tags."),
+    output: Optional[Format] = typer.Option(None, "--output", help="table, json or yaml (-o here means --out-tag)."),
+):
+    """List plans."""
+    with open_session() as s:
+        plans = registry.find(s, active=active, image=image, in_tags=in_tag, out_tags=out_tag)
+    emit([p.to_dict() for p in plans], output, COLUMNS)
+
+
+@app.command("active")
+def active(
+    state: str = typer.Argument(..., help="yes or no."),
+    plan_id: str = typer.Argument(..., help="Plan id."),
+):
+    """Activate or deactivate a plan (its waiting runs wait as deactivated)."""
+    if state not in ("yes", "no"):
+        from ..errors import UsageError
+
+        raise UsageError(f"{state!r} is not yes or no: `knitctl plan active yes|no PLAN_ID`")
+    with open_session() as s:
+        p, moved = registry.set_active(s, plan_id, state == "yes")
+    message(f"plan {p.plan_id} is {'active' if p.active else 'inactive'}; {moved} run(s) now {'waiting' if p.active else 'deactivated'}")
+
+
+@app.command("resource")
+def resource(
+    plan_id: str = typer.Argument(..., help="Plan id."),
+    set_: List[str] = typer.Option([], "-s", "--set", help="TYPE=QUANTITY, e.g. memory=2Gi, cpu=2, gpu=1."),
+    unset: List[str] = typer.Option([], "-u", "--unset", help="A resource type to remove."),
+    output: Optional[Format] = OutputOpt,
+):
+    """Change a plan's resources (for runs that start from now on)."""
+    with open_session() as s:
+        p = registry.set_resources(s, plan_id, set_, unset)
+    emit([p.to_dict()], output, [("id", lambda d: d["plan_id"]), ("resources", lambda d: " ".join(f"{k}={v}" for k, v in d["resources"].items()))], single=output in (Format.json, Format.yaml))
+
+
+@app.command("annotate")
+def annotate(
+    plan_id: str = typer.Argument(..., help="Plan id."),
+    add: List[str] = typer.Option([], "--add", help="key=value to add."),
+    remove: List[str] = typer.Option([], "--remove", help="key=value to remove."),
+    remove_key: List[str] = typer.Option([], "--remove-key", help="Remove every annotation with this key."),
+    output: Optional[Format] = OutputOpt,
+):
+    """Change a plan's annotations."""
+    with open_session() as s:
+        p = registry.annotate(s, plan_id, add, remove, remove_key)
+    emit([p.to_dict()], output, [("id", lambda d: d["plan_id"]), ("annotations", lambda d: d["annotations"])], single=output in (Format.json, Format.yaml))
+
+
+@app.command("graph")
+def graph(
+    plan_id: str = typer.Argument(..., help="Plan id."),
+    upstream: bool = typer.Option(False, "-u", "--upstream", help="Only plans feeding it."),
+    downstream: bool = typer.Option(False, "-d", "--downstream", help="Only plans it feeds."),
+    numbers: str = typer.Option("3", "-n", "--numbers", help="How many hops, or 'all'."),
+    output: GraphFormat = typer.Option(GraphFormat.dot, "-o", "--output", help="dot, mermaid or json."),
+):
+    """The plans around a plan, linked by matching tags."""
+    depth = parse_depth(numbers)
+    both = not upstream and not downstream
+    with open_session() as s:
+        root = registry.get(s.catalog.conn, plan_id)
+        with s.catalog.read() as conn:
+            shapes = registry.shapes(conn)
+            images = {r[0]: r[1] for r in conn.execute("SELECT plan_id, image FROM plan")}
+    all_edges = edges(shapes)
+    keep: set = set()
+    nodes = {root.plan_id}
+    for direction in ("up", "down"):
+        if (direction == "up" and not (upstream or both)) or (direction == "down" and not (downstream or both)):
+            continue
+        frontier, hops = {root.plan_id}, 0
+        while frontier and (depth is None or hops < depth):
+            nxt = set()
+            for e in all_edges:
+                a, b = (e[2], e[0]) if direction == "up" else (e[0], e[2])
+                if a in frontier:
+                    keep.add(e)
+                    if b not in nodes:
+                        nxt.add(b)
+                        nodes.add(b)
+            frontier, hops = nxt, hops + 1
+    g = {
+        "root": {"kind": "plan", "id": root.plan_id},
+        "nodes": [{"kind": "plan", "id": p, "image": images.get(p)} for p in sorted(nodes)],
+        "edges": [{"from": {"kind": "plan", "id": u}, "to": {"kind": "plan", "id": d}, "path": f"{op} → {ip}"} for u, op, d, ip in sorted(keep)],
+    }
+    print_graph(g, output)

@@ -1,0 +1,107 @@
+"""Why something ran or didn't: answers for a datum, a plan and a run."""
+
+from __future__ import annotations
+
+import json
+
+from . import data as data_api, runs as runs_api
+from .catalog.records import UPLOAD_PLAN
+from .plans import registry
+from .projection import fitted_inputs, nominated_for
+from .session import Session
+
+NEAR_MISS_MAX_LACKING = 2
+
+
+def explain_data(session: Session, text: str) -> dict:
+    """Each plan input the datum fits; near misses with the tags they lack; or why it is not nominated."""
+    conn = session.catalog.conn
+    with session.catalog.read():
+        d = data_api.get(session, text)
+        have = {str(t) for t in d.all_tags}
+        out: dict = {"knit_id": d.knit_id, "status": d.status, "fits": [], "near_misses": []}
+        if d.status != "done":
+            out["not_nominated"] = (
+                f"its producing run {d.run_id} is not done yet" if d.status == "processing"
+                else f"its producing run {d.run_id} failed; failed outputs feed nothing (retry the run to try again)"
+            )
+        fitted = set(fitted_inputs(conn, d.knit_id))
+        ran = {
+            (r[0], r[1])
+            for r in conn.execute(
+                """SELECT r.plan_id, ep.step_key FROM data dd JOIN event e ON e.artifact_id = dd.artifact_id AND e.type = 3
+                   JOIN event_path ep ON ep.event_id = e.id JOIN run r ON r.execution_id = e.execution_id
+                   WHERE dd.knit_id = ?""",
+                (d.knit_id,),
+            )
+        }
+        for p in registry.find(session):
+            for m in p.spec.inputs:
+                need = set(m.tags)
+                lacking = sorted(need - have)
+                entry = {"plan_id": p.plan_id, "path": m.path, "active": p.active}
+                if (p.plan_id, m.path) in fitted:
+                    entry["runs_with_it"] = (p.plan_id, m.path) in ran
+                    out["fits"].append(entry)
+                elif not lacking and d.status != "done":
+                    entry["lacks"] = []
+                    entry["why"] = out["not_nominated"]
+                    out["near_misses"].append(entry)
+                elif 0 < len(lacking) <= NEAR_MISS_MAX_LACKING and len(lacking) < len(need):
+                    entry["lacks"] = lacking
+                    out["near_misses"].append(entry)
+    return out
+
+
+def explain_plan(session: Session, text: str) -> dict:
+    """Per input: how many data fit; how many combinations exist and how many already ran."""
+    conn = session.catalog.conn
+    with session.catalog.read():
+        p = registry.get(conn, text)
+        inputs = []
+        product = 1
+        for m in p.spec.inputs:
+            n = len(nominated_for(conn, p.plan_id, m.path))
+            product *= n
+            inputs.append({"path": m.path, "tags": list(m.tags), "fitting_data": n})
+        runs = conn.execute(
+            "SELECT count(*), sum(status = 'invalidated') FROM run WHERE plan_id = ?", (p.plan_id,)
+        ).fetchone()
+        reasons = []
+        if not p.active:
+            reasons.append("the plan is inactive: its runs wait as deactivated (`knitctl plan active yes`)")
+        for i in inputs:
+            if i["fitting_data"] == 0:
+                reasons.append(f"input {i['path']} has no fitting data: push or tag data with {', '.join(i['tags'])}")
+    return {
+        "plan_id": p.plan_id,
+        "active": p.active,
+        "inputs": inputs,
+        "combinations": product,
+        "runs": runs[0],
+        "invalidated": runs[1] or 0,
+        "by_status": p.runs,
+        "why_not_more": reasons,
+    }
+
+
+def explain_run(session: Session, text: str) -> dict:
+    """A run's assignment (which tags made each input fit) and its state history."""
+    run = runs_api.show(session, text)
+    d = run.to_dict()
+    if run.plan_id == UPLOAD_PLAN:
+        d["why"] = "an upload: a person pushed this data"
+        return d
+    plan = registry.get(session.catalog.conn, run.plan_id)
+    need = {m.path: list(m.tags) for m in plan.spec.inputs}
+    d["why"] = [
+        {"path": i["path"], "knit_id": i["knit_id"], "matched_tags": need.get(i["path"], [])} for i in run.inputs
+    ]
+    return d
+
+
+def as_text(doc: dict) -> str:
+    return json.dumps(doc, indent=2)
+
+
+

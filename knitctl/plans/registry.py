@@ -1,0 +1,323 @@
+"""Plans in the catalog: apply (with dry run), read, find, and the mutable fields."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+
+from .. import ids, runstate, tags as tagrules
+from ..catalog import mlmd, now_ms
+from ..catalog.records import UPLOAD_PLAN
+from ..errors import Conflict, UsageError
+from ..projection import nominated_for, project_plan
+from ..session import Session
+from .graph import PlanShape, edges, find_cycle
+from .spec import PlanSpec, Resources, parse_annotation, parse_resources
+
+CARTESIAN_WARN = 100
+
+
+@dataclass
+class Plan:
+    plan_id: str
+    spec: PlanSpec
+    hash: str | None
+    active: bool
+    resources: Resources
+    annotations: tuple[str, ...]
+    service_account: str | None
+    created_ms: int
+    runs: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = {"plan_id": self.plan_id, **self.spec.to_dict()}
+        d.update(
+            active=self.active,
+            resources=self.resources.to_dict(),
+            annotations=list(self.annotations),
+            service_account=self.service_account,
+            hash=self.hash,
+            created=tagrules.format_time(self.created_ms),
+        )
+        if self.runs:
+            d["runs"] = self.runs
+        return d
+
+
+@dataclass
+class ApplyResult:
+    plan: Plan
+    created: bool                 # False: an equal plan existed
+    new_runs: list[str]
+    warnings: list[str]
+    dry_run: bool
+    assignments: list[dict[str, str]] = field(default_factory=list)   # of the new runs: path -> knit id
+
+
+class _DryRun(Exception):
+    def __init__(self, result: ApplyResult):
+        self.result = result
+
+
+def _row_to_plan(row) -> Plan:
+    spec = PlanSpec.from_dict(json.loads(row["spec"]))
+    return Plan(
+        plan_id=row["plan_id"],
+        spec=spec,
+        hash=row["hash"],
+        active=bool(row["active"]),
+        resources=Resources.from_dict(json.loads(row["resources"])),
+        annotations=tuple(json.loads(row["annotations"])),
+        service_account=row["service_account"],
+        created_ms=row["created_ms"],
+    )
+
+
+def resolve_id(conn: sqlite3.Connection, text: str) -> str:
+    prefix = ids.check_prefix(text, what="plan")
+    rows = conn.execute(
+        "SELECT plan_id FROM plan WHERE plan_id >= ? AND plan_id < ? AND hash IS NOT NULL LIMIT 6", (prefix, prefix + "g")
+    ).fetchall()
+    return ids.pick_one(prefix, [r[0] for r in rows], what="plan")
+
+
+def get(conn: sqlite3.Connection, text: str) -> Plan:
+    plan_id = resolve_id(conn, text)
+    plan = _row_to_plan(conn.execute("SELECT * FROM plan WHERE plan_id = ?", (plan_id,)).fetchone())
+    plan.runs = {
+        r[0]: r[1] for r in conn.execute("SELECT status, count(*) FROM run WHERE plan_id = ? GROUP BY status", (plan_id,))
+    }
+    return plan
+
+
+def shapes(conn: sqlite3.Connection) -> list[PlanShape]:
+    """Every real plan's input and output tag sets."""
+    ins: dict[str, dict[str, set[str]]] = {}
+    outs: dict[str, dict[str, set[str]]] = {}
+    for pid, path in conn.execute("SELECT plan_id, path FROM plan_input"):
+        ins.setdefault(pid, {})[path] = set()
+    for pid, path, k, v in conn.execute("SELECT plan_id, path, key, value FROM plan_input_tag"):
+        ins[pid][path].add(f"{k}:{v}")
+    for pid, path, pin_id, pin_ts in conn.execute("SELECT plan_id, path, pin_id, pin_timestamp_ms FROM plan_input"):
+        if pin_id:
+            ins[pid][path].add(f"{tagrules.KEY_ID}:{pin_id}")
+        if pin_ts is not None:
+            ins[pid][path].add(f"{tagrules.KEY_TIMESTAMP}:{tagrules.format_time(pin_ts)}")
+    for pid, path in conn.execute("SELECT plan_id, path FROM plan_output WHERE plan_id != ?", (UPLOAD_PLAN,)):
+        outs.setdefault(pid, {})[path] = set()
+    for pid, path, k, v in conn.execute("SELECT plan_id, path, key, value FROM plan_output_tag"):
+        outs[pid][path].add(f"{k}:{v}")
+    pids = sorted(set(ins) | set(outs))
+    return [
+        PlanShape(p, {k: frozenset(v) for k, v in ins.get(p, {}).items()}, {k: frozenset(v) for k, v in outs.get(p, {}).items()})
+        for p in pids
+    ]
+
+
+def _shape_of(plan_id: str, spec: PlanSpec) -> PlanShape:
+    outs = {m.path: frozenset(m.tags) for m in spec.outputs}
+    if spec.log is not None:
+        outs["log"] = frozenset(spec.log)
+    return PlanShape(plan_id, {m.path: frozenset(m.tags) for m in spec.inputs}, outs)
+
+
+def _insert(conn: sqlite3.Connection, spec: PlanSpec) -> str:
+    plan_id = ids.new_id()
+    t = now_ms()
+    ctx_type = mlmd.type_id(conn, mlmd.CONTEXT_TYPE, mlmd.PLAN_TYPE)
+    ctx = conn.execute(
+        "INSERT INTO context(type_id, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?)",
+        (ctx_type, plan_id, t, t),
+    ).lastrowid
+    conn.execute(
+        "INSERT INTO plan(plan_id, context_id, hash, image, spec, active, resources, annotations, service_account, created_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (plan_id, ctx, spec.hash, spec.image, json.dumps(spec.to_dict()), int(spec.active),
+         json.dumps(spec.resources.to_dict()), json.dumps(list(spec.annotations)), spec.service_account, t),
+    )
+    for m in spec.inputs:
+        user = [tagrules.parse(t) for t in m.tags]
+        pin_id = next((t.value for t in user if t.key == tagrules.KEY_ID), None)
+        pin_ts = next((tagrules.parse_time(t.value) for t in user if t.key == tagrules.KEY_TIMESTAMP), None)
+        plain = [t for t in user if not t.reserved]
+        conn.execute(
+            "INSERT INTO plan_input(plan_id, path, tag_count, pin_id, pin_timestamp_ms) VALUES (?, ?, ?, ?, ?)",
+            (plan_id, m.path, len(plain), pin_id, pin_ts),
+        )
+        conn.executemany(
+            "INSERT INTO plan_input_tag(plan_id, path, key, value) VALUES (?, ?, ?, ?)",
+            [(plan_id, m.path, t.key, t.value) for t in plain],
+        )
+    outs = [(m.path, m.tags, 0) for m in spec.outputs] + ([("log", spec.log, 1)] if spec.log is not None else [])
+    for path, tags, is_log in outs:
+        conn.execute("INSERT INTO plan_output(plan_id, path, is_log) VALUES (?, ?, ?)", (plan_id, path, is_log))
+        conn.executemany(
+            "INSERT INTO plan_output_tag(plan_id, path, key, value) VALUES (?, ?, ?, ?)",
+            [(plan_id, path, *t.split(":", 1)) for t in tags],
+        )
+    return plan_id
+
+
+def apply(session: Session, spec: PlanSpec, *, dry_run: bool = False) -> ApplyResult:
+    """Register a plan (or find its equal) and create the runs it calls for.
+
+    A dry run is the same code in a transaction that is rolled back.
+    """
+    try:
+        with session.catalog.write() as conn:
+            existing = conn.execute("SELECT plan_id FROM plan WHERE hash = ?", (spec.hash,)).fetchone()
+            if existing:
+                plan = get(conn, existing[0])
+                result = ApplyResult(plan, False, [], _differences(plan, spec), dry_run)
+                if dry_run:
+                    raise _DryRun(result)
+                return result
+            cycle = find_cycle(shapes(conn) + [_shape_of("<new plan>", spec)], "<new plan>")
+            if cycle:
+                names = " → ".join("this plan" if p == "<new plan>" else f"plan {p}" for p in cycle)
+                raise Conflict(
+                    f"refused: the plan would feed itself ({names}); change its output tags or its input tags "
+                    "so no output matches its own inputs"
+                )
+            plan_id = _insert(conn, spec)
+            warnings = []
+            counts = {m.path: len(nominated_for(conn, plan_id, m.path)) for m in spec.inputs}
+            for path, n in counts.items():
+                if n == 0:
+                    tags = ", ".join(next(m.tags for m in spec.inputs if m.path == path))
+                    warnings.append(f"input {path} matches no data yet ({tags}); runs start when such data arrive")
+            product = 1
+            for n in counts.values():
+                product *= n
+            if product > CARTESIAN_WARN:
+                shape = " × ".join(str(n) for n in counts.values())
+                warnings.append(f"the inputs combine into {product} runs ({shape}); narrow the input tags if that is not meant")
+            new_runs = project_plan(conn, plan_id)
+            assigned = [
+                dict(line.split("=", 1) for line in r[0].split("\n"))
+                for r in conn.execute(
+                    "SELECT assignment FROM run WHERE plan_id = ? ORDER BY created_ms, run_id", (plan_id,)
+                )
+            ]
+            result = ApplyResult(get(conn, plan_id), True, new_runs, warnings, dry_run, assigned)
+            if dry_run:
+                raise _DryRun(result)
+            return result
+    except _DryRun as d:
+        return d.result
+
+
+def _differences(plan: Plan, spec: PlanSpec) -> list[str]:
+    out = []
+    if plan.resources != spec.resources:
+        out.append(f"plan {plan.plan_id} exists with other resources; change them with `knitctl plan resource {plan.plan_id}`")
+    if plan.annotations != spec.annotations:
+        out.append(f"plan {plan.plan_id} exists with other annotations; change them with `knitctl plan annotate {plan.plan_id}`")
+    if plan.active != spec.active:
+        out.append(f"plan {plan.plan_id} exists and is {'active' if plan.active else 'inactive'}; use `knitctl plan active`")
+    return out
+
+
+def find(
+    session: Session,
+    *,
+    active: str = "both",
+    image: str | None = None,
+    in_tags: list[str] = (),
+    out_tags: list[str] = (),
+) -> list[Plan]:
+    if active not in ("yes", "no", "both"):
+        raise UsageError(f"--active: {active!r} is not one of yes, no, both")
+    want_in = {str(t) for t in tagrules.parse_many(in_tags, where="--in-tag", user=False)}
+    want_out = {str(t) for t in tagrules.parse_many(out_tags, where="--out-tag")}
+    where, params = ["hash IS NOT NULL"], []
+    if active != "both":
+        where.append("active = ?")
+        params.append(1 if active == "yes" else 0)
+    if image:
+        where.append("(image = ? OR image LIKE ?)")
+        params += [image, image + ":%"]
+    with session.catalog.read() as conn:
+        rows = conn.execute(f"SELECT * FROM plan WHERE {' AND '.join(where)} ORDER BY created_ms", params).fetchall()
+        plans = [_row_to_plan(r) for r in rows]
+        out = []
+        for p in plans:
+            if want_in and not any(want_in <= set(m.tags) for m in p.spec.inputs):
+                continue
+            if want_out and not any(want_out <= set(m.tags) for m in p.spec.outputs) and not (
+                p.spec.log is not None and want_out <= set(p.spec.log)
+            ):
+                continue
+            out.append(p)
+        counts: dict[str, dict[str, int]] = {}
+        for pid, status, n in conn.execute("SELECT plan_id, status, count(*) FROM run GROUP BY plan_id, status"):
+            counts.setdefault(pid, {})[status] = n
+        for p in out:
+            p.runs = counts.get(p.plan_id, {})
+    return out
+
+
+def neighbours(session: Session, plan_id: str) -> tuple[list, list]:
+    """(upstream, downstream) feeding edges of one plan."""
+    with session.catalog.read() as conn:
+        all_edges = edges(shapes(conn))
+    up = [e for e in all_edges if e[2] == plan_id]
+    down = [e for e in all_edges if e[0] == plan_id]
+    return up, down
+
+
+def set_active(session: Session, text: str, active: bool) -> tuple[Plan, int]:
+    """Activate or deactivate; swaps the plan's waiting ↔ deactivated runs. Returns how many moved."""
+    with session.catalog.write() as conn:
+        plan_id = resolve_id(conn, text)
+        conn.execute("UPDATE plan SET active = ? WHERE plan_id = ?", (int(active), plan_id))
+        frm, to = ("deactivated", "waiting") if active else ("waiting", "deactivated")
+        moved = [r[0] for r in conn.execute("SELECT run_id FROM run WHERE plan_id = ? AND status = ?", (plan_id, frm))]
+        for run_id in moved:
+            runstate.move(conn, run_id, to, note="plan activated" if active else "plan deactivated")
+        if active:
+            project_plan(conn, plan_id)
+        return get(conn, plan_id), len(moved)
+
+
+def set_resources(session: Session, text: str, set_: list[str], unset: list[str]) -> Plan:
+    with session.catalog.write() as conn:
+        plan_id = resolve_id(conn, text)
+        current = Resources.from_dict(json.loads(conn.execute("SELECT resources FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()[0])).to_dict()
+        for u in unset:
+            key = "gpu" if u.strip() == "nvidia.com/gpu" else u.strip()
+            if key not in ("cpu", "memory", "gpu"):
+                raise UsageError(f"--unset: {u!r} is not a resource; use cpu, memory or gpu")
+            current.pop(key, None)
+        for s in set_:
+            if "=" not in s:
+                raise UsageError(f"--set: {s!r} is not TYPE=QUANTITY (e.g. memory=2Gi, cpu=2, gpu=1)")
+            k, v = (x.strip() for x in s.split("=", 1))
+            k = "gpu" if k == "nvidia.com/gpu" else k
+            if k not in ("cpu", "memory", "gpu"):
+                raise UsageError(f"--set: {k!r} is not a resource; use cpu, memory or gpu")
+            value: object = v
+            if k == "gpu" and "," in v:
+                value = [x.strip() for x in v.strip("[]").split(",") if x.strip()]
+            elif k == "gpu" and v.startswith("["):
+                value = [x.strip() for x in v.strip("[]").split(",") if x.strip()]
+            parsed = parse_resources("--set", "resources", {k: value}).to_dict()
+            current[k] = parsed[k]
+        conn.execute("UPDATE plan SET resources = ? WHERE plan_id = ?", (json.dumps(current), plan_id))
+        return get(conn, plan_id)
+
+
+def annotate(session: Session, text: str, add: list[str], remove: list[str], remove_keys: list[str]) -> Plan:
+    with session.catalog.write() as conn:
+        plan_id = resolve_id(conn, text)
+        current = list(json.loads(conn.execute("SELECT annotations FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()[0]))
+        rm = {parse_annotation(a, where="--remove") for a in remove}
+        keys = {k.strip() for k in remove_keys}
+        current = [a for a in current if a not in rm and a.split("=", 1)[0] not in keys]
+        for a in add:
+            a = parse_annotation(a, where="--add")
+            if a not in current:
+                current.append(a)
+        conn.execute("UPDATE plan SET annotations = ? WHERE plan_id = ?", (json.dumps(sorted(current)), plan_id))
+        return get(conn, plan_id)

@@ -9,6 +9,7 @@ import typer
 
 from .. import data as data_api
 from .common import OutputOpt, open_session, transfer_progress, tree_size
+from .graphs import GraphFormat, parse_depth, print_graph
 from .output import Format, emit, human_size, message
 
 app = typer.Typer(help="Data: immutable directories with key:value tags.", no_args_is_help=True)
@@ -102,3 +103,23 @@ def tag_cmd(
     with open_session() as s:
         d = data_api.tag(s, knit_id, add=add, remove=remove, remove_keys=remove_key)
     emit([d.to_dict()], output, COLUMNS, single=output in (Format.json, Format.yaml))
+
+
+@app.command("lineage")
+def lineage(
+    knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough)."),
+    upstream: bool = typer.Option(False, "-u", "--upstream", help="Only what it came from."),
+    downstream: bool = typer.Option(False, "-d", "--downstream", help="Only what came of it."),
+    numbers: str = typer.Option("3", "-n", "--numbers", help="How many runs deep to go, or 'all'."),
+    output: GraphFormat = typer.Option(GraphFormat.tree, "-o", "--output", help="dot, mermaid, json or tree."),
+):
+    """The lineage graph around a datum."""
+    from .. import lineage as lineage_api
+
+    depth = parse_depth(numbers)
+    both = not upstream and not downstream
+    with open_session() as s:
+        kid = data_api.resolve_id(s, knit_id)
+        with s.catalog.read() as conn:
+            g = lineage_api.walk(conn, "data", kid, up=upstream or both, down=downstream or both, depth=depth)
+    print_graph(g.to_dict(), output)

@@ -218,3 +218,77 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 30.0, interval
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+# -- plans, runs and projection through the library (issue 3) -------------------------------
+
+
+def plan_doc(
+    inputs: Mapping[str, Sequence[str]],
+    outputs: Mapping[str, Sequence[str]] | None = None,
+    *,
+    image: str = "busybox:1.36",
+    log: Sequence[str] | None = None,
+    **extra,
+) -> dict:
+    """A plan file as a dict: {mount path: tags} for inputs and outputs, plus any other fields."""
+    doc: dict = {"image": image, "inputs": [{"path": p, "tags": list(t)} for p, t in inputs.items()]}
+    doc["outputs"] = [{"path": p, "tags": list(t)} for p, t in (outputs or {}).items()]
+    if log is not None:
+        doc["log"] = {"tags": list(log)}
+    doc.update(extra)
+    return doc
+
+
+def apply_plan(session, inputs, outputs=None, *, dry_run: bool = False, **kw):
+    """Validate a plan (see `plan_doc`) and apply it through the registry; the ApplyResult."""
+    import yaml
+
+    from knitctl.plans import registry
+    from knitctl.plans.spec import parse_plan
+
+    spec = parse_plan(yaml.safe_dump(plan_doc(inputs, outputs, **kw)), "test-plan.yaml")
+    return registry.apply(session, spec, dry_run=dry_run)
+
+
+def push_datum(session, *tags: str, n: int = 1):
+    """Push `n` small directories tagged `tags` in one push; the Datum (or list when n > 1)."""
+    from knitctl import data as data_api, ids
+
+    srcs = []
+    for _ in range(n):
+        srcs.append(make_tree(session.home.root.parent / f"src-{ids.new_id()}", {"f.txt": ids.new_id()}))
+    pushed = data_api.push(session, srcs, list(tags))
+    return pushed[0] if n == 1 else pushed
+
+
+def finish_run(session, run_id: str, status: str = "done") -> None:
+    """Walk a waiting run through the state machine to `done` (or `failed`), as the daemon would."""
+    from knitctl import runstate
+
+    path = ["ready", "running", "completing", "done"] if status == "done" else ["ready", "running", "aborting", "failed"]
+    with session.catalog.write() as conn:
+        for s in path:
+            runstate.move(conn, run_id, s, exit_code=(0 if s == "done" else 1 if s == "failed" else None))
+
+
+def runs_of(session, plan_id: str) -> list[tuple[str, str, str]]:
+    """(run_id, status, canonical assignment) of every run of a plan, by creation."""
+    return [
+        (r[0], r[1], r[2])
+        for r in session.catalog.query(
+            "SELECT run_id, status, assignment FROM run WHERE plan_id = ? ORDER BY created_ms, run_id", (plan_id,)
+        )
+    ]
+
+
+@pytest.fixture
+def session(knit_home):
+    """An open Session on `knit_home`."""
+    from knitctl.session import Session
+
+    s = Session.open()
+    try:
+        yield s
+    finally:
+        s.close()

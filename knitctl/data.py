@@ -94,12 +94,16 @@ def push(
     if not paths:
         raise UsageError("give at least one directory to push")
     user_tags = tagrules.parse_many(tags, where="--tag")
+    home_root = session.home.root.resolve()
     for p in paths:
         from .store import check_source
 
-        check_source(p)
-        if p.absolute().resolve() == session.home.root.resolve() or session.home.root.resolve() in p.absolute().resolve().parents:
+        where = p.absolute().resolve()
+        if where == home_root or home_root in where.parents:
             raise UsageError(f"{p}: is inside KNIT_HOME ({session.home.root}); push data from elsewhere")
+        if where in home_root.parents:
+            raise UsageError(f"{p}: holds KNIT_HOME ({session.home.root}); push a directory that does not contain it")
+        check_source(p)
     store = session.store
     new_ids = [ids.new_id() for _ in paths]
     staged: list[tuple[str, Path, object, list[Tag], Path]] = []
@@ -224,6 +228,8 @@ _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w
 def parse_duration(text: str, *, where: str = "--duration") -> int:
     """`90s`, `1h30m`, `2d` → milliseconds."""
     s = text.strip().replace(" ", "")
+    if re.fullmatch(r"\d+(?:\.\d+)?", s):
+        return int(float(s) * 1000)  # a bare number is seconds
     pos, total = 0, 0.0
     for m in _DURATION_RE.finditer(s):
         if m.start() != pos:

@@ -44,6 +44,22 @@ class Home:
         return self.root / "logs"
 
     @property
+    def runs(self) -> Path:
+        """Outputs of runs in progress: runs/<run id>/<output knit id>/."""
+        return self.root / "runs"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.root / "knitd.log"
+
+    @property
+    def daemon_pid(self) -> Path:
+        return self.root / "knitd.pid"
+
+    def run_log(self, run_id: str) -> Path:
+        return self.logs / f"{run_id}.log"
+
+    @property
     def inbox(self) -> Path:
         return self.root / "inbox"
 
@@ -51,7 +67,7 @@ class Home:
         """Create the layout, private to the user (0700)."""
         old = os.umask(0o077)
         try:
-            for d in (self.root, self.data, self.staging, self.trash, self.logs, self.inbox):
+            for d in (self.root, self.data, self.staging, self.trash, self.logs, self.runs, self.inbox):
                 d.mkdir(parents=True, exist_ok=True)
                 os.chmod(d, 0o700)
         finally:

@@ -300,3 +300,38 @@ def rm(session: Session, text: str) -> str:
 
 
 __all__ = ["Run", "find", "show", "stop", "retry", "rm", "get", "resolve_id", "live_downstream", "create_run"]
+
+
+def log_path(session: Session, text: str):
+    """The committed log datum's file when there is one, else the live log."""
+    conn = session.catalog.conn
+    run_id = resolve_id(conn, text)
+    row = conn.execute("SELECT knit_id FROM data WHERE run_id = ? AND output_path = 'log' AND digest IS NOT NULL", (run_id,)).fetchone()
+    if row:
+        p = session.store.path_of(row[0]) / "log"
+        if p.exists():
+            return p
+    return session.home.run_log(run_id)
+
+
+def is_live(session: Session, run_id: str) -> bool:
+    return session.catalog.one("SELECT status FROM run WHERE run_id = ?", (run_id,))[0] not in runstate.TERMINAL
+
+
+def wait(session: Session, text: str, timeout: float | None) -> str | None:
+    """Block until the run ends; its final status, or None on timeout."""
+    import time
+
+    run_id = resolve_id(session.catalog.conn, text)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last = -1
+    while True:
+        version = session.catalog.data_version()
+        if version != last:
+            last = version
+            status = session.catalog.one("SELECT status FROM run WHERE run_id = ?", (run_id,))[0]
+            if status in runstate.TERMINAL:
+                return status
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)

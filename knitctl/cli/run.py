@@ -84,6 +84,15 @@ def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enou
     for k in ("created", "started", "finished"):
         if d[k]:
             rows.append((k, d[k]))
+    if d["status"] == "failed":
+        from collections import deque
+
+        with open_session() as s:
+            path = runs_api.log_path(s, r.run_id)
+        if path.exists():
+            with open(path, "rb") as f:
+                last = [line.decode(errors="replace").rstrip("\n") for line in deque(f, maxlen=10)]
+            rows.append(("log (last lines)", "\n".join(last) or "(empty)"))
     rows.append(("history", "\n".join(f'{h["at"]} {h["status"]}' + (f' ({h["note"]})' if h.get("note") else "") for h in d["history"])))
     emit([{"field": k, "value": v} for k, v in rows], output, [("field", lambda x: x["field"]), ("value", lambda x: x["value"])])
 
@@ -119,3 +128,49 @@ def rm(run_id: str = typer.Argument(..., help="Run id.")):
     with open_session() as s:
         result = runs_api.rm(s, run_id)
     message(f"run {run_id}: outputs removed, run {result}")
+
+
+@app.command("log")
+def log_cmd(
+    run_id: str = typer.Argument(..., help="Run id."),
+    follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing while the run is live."),
+):
+    """A run's log (stdout and stderr): the whole of it; with -f, followed until the run ends."""
+    import sys
+
+    with open_session() as s:
+        path = runs_api.log_path(s, run_id)
+        rid = runs_api.resolve_id(s.catalog.conn, run_id)
+        out = sys.stdout.buffer
+        pos = 0
+        while True:
+            live = runs_api.is_live(s, rid)
+            if path.exists():
+                with open(path, "rb") as f:
+                    f.seek(pos)
+                    while chunk := f.read(1 << 16):
+                        out.write(chunk)
+                        pos += len(chunk)
+                out.flush()
+            if not follow or not live:
+                break
+            time.sleep(0.2)
+            path = runs_api.log_path(s, rid)
+
+
+@app.command("wait")
+def wait(
+    run_id: str = typer.Argument(..., help="Run id."),
+    timeout: Optional[str] = typer.Option(None, "--timeout", help="Give up after this long (e.g. 90s, 10m); exit 124."),
+):
+    """Wait for a run to end; exit 0 when done, 1 when failed, 124 on timeout."""
+    from ..data import parse_duration
+
+    limit = parse_duration(timeout, where="--timeout") / 1000 if timeout else None
+    with open_session() as s:
+        status = runs_api.wait(s, run_id, limit)
+    if status is None:
+        message(f"run {run_id}: still not finished after {timeout}")
+        raise typer.Exit(124)
+    message(f"run {run_id} {status}")
+    raise typer.Exit(0 if status == "done" else 1)

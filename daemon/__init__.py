@@ -1,0 +1,1 @@
+"""knitd: executes the runs the catalog holds."""

@@ -1,0 +1,104 @@
+"""Finishing a run: commit its outputs (and log) as data, set its final state,
+and project what they feed — the catalog part in one transaction.
+
+Idempotent, so a knitd killed half-way simply finishes again after restart:
+an output already renamed into data/ is recognised and not committed twice.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from knitctl import runstate
+from knitctl.catalog import mlmd
+from knitctl.projection import project_data
+from knitctl.session import Session
+from knitctl.store import _make_writable
+
+
+def output_dirs(session: Session, run_id: str) -> list[tuple[str, str, Path]]:
+    """(knit id, mount path, host directory) of each uncommitted output of a run."""
+    rows = session.catalog.query(
+        "SELECT knit_id, output_path FROM data WHERE run_id = ? AND digest IS NULL ORDER BY output_path", (run_id,)
+    )
+    return [(r[0], r[1], session.home.runs / run_id / r[0]) for r in rows]
+
+
+def prepare_outputs(session: Session, run_id: str) -> list[tuple[str, Path]]:
+    """Fresh writable directories for a run's outputs (not the log)."""
+    out = []
+    for knit_id, path, d in output_dirs(session, run_id):
+        if path == "log":
+            continue
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(d.parent, 0o700)
+        out.append((path, d))
+    return out
+
+
+def finish(session: Session, run_id: str, success: bool, *, exit_code: int | None, message: str | None) -> str | None:
+    """Commit outputs and end the run `done` (success) or `failed`. Returns the final status, or None if already final."""
+    status = session.catalog.one("SELECT status FROM run WHERE run_id = ?", (run_id,))
+    if status is None or status[0] in runstate.TERMINAL:
+        cleanup(session, run_id)
+        return None
+    store = session.store
+    committed = []
+    for knit_id, path, d in output_dirs(session, run_id):
+        final = store.path_of(knit_id)
+        if not final.exists():
+            if path == "log":
+                d.mkdir(parents=True, exist_ok=True, mode=0o700)
+                log = session.home.run_log(run_id)
+                target = d / "log"
+                if log.exists():
+                    shutil.copyfile(log, target)
+                else:
+                    target.touch()
+                os.chmod(target, 0o600)
+            elif not d.exists():
+                d.mkdir(parents=True, mode=0o700)
+            _make_writable(d)  # the task may have left files it can't read back; they are ours now
+            store.publish(knit_id, d)
+        m = store.manifest(final)
+        committed.append((knit_id, m, str(final)))
+    with session.catalog.write() as c:
+        current = c.execute("SELECT status FROM run WHERE run_id = ?", (run_id,)).fetchone()[0]
+        if current in runstate.TERMINAL:
+            return None
+        for knit_id, m, uri in committed:
+            c.execute(
+                "UPDATE data SET digest = ?, size = ?, file_count = ? WHERE knit_id = ?",
+                (m.digest, m.size, m.file_count, knit_id),
+            )
+            c.execute(
+                "UPDATE artifact SET uri = ? WHERE id = (SELECT artifact_id FROM data WHERE knit_id = ?)", (uri, knit_id)
+            )
+        # A user's stop (completing) is a success and an abort (aborting) a failure, whatever the exit code.
+        if current == "completing" or (success and current != "aborting"):
+            for step in _path_to(current, "done"):
+                runstate.move(c, run_id, step, exit_code=exit_code if step == "done" else None, message=message if step == "done" else None)
+            project_data(c, [k for k, _, _ in committed])
+            final_status = "done"
+        else:
+            for step in _path_to(current, "failed"):
+                runstate.move(c, run_id, step, exit_code=exit_code if step == "failed" else None, message=message if step == "failed" else None)
+            final_status = "failed"
+        c.execute("UPDATE execution SET last_known_state = ? WHERE id = (SELECT execution_id FROM run WHERE run_id = ?)",
+                  (mlmd.EXECUTION_STATE[final_status], run_id))
+    cleanup(session, run_id)
+    return final_status
+
+
+def _path_to(current: str, goal: str) -> list[str]:
+    """The legal steps from `current` to `done` (via completing) or `failed` (via aborting)."""
+    via = "completing" if goal == "done" else "aborting"
+    return [goal] if current == via else [via, goal]
+
+
+def cleanup(session: Session, run_id: str) -> None:
+    d = session.home.runs / run_id
+    if d.exists():
+        session.store.discard_path(d)

@@ -1,0 +1,167 @@
+"""knitd's run loop: woken by catalog changes, it claims waiting runs within the
+parallelism and GPU limits, hands them to workers, and passes stop/abort
+requests on to the executor."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+from watchfiles import watch
+
+from knitctl import runstate
+
+from knitctl.home import Home
+from knitctl.session import Session
+
+from .executors.base import Executor
+from .finish import cleanup, finish
+from .worker import STOP_GRACE_SECONDS, Worker, gpu_count, run_worker
+
+log = logging.getLogger("knitd")
+
+SAFETY_TICK_MS = 1000   # a tick at least this often, in case a file event is missed
+
+
+class Daemon:
+    def __init__(self, home: Home, executor: Executor, *, parallelism: int, gpus: int | None, context: str = "local"):
+        self.home = home
+        self.executor = executor
+        self.parallelism = max(1, parallelism)
+        self.gpus = gpus            # None: unknown, not gated (the executor decides)
+        self.context = context
+        self.session = Session.open(home)
+        self.workers: dict[str, Worker] = {}
+        self.stopping = threading.Event()
+
+    # -- start-up ------------------------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Runs left live by a previous knitd: re-attach, finish, or fail them (DESIGN §7)."""
+        handles = self.executor.find()
+        live = self.session.catalog.query(
+            "SELECT run_id, status FROM run WHERE status IN ('ready', 'starting', 'running', 'completing', 'aborting')"
+        )
+        live_ids = {r[0] for r in live}
+        for run_id, status in live:
+            h = handles.get(run_id)
+            if h is not None:
+                log.info("run %s: re-attaching to its task (%s)", run_id, status)
+                self._spawn(run_id, attach=h)
+            elif status in ("ready", "starting"):
+                self._spawn(run_id)
+            elif status == "running":
+                log.info("run %s: its task vanished while knitd was away", run_id)
+                finish(self.session, run_id, False, exit_code=None,
+                       message="its container vanished while knitd was not running (removed by hand, or the host restarted)")
+            else:
+                finish(self.session, run_id, status == "completing", exit_code=None, message=None)
+        for run_id, h in handles.items():
+            if run_id not in live_ids:
+                self.executor.remove(h)
+        for d in self.home.runs.iterdir() if self.home.runs.exists() else []:
+            if d.name not in live_ids:
+                cleanup(self.session, d.name)
+
+    # -- the loop ------------------------------------------------------------------
+
+    def serve(self) -> None:
+        self.reconcile()
+        self.tick()
+        for _ in watch(
+            self.home.root,
+            watch_filter=lambda _change, path: Path(path).name in ("catalog.db", "catalog.db-wal"),
+            stop_event=self.stopping,
+            rust_timeout=SAFETY_TICK_MS,
+            yield_on_timeout=True,
+            debounce=20,
+            step=20,
+            recursive=False,
+        ):
+            if self.stopping.is_set():
+                break
+            self.tick()
+
+    def tick(self) -> None:
+        for run_id in [r for r, w in self.workers.items() if w.done.is_set()]:
+            del self.workers[run_id]
+        self._pass_on_requests()
+        self._schedule()
+
+    def _pass_on_requests(self) -> None:
+        if not self.workers:
+            return
+        marks = ",".join("?" * len(self.workers))
+        rows = self.session.catalog.query(
+            f"SELECT run_id, status FROM run WHERE run_id IN ({marks}) AND status IN ('completing', 'aborting')",
+            list(self.workers),
+        )
+        for run_id, status in rows:
+            w = self.workers[run_id]
+            if w.acted or w.handle is None:
+                continue
+            if status == "aborting":
+                w.acted = "abort"
+                log.info("run %s: aborting", run_id)
+                threading.Thread(target=self.executor.kill, args=(w.handle,), daemon=True).start()
+            else:
+                w.acted = "stop"
+                log.info("run %s: stopping", run_id)
+                threading.Thread(target=self.executor.stop, args=(w.handle, STOP_GRACE_SECONDS), daemon=True).start()
+
+    def _gpus_in_use(self) -> int:
+        return sum(w.gpus for w in self.workers.values())
+
+    def _schedule(self) -> None:
+        free = self.parallelism - len(self.workers)
+        if free <= 0 or self.stopping.is_set():
+            return
+        claimed: list[tuple[str, int]] = []
+        with self.session.catalog.write() as c:
+            rows = c.execute(
+                "SELECT r.run_id, p.resources FROM run r JOIN plan p ON p.plan_id = r.plan_id"
+                " WHERE r.status = 'waiting' ORDER BY r.created_ms, r.run_id LIMIT ?",
+                (free * 8,),
+            ).fetchall()
+            gpus_free = None if self.gpus is None else self.gpus - self._gpus_in_use()
+            for run_id, resources in rows:
+                if len(claimed) >= free:
+                    break
+                need = gpu_count(json.loads(resources).get("gpu"))
+                if need and self.gpus is not None:
+                    if need > self.gpus:
+                        runstate.move(c, run_id, "aborting", note="needs more GPUs than the host has")
+                        runstate.move(c, run_id, "failed", message=(
+                            f"needs {need} GPU(s) but this host has {self.gpus}; lower `resources.gpu` "
+                            "or run it on a context with GPUs"))
+                        continue
+                    if need > gpus_free:
+                        continue  # waits for GPUs to free up
+                    gpus_free -= need
+                runstate.move(c, run_id, "ready", expect="waiting")
+                c.execute("UPDATE run SET context = ? WHERE run_id = ?", (self.context, run_id))
+                claimed.append((run_id, need))
+        for run_id, need in claimed:
+            self._spawn(run_id, gpus=need)
+
+    def _spawn(self, run_id: str, *, attach=None, gpus: int | None = None) -> None:
+        if gpus is None:
+            row = self.session.catalog.one(
+                "SELECT p.resources FROM run r JOIN plan p ON p.plan_id = r.plan_id WHERE r.run_id = ?", (run_id,)
+            )
+            gpus = gpu_count(json.loads(row[0]).get("gpu")) if row else 0
+        w = Worker(run_id, gpus=gpus)
+        w.thread = threading.Thread(
+            target=run_worker, args=(self.home, self.executor, w), kwargs={"attach": attach}, daemon=True, name=f"run-{run_id}"
+        )
+        self.workers[run_id] = w
+        w.thread.start()
+
+    def shutdown(self) -> None:
+        """Stop taking runs; tasks keep running and are re-attached by the next knitd."""
+        self.stopping.set()
+
+
+

@@ -1,0 +1,74 @@
+"""`knitd`: the daemon's entry point (foreground; `knitctl up` backgrounds it)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+from knitctl.errors import KnitError
+from knitctl.home import Home
+from knitctl.knitd import PidLock
+
+from .executors.base import ExecutorError
+
+
+def detect_gpus() -> int | None:
+    """Number of NVIDIA GPUs, or None when unknown (no nvidia-smi: Docker decides)."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("nvidia-smi"):
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="knitd", description="Execute the runs in the knit catalog.")
+    p.add_argument("--home", help="KNIT_HOME (default: $KNIT_HOME or $XDG_DATA_HOME/knit)")
+    p.add_argument("--parallelism", type=int, default=int(os.environ.get("KNIT_PARALLELISM", os.cpu_count() or 2)),
+                   help="how many runs at once (default: $KNIT_PARALLELISM or the number of CPUs)")
+    p.add_argument("--gpus", type=int, default=None, help="GPUs to share between runs (default: detected)")
+    return p.parse_args(argv)
+
+
+def run(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    home = Home.resolve(args.home)
+    home.ensure()
+    logging.basicConfig(
+        filename=str(home.daemon_log),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    os.chmod(home.daemon_log, 0o600)
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
+    log = logging.getLogger("knitd")
+    lock = PidLock(home)
+    try:
+        lock.acquire()
+        from .executors.docker import DockerExecutor
+        from .loop import Daemon
+
+        executor = DockerExecutor(str(home.root))
+        gpus = args.gpus if args.gpus is not None else detect_gpus()
+        daemon = Daemon(home, executor, parallelism=args.parallelism, gpus=gpus)
+    except (KnitError, ExecutorError) as e:
+        msg = e.message if isinstance(e, KnitError) else str(e)
+        log.error("%s", msg)
+        print(f"knitd: error: {msg}", file=sys.stderr)
+        sys.exit(1)
+    signal.signal(signal.SIGTERM, lambda *_: daemon.shutdown())
+    signal.signal(signal.SIGINT, lambda *_: daemon.shutdown())
+    log.info("knitd %d started: home %s, parallelism %d, gpus %s", os.getpid(), home.root, daemon.parallelism, gpus)
+    try:
+        daemon.serve()
+    finally:
+        log.info("knitd %d stopping; running tasks keep running", os.getpid())
+        lock.release()

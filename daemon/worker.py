@@ -1,0 +1,197 @@
+"""One run's life in knitd: start, follow logs, wait, honour stop/abort/timeout, finish."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from knitctl import runstate
+from knitctl.errors import Conflict
+from knitctl.plans.registry import get as get_plan
+from knitctl.session import Session
+
+from .executors.base import Executor, ExecutorError, Handle, Job
+from .finish import finish, prepare_outputs
+
+log = logging.getLogger("knitd")
+
+STOP_GRACE_SECONDS = 10
+LOG_TAIL_LINES = 20
+
+
+@dataclass
+class Worker:
+    run_id: str
+    gpus: int = 0
+    handle: Handle | None = None
+    acted: str | None = None           # 'stop' or 'abort' once sent to the executor
+    timed_out: bool = False
+    thread: threading.Thread | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+def build_job(session: Session, run_id: str) -> Job:
+    conn = session.catalog.conn
+    row = conn.execute("SELECT plan_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
+    plan = get_plan(conn, row[0])
+    spec = plan.spec
+    inputs = tuple(
+        (r[0], session.store.path_of(r[1]))
+        for r in conn.execute(
+            """SELECT ep.step_key, d.knit_id FROM run r JOIN event e ON e.execution_id = r.execution_id AND e.type = 3
+               JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0 JOIN data d ON d.artifact_id = e.artifact_id
+               WHERE r.run_id = ? ORDER BY ep.step_key""",
+            (run_id,),
+        )
+    )
+    outputs = tuple(prepare_outputs(session, run_id))
+    env = dict(spec.env)
+    env.update(KNIT_RUN_ID=run_id, KNIT_PLAN_ID=plan.plan_id)
+    return Job(
+        run_id=run_id,
+        plan_id=plan.plan_id,
+        image=spec.image,
+        entrypoint=spec.entrypoint,
+        args=spec.args,
+        env=env,
+        inputs=inputs,
+        outputs=outputs,
+        cpu=plan.resources.cpu,
+        memory=plan.resources.memory,
+        gpu=plan.resources.gpu,
+        timeout=spec.timeout,
+    )
+
+
+def gpu_count(gpu) -> int:
+    if not gpu:
+        return 0
+    return gpu if isinstance(gpu, int) else len(gpu)
+
+
+class LogFile:
+    """The run's live log: logs/<run>.log, appended as output arrives."""
+
+    def __init__(self, path, *, truncate: bool):
+        self.f = open(path, "wb" if truncate else "ab", buffering=0)
+
+    def __call__(self, chunk: bytes) -> None:
+        self.f.write(chunk)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def tail(path, n: int = LOG_TAIL_LINES) -> list[str]:
+    try:
+        with open(path, "rb") as f:
+            return [line.decode(errors="replace").rstrip("\n") for line in deque(f, maxlen=n)]
+    except FileNotFoundError:
+        return []
+
+
+def run_worker(home, executor: Executor, w: Worker, *, attach: Handle | None = None) -> None:
+    """The thread body: start (or re-attach to) the task and see it through."""
+    session = Session.open(home, reclaim=False)
+    try:
+        _run(session, executor, w, attach)
+    except Exception:  # never let a run hang in a live state because of a bug
+        log.exception("run %s: unexpected error", w.run_id)
+        try:
+            finish(session, w.run_id, False, exit_code=None, message="knitd failed while running it; see knitd.log")
+        except Exception:
+            log.exception("run %s: could not finish", w.run_id)
+    finally:
+        session.close()
+        w.done.set()
+
+
+def _status(session: Session, run_id: str) -> str:
+    return session.catalog.one("SELECT status FROM run WHERE run_id = ?", (run_id,))[0]
+
+
+def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None) -> None:
+    run_id = w.run_id
+    job = build_job(session, run_id)
+    logpath = session.home.run_log(run_id)
+    if attach is None:
+        with session.catalog.write() as c:
+            status = _status(session, run_id)
+            if status == "ready":
+                runstate.move(c, run_id, "starting")
+            elif status != "starting":
+                pass  # aborted or stopped before it started: finish below
+        if _status(session, run_id) == "starting":
+            sink = LogFile(logpath, truncate=True)
+            try:
+                w.handle = executor.start(job, sink)
+            except ExecutorError as e:
+                sink(f"knit: {e}\n".encode())
+                sink.close()
+                log.info("run %s: could not start: %s", run_id, e)
+                finish(session, run_id, False, exit_code=None, message=str(e))
+                return
+            finally:
+                if not sink.f.closed:
+                    sink.close()
+            try:
+                with session.catalog.write() as c:
+                    runstate.move(c, run_id, "running", expect="starting")
+            except Conflict:
+                pass  # stopped or aborted meanwhile: the loop acts on it
+        else:
+            finish(session, run_id, _status(session, run_id) == "completing", exit_code=None, message=None)
+            return
+    else:
+        w.handle = attach
+    _follow(session, executor, w, job)
+
+
+def _follow(session: Session, executor: Executor, w: Worker, job: Job) -> None:
+    run_id = w.run_id
+    logpath = session.home.run_log(run_id)
+    sink = LogFile(logpath, truncate=True)  # logs stream from the task's start: rewrite the file whole
+    follower = threading.Thread(target=executor.follow_logs, args=(w.handle, sink), daemon=True, name=f"log-{run_id}")
+    follower.start()
+    timeout = None
+    if job.timeout:
+        started = session.catalog.one("SELECT started_ms FROM run WHERE run_id = ?", (run_id,))[0]
+        elapsed = (time.time() * 1000 - (started or time.time() * 1000)) / 1000
+        timeout = max(0.1, job.timeout - elapsed)
+    outcome = executor.wait(w.handle, timeout)
+    if outcome is None:
+        w.timed_out = True
+        sink(f"knit: timed out after {job.timeout:g}s; killing the task\n".encode())
+        executor.kill(w.handle)
+        outcome = executor.wait(w.handle, None)
+    follower.join(timeout=10)
+    sink.close()
+    executor.collect(w.handle, job)
+    success, message = judge(outcome, w, job)
+    status = finish(session, run_id, success, exit_code=outcome.exit_code, message=message)
+    log.info("run %s: %s (exit %s)%s", run_id, status, outcome.exit_code, f": {message}" if message else "")
+    executor.remove(w.handle)
+
+
+def judge(outcome, w: Worker, job: Job) -> tuple[bool, str | None]:
+    """Success or failure, and the message a person needs."""
+    if w.timed_out:
+        return False, f"timed out after {job.timeout:g}s (the plan's `timeout`)"
+    if w.acted == "stop":
+        return True, "stopped by the user"
+    if w.acted == "abort":
+        return False, "aborted by the user"
+    if outcome.oom_killed:
+        limit = f" of {job.memory} bytes" if job.memory else ""
+        return False, (
+            f"killed for running out of memory (the limit{limit}); raise `resources.memory` "
+            "(`knitctl plan resource ID -s memory=4Gi`)"
+        )
+    if outcome.exit_code == 0:
+        return True, None
+    if outcome.exit_code is None:
+        return False, outcome.message or "the task ended without an exit code"
+    return False, f"exited with code {outcome.exit_code}" + (f": {outcome.message}" if outcome.message else "")

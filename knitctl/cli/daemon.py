@@ -1,0 +1,58 @@
+"""`knitctl up | down | status`: the daemon."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from .. import knitd
+from ..home import Home
+from .common import open_session
+from .output import Format, emit, message
+
+
+def up(
+    parallelism: Optional[int] = typer.Option(None, "--parallelism", help="How many runs at once."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", help="GPUs to share between runs (default: detected)."),
+):
+    """Start knitd in the background (through its systemd user unit when installed)."""
+    home = Home.resolve()
+    home.ensure()
+    args: List[str] = []
+    if parallelism:
+        args += ["--parallelism", str(parallelism)]
+    if gpus is not None:
+        args += ["--gpus", str(gpus)]
+    was = knitd.running_pid(home)
+    pid = knitd.start(home, args)
+    message(f"knitd is {'already ' if was else ''}running (pid {pid}); log: {home.daemon_log}")
+
+
+def down():
+    """Stop knitd. Running tasks keep running; the next knitd re-attaches to them."""
+    home = Home.resolve()
+    pid = knitd.stop(home)
+    message(f"knitd (pid {pid}) stopped" if pid else "knitd is not running")
+
+
+def status(output: Optional[Format] = typer.Option(None, "-o", "--output", help="table, json or yaml.")):
+    """knitd's state: pid, context, runs by status."""
+    with open_session() as s:
+        pid = knitd.running_pid(s.home)
+        counts = {r[0]: r[1] for r in s.catalog.query(
+            "SELECT status, count(*) FROM run WHERE plan_id != 'knit#uploaded' GROUP BY status")}
+        context = s.catalog.one("SELECT context FROM run WHERE context IS NOT NULL ORDER BY updated_ms DESC LIMIT 1")
+    doc = {
+        "knitd": "running" if pid else "stopped",
+        "pid": pid,
+        "home": str(s.home.root),
+        "context": (context[0] if context else None) or "local",
+        "runs": counts,
+    }
+    if output in (Format.json, Format.yaml):
+        emit([doc], output, [], single=True)
+        return
+    rows = [("knitd", f"running (pid {pid})" if pid else "stopped"), ("home", doc["home"]), ("context", doc["context"]),
+            ("runs", " ".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "none")]
+    emit([{"k": k, "v": v} for k, v in rows], output, [("field", lambda r: r["k"]), ("value", lambda r: r["v"])])

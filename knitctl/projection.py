@@ -31,11 +31,16 @@ def fits(datum_tags: set[tuple[str, str]], input_tags: Iterable[tuple[str, str]]
 def assignments(
     nominated: Mapping[str, list[str]], fixed: Mapping[str, str] | None = None
 ) -> Iterable[dict[str, str]]:
-    """Every combination over the inputs; `fixed` pins some inputs to one datum."""
+    """Every combination over the inputs; `fixed` pins some inputs to one datum.
+
+    A combination never puts one datum on two inputs: a run takes each datum
+    once (one INPUT event per datum and run, as in MLMD).
+    """
     paths = sorted(nominated)
     pools = [[fixed[p]] if fixed and p in fixed else nominated[p] for p in paths]
     for combo in itertools.product(*pools):
-        yield dict(zip(paths, combo))
+        if len(set(combo)) == len(combo):
+            yield dict(zip(paths, combo))
 
 
 # -- catalog side ---------------------------------------------------------------

@@ -83,6 +83,11 @@ def move(
         (mlmd.artifact_state(new), t, run_id),
     )
     conn.execute("INSERT INTO run_history(run_id, at_ms, status, note) VALUES (?, ?, ?, ?)", (run_id, t, new, note))
+    if new == "done":
+        # Its outputs are nominatable now: projection reacts in this same transaction (DESIGN §4).
+        from .projection import project_data
+
+        project_data(conn, [r[0] for r in conn.execute("SELECT knit_id FROM data WHERE run_id = ?", (run_id,))])
     return current
 
 

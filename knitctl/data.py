@@ -104,47 +104,93 @@ def push(
         if where in home_root.parents:
             raise UsageError(f"{p}: holds KNIT_HOME ({session.home.root}); push a directory that does not contain it")
         check_source(p)
-    store = session.store
-    new_ids = [ids.new_id() for _ in paths]
-    staged: list[tuple[str, Path, object, list[Tag], Path]] = []
+    uploads = []
+    for p in paths:
+        per = list(user_tags)
+        if name_tag:
+            nm = Tag("name", Path(os.path.abspath(p)).name)
+            if nm not in per:
+                per.append(nm)
+        uploads.append(Upload(p, per, move=move, source=os.path.abspath(p)))
+    return [get(session, k) for k in commit_uploads(session, uploads, progress=progress, on_staged=on_staged)]
+
+
+@dataclass
+class Upload:
+    """One directory (or file) to commit as an uploaded datum."""
+
+    path: Path
+    tags: list[Tag]
+    move: bool = False                # rename (same filesystem only) instead of copying
+    source: str | None = None         # where it came from, shown by `data show`
+    ingest_key: str | None = None     # recognises a watched-folder item already ingested
+
+
+INGEST_PROPERTY = "knit.ingest"
+
+
+def commit_uploads(
+    session: Session,
+    uploads: list[Upload],
+    *,
+    progress: Progress | None = None,
+    on_staged: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Stage, publish and commit uploads as one catalog transaction (with projection). Returns the new ids."""
     import contextlib
 
+    from .projection import project_data
+
+    store = session.store
+    staged: list[tuple[str, Path, object, Upload]] = []
     try:
         with contextlib.ExitStack() as stack:
-            for knit_id, p in zip(new_ids, paths):
+            for up in uploads:
+                knit_id = ids.new_id()
                 stack.enter_context(store.claim(knit_id))
-                if move:
-                    dest, manifest = store.stage_move(knit_id, p)
+                if up.move:
+                    dest, manifest = store.stage_move(knit_id, up.path)
                 else:
-                    dest, manifest = store.stage_copy(knit_id, p, progress)
-                per = list(user_tags)
-                if name_tag:
-                    nm = Tag("name", Path(os.path.abspath(p)).name)
-                    if nm not in per:
-                        per.append(nm)
-                staged.append((knit_id, dest, manifest, per, p))
+                    dest, manifest = store.stage_copy(knit_id, up.path, progress)
+                staged.append((knit_id, dest, manifest, up))
                 if on_staged:
                     on_staged(knit_id)
             for knit_id, dest, *_ in staged:
                 store.publish(knit_id, dest)
             t = now_ms()
             with session.catalog.write() as c:
-                for knit_id, dest, manifest, per, p in staged:
+                for knit_id, dest, manifest, up in staged:
                     run_id = records.insert_run(c, records.UPLOAD_PLAN, "done", at_ms=t)
                     records.insert_datum(
-                        c, run_id, records.UPLOAD_PATH, per,
+                        c, run_id, records.UPLOAD_PATH, up.tags,
                         knit_id=knit_id, digest=manifest.digest, size=manifest.size,
-                        file_count=manifest.file_count, source=os.path.abspath(p),
+                        file_count=manifest.file_count, source=up.source,
                         uri=str(store.path_of(knit_id)), at_ms=t,
                     )
+                    if up.ingest_key:
+                        c.execute(
+                            "INSERT INTO artifact_property(artifact_id, name, is_custom, string_value)"
+                            " SELECT artifact_id, ?, 1, ? FROM data WHERE knit_id = ?",
+                            (INGEST_PROPERTY, up.ingest_key, knit_id),
+                        )
                 project_data(c, [s[0] for s in staged])
     except BaseException:
-        # Locks are released: put moved sources back and clear what this push left,
+        # Locks are released: put moved sources back and clear what this commit left,
         # now rather than at the next command (committed data stay).
         with contextlib.suppress(Exception):
             session.reclaim()
         raise
-    return [get(session, s[0]) for s in staged]
+    return [s[0] for s in staged]
+
+
+def ingested(session: Session, ingest_key: str) -> str | None:
+    """The datum an identical watched-folder item already became, if any."""
+    row = session.catalog.one(
+        "SELECT d.knit_id FROM artifact_property ap JOIN data d ON d.artifact_id = ap.artifact_id"
+        " WHERE ap.name = ? AND ap.is_custom = 1 AND ap.string_value = ?",
+        (INGEST_PROPERTY, ingest_key),
+    )
+    return row[0] if row else None
 
 
 # -- reading -------------------------------------------------------------------

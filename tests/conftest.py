@@ -292,3 +292,218 @@ def session(knit_home):
         yield s
     finally:
         s.close()
+
+
+# -- knitd and Docker (issue 4) ---------------------------------------------------------------
+#
+# `docker_client`: the real dockerd (skipped when unreachable, unless KNIT_REQUIRE_DOCKER=1 or CI is
+# set); `knitd(parallelism=2, gpus=None)`: start knitd as a real subprocess on `knit_home` and wait
+# until it holds its lock; teardown stops it (and any `knitctl up` one) and removes the containers
+# labelled `knit.home=<home>`. `catalog_rows(home, sql, params)` reads the catalog from a fresh
+# read-only connection; `wait_run(home, run_id, ...)` polls a run's status with a deadline and
+# fails with knitd's log.
+
+BUSYBOX_IMAGE = os.environ.get("KNIT_BUSYBOX_IMAGE", "knit/busybox:1")
+PYTHON_IMAGE = os.environ.get("KNIT_PYTHON_IMAGE", "knit/python:3.11")
+TERMINAL_RUN_STATES = ("done", "failed", "invalidated")
+
+
+def _docker_required() -> bool:
+    return bool(os.environ.get("KNIT_REQUIRE_DOCKER") or os.environ.get("CI"))
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A docker SDK client on the real dockerd; skips (or, in CI, fails) when there is none."""
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - any failure means no usable dockerd
+        if _docker_required():
+            pytest.fail(f"dockerd is required but not reachable: {e}")
+        pytest.skip(f"no reachable dockerd: {e}")
+    yield client
+    client.close()
+
+
+def require_images(client, *images: str) -> None:
+    """Skip (fail in CI) unless the offline test images exist (packaging/images/build.sh)."""
+    from docker.errors import ImageNotFound
+
+    missing = []
+    for image in images:
+        try:
+            client.images.get(image)
+        except ImageNotFound:
+            missing.append(image)
+    if missing:
+        msg = f"test image(s) {', '.join(missing)} missing; build them with packaging/images/build.sh"
+        if _docker_required():
+            pytest.fail(msg)
+        pytest.skip(msg)
+
+
+def catalog_rows(home: Path, sql: str, params: Sequence = ()) -> list[tuple]:
+    """Rows of a query on the catalog, from a fresh read-only connection (sees the latest commit)."""
+    conn = sqlite3.connect(f"file:{Path(home) / 'catalog.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute(sql, tuple(params)).fetchall()
+    finally:
+        conn.close()
+
+
+def run_row(home: Path, run_id: str) -> dict:
+    conn = sqlite3.connect(f"file:{Path(home) / 'catalog.db'}?mode=ro", uri=True, timeout=30)
+    conn.row_factory = sqlite3.Row
+    try:
+        row = conn.execute("SELECT * FROM run WHERE run_id = ?", (run_id,)).fetchone()
+        return dict(row) if row else {}
+    finally:
+        conn.close()
+
+
+def knitd_diagnostics(home: Path, lines: int = 40) -> str:
+    """knitd's log tail and every run's status, for failure messages."""
+    out = []
+    log = Path(home) / "knitd.log"
+    if log.exists():
+        out += ["--- knitd.log (tail)", *log.read_text(errors="replace").splitlines()[-lines:]]
+    err = Path(home) / "knitd.test-stderr"
+    if err.exists() and err.read_text(errors="replace").strip():
+        out += ["--- knitd stderr (tail)", *err.read_text(errors="replace").splitlines()[-lines:]]
+    if (Path(home) / "catalog.db").exists():
+        rows = catalog_rows(home, "SELECT run_id, plan_id, status, exit_code, message FROM run ORDER BY created_ms")
+        out += ["--- runs", *("\t".join(map(str, r)) for r in rows)]
+    return "\n".join(out)
+
+
+def wait_run(home: Path, run_id: str, statuses=TERMINAL_RUN_STATES, *, timeout: float = 60.0) -> dict:
+    """Poll until the run's status is one of `statuses`; its row. Fails with knitd's log on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        row = run_row(home, run_id)
+        if row.get("status") in statuses:
+            return row
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"run {run_id} is {row.get('status')!r}, not {'/'.join(statuses)}, after {timeout}s\n"
+                + knitd_diagnostics(home)
+            )
+        time.sleep(0.05)
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float = 60.0, interval: float = 0.05, what: str = "condition",
+               home: Path | None = None):
+    """`wait_for` with knitd's diagnostics in the failure when `home` is given."""
+    try:
+        return wait_for(condition, timeout=timeout, interval=interval, what=what)
+    except AssertionError as e:
+        if home is None:
+            raise
+        raise AssertionError(f"{e}\n{knitd_diagnostics(home)}") from None
+
+
+class KnitdProcess:
+    """knitd as a real subprocess: `python -m daemon --home H --parallelism N [--gpus G]`."""
+
+    def __init__(self, home: Path, *, parallelism: int = 2, gpus: int | None = None):
+        self.home = Path(home)
+        self.parallelism = parallelism
+        self.gpus = gpus
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, *, timeout: float = 30.0) -> "KnitdProcess":
+        from knitctl.home import Home
+        from knitctl.knitd import running_pid
+
+        cmd = [sys.executable, "-m", "daemon", "--home", str(self.home), "--parallelism", str(self.parallelism)]
+        if self.gpus is not None:
+            cmd += ["--gpus", str(self.gpus)]
+        self.home.mkdir(parents=True, exist_ok=True)
+        err = open(self.home / "knitd.test-stderr", "ab")
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, env=cli_env(self.home), stdin=subprocess.DEVNULL,
+                                         stdout=err, stderr=err)
+        finally:
+            err.close()
+        home = Home.resolve(self.home)
+        deadline = time.monotonic() + timeout
+        while running_pid(home) != self.proc.pid:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"knitd exited with {self.proc.returncode} at start\n{knitd_diagnostics(self.home)}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"knitd did not take its lock within {timeout}s\n{knitd_diagnostics(self.home)}")
+            time.sleep(0.02)
+        return self
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill(self) -> int:
+        """SIGKILL, and reap it."""
+        import signal as _signal
+
+        self.signal(_signal.SIGKILL)
+        return self.proc.wait(timeout=10)
+
+    def terminate(self, *, timeout: float = 20.0) -> int:
+        """SIGTERM and wait for it to exit; its exit status."""
+        import signal as _signal
+
+        self.signal(_signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+
+def remove_home_containers(client, home: Path) -> int:
+    """Force-remove every container labelled knit.home=<home>; how many there were."""
+    found = client.containers.list(all=True, filters={"label": f"knit.home={Path(home).absolute()}"})
+    for c in found:
+        try:
+            c.remove(force=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    return len(found)
+
+
+def home_containers(client, home: Path, *, all: bool = True) -> list:
+    return client.containers.list(all=all, filters={"label": f"knit.home={Path(home).absolute()}"})
+
+
+@pytest.fixture
+def knitd(knit_home, docker_client):
+    """`knitd(parallelism=2, gpus=None)` starts knitd on `knit_home`; all are stopped at teardown."""
+    started: list[KnitdProcess] = []
+
+    def _start(*, parallelism: int = 2, gpus: int | None = None) -> KnitdProcess:
+        k = KnitdProcess(knit_home, parallelism=parallelism, gpus=gpus).start()
+        started.append(k)
+        return k
+
+    yield _start
+    for k in started:
+        if k.alive():
+            try:
+                k.terminate(timeout=20)
+            except subprocess.TimeoutExpired:
+                k.kill()
+    if (knit_home / "knitd.pid").exists():  # one started by `knitctl up`
+        from knitctl import knitd as knitd_api
+        from knitctl.home import Home
+
+        try:
+            knitd_api.stop(Home.resolve(knit_home), wait=20)
+        except Exception:  # noqa: BLE001
+            pid = knitd_api.running_pid(Home.resolve(knit_home))
+            if pid and pid > 0:
+                os.kill(pid, 9)
+    remove_home_containers(docker_client, knit_home)

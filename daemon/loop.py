@@ -68,6 +68,10 @@ class Daemon:
     # -- the loop ------------------------------------------------------------------
 
     def serve(self) -> None:
+        from .watcher import Watcher
+
+        self.watcher = Watcher(self.home, self.stopping)
+        threading.Thread(target=self._watch_folders, daemon=True, name="watcher").start()
         self.reconcile()
         self.tick()
         for _ in watch(
@@ -83,6 +87,12 @@ class Daemon:
             if self.stopping.is_set():
                 break
             self.tick()
+
+    def _watch_folders(self) -> None:
+        try:
+            self.watcher.serve()
+        except Exception:
+            log.exception("the folder watcher stopped")
 
     def tick(self) -> None:
         for run_id in [r for r, w in self.workers.items() if w.done.is_set()]:

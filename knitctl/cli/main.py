@@ -9,7 +9,7 @@ import typer
 
 from ..errors import KnitError
 from ..session import Session
-from . import daemon, data, explain, plan, run as run_cmd
+from . import daemon, data, explain, plan, run as run_cmd, watch
 from .output import message
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(plan.app, name="plan")
 app.add_typer(run_cmd.app, name="run")
 app.add_typer(explain.app, name="explain")
+app.add_typer(watch.app, name="watch")
 app.command("up")(daemon.up)
 app.command("down")(daemon.down)
 app.command("status")(daemon.status)

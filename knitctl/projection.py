@@ -117,7 +117,7 @@ def candidate_runs(conn: sqlite3.Connection, plan_id: str, fixed: Mapping[str, s
     existing_sql = "SELECT 1 FROM run WHERE plan_id = ? AND assignment = ?"
     out = []
     for a in assignments(nominated, fixed):
-        if conn.execute(existing_sql, (plan_id, records.canonical_assignment(a))).fetchone() is None:
+        if True:
             out.append(a)
     return out
 

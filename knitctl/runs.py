@@ -134,6 +134,7 @@ def find(
     duration: str | None = None,
     include_uploads: bool = False,
     limit: int | None = None,
+    contexts: Iterable[str] = (),
 ) -> list[Run]:
     """Runs by plan, input datum, output datum, status and creation time; newest last."""
     from . import data as data_api
@@ -163,6 +164,10 @@ def find(
         for kid in out_ids:
             where.append("r.run_id = (SELECT run_id FROM data WHERE knit_id = ?)")
             params.append(kid)
+        contexts = list(contexts)
+        if contexts:
+            where.append(f"r.context IN ({','.join('?' * len(contexts))})")
+            params += contexts
         if statuses:
             where.append(f"r.status IN ({','.join('?' * len(statuses))})")
             params += statuses

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
+from typing import Optional
 
 import typer
 
 from ..errors import KnitError
 from ..session import Session
-from . import daemon, data, explain, plan, run as run_cmd, watch
+from . import context, daemon, data, explain, plan, run as run_cmd, watch
 from .output import message
 
 app = typer.Typer(
@@ -24,9 +26,22 @@ app.add_typer(plan.app, name="plan")
 app.add_typer(run_cmd.app, name="run")
 app.add_typer(explain.app, name="explain")
 app.add_typer(watch.app, name="watch")
+app.add_typer(context.app, name="context")
 app.command("up")(daemon.up)
 app.command("down")(daemon.down)
 app.command("status")(daemon.status)
+
+
+@app.callback()
+def main(
+    context_: Optional[str] = typer.Option(
+        None, "--context", help="Run in this context (over $KNIT_CONTEXT and the config's current-context).",
+        envvar=None,
+    ),
+):
+    """knit: tagged data, plans that run on it, and the lineage between them."""
+    if context_:
+        os.environ["KNIT_CONTEXT"] = context_
 
 
 @app.command("init")

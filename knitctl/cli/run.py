@@ -35,6 +35,7 @@ COLUMNS = [
     ("plan", lambda r: r.plan_id),
     ("status", lambda r: r.status),
     ("inputs", lambda r: " ".join(f'{i["path"]}={i["knit_id"]}' for i in r.inputs)),
+    ("context", lambda r: r.context or ""),
     ("age", lambda r: _age(r.created_ms)),
     ("duration", lambda r: _dur(r.duration_ms)),
 ]
@@ -55,11 +56,12 @@ def find(
     status: List[str] = typer.Option([], "-s", "--status", help="Only runs in this status (repeatable); invalidated runs show only when asked."),
     since: Optional[str] = typer.Option(None, "--since", help="Only runs created at or after this RFC 3339 time."),
     duration: Optional[str] = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h)."),
+    context: List[str] = typer.Option([], "--context", "-c", help="Only runs made for this context (repeatable)."),
     output: Optional[Format] = typer.Option(None, "--output", help="table, json or yaml (-o here means --output-data)."),
 ):
     """List runs."""
     with open_session() as s:
-        found = runs_api.find(s, plans=plan, inputs=input_, outputs=output_datum, statuses=status, since=since, duration=duration)
+        found = runs_api.find(s, plans=plan, inputs=input_, outputs=output_datum, statuses=status, since=since, duration=duration, contexts=context)
     _emit_runs(found, output)
 
 
@@ -169,8 +171,12 @@ def wait(
     limit = parse_duration(timeout, where="--timeout") / 1000 if timeout else None
     with open_session() as s:
         status = runs_api.wait(s, run_id, limit)
+    # sys.exit, not typer.Exit: the entry point runs the app with standalone_mode=False, where click
+    # turns Exit into a return value that would be lost (every outcome would exit 0).
+    import sys
+
     if status is None:
         message(f"run {run_id}: still not finished after {timeout}")
-        raise typer.Exit(124)
+        sys.exit(124)
     message(f"run {run_id} {status}")
-    raise typer.Exit(0 if status == "done" else 1)
+    sys.exit(0 if status == "done" else 1)

@@ -21,7 +21,7 @@ from ..errors import UsageError
 
 TOP_KEYS = (
     "image", "entrypoint", "args", "env", "inputs", "outputs", "log", "active",
-    "resources", "on_node", "service_account", "annotations", "timeout",
+    "resources", "on_node", "service_account", "annotations", "timeout", "context",
 )
 MOUNT_KEYS = ("path", "tags")
 LOG_KEYS = ("tags",)
@@ -83,6 +83,7 @@ class PlanSpec:
     service_account: str | None = None
     annotations: tuple[str, ...] = ()
     timeout: float | None = None                  # seconds
+    context: str | None = None                    # pinned context; else the current one when a run is made
 
     def identity(self) -> dict:
         """The fields that make two plans the same plan."""
@@ -110,6 +111,7 @@ class PlanSpec:
             resources=self.resources.to_dict(),
             service_account=self.service_account,
             annotations=list(self.annotations),
+            context=self.context,
         )
         return d
 
@@ -129,6 +131,7 @@ class PlanSpec:
             service_account=d.get("service_account"),
             annotations=tuple(d.get("annotations") or ()),
             timeout=d.get("timeout"),
+            context=d.get("context"),
         )
 
 
@@ -420,6 +423,7 @@ def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
         sa = _string(ctx, "service_account", m["service_account"]).strip() or None
     annotations = tuple(sorted(set(_kv_list(ctx, "annotations", m["annotations"], label_keys=False)))) if m.get("annotations") is not None else ()
     timeout = _timeout(ctx, "timeout", m["timeout"]) if m.get("timeout") is not None else None
+    context = _string(ctx, "context", m["context"]).strip() or None if m.get("context") is not None else None
     return PlanSpec(
         image=image,
         inputs=tuple(sorted(inputs, key=lambda x: x.path)),
@@ -434,6 +438,7 @@ def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
         service_account=sa,
         annotations=annotations,
         timeout=timeout,
+        context=context,
     )
 
 
@@ -483,6 +488,7 @@ resources:                         # optional
 # service_account: default                   # Kubernetes
 # annotations: ["owner=me"]
 # timeout: 2h
+# context: team-gpu                          # always run on this context
 """
 
 SCRATCH_TEMPLATE = """\

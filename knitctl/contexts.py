@@ -1,0 +1,139 @@
+"""Contexts (DESIGN §12): where runs execute. `local` is Docker on this host;
+other contexts name a Kubernetes cluster through a kubeconfig.
+
+The current context: the `--context` flag (which sets KNIT_CONTEXT for the
+process), else `$KNIT_CONTEXT`, else the config file's `current-context`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from . import config as config_mod
+from .config import LOCAL
+from .errors import NotFound, UsageError
+
+KINDS = ("docker", "kubernetes")
+KUBE_KEYS = ("kind", "kubeconfig", "kube-context", "namespace", "image-pull-secrets")
+
+
+_cache: dict = {}
+
+
+def current(cfg: config_mod.Config | None = None) -> str:
+    env = os.environ.get("KNIT_CONTEXT")
+    if env:
+        return env
+    if cfg is not None:
+        return cfg.current_context or LOCAL
+    path = config_mod.config_path()
+    try:
+        key = (str(path), path.stat().st_mtime_ns)
+    except FileNotFoundError:
+        return LOCAL
+    if _cache.get("key") != key:  # re-read only when the file changed
+        _cache.update(key=key, value=config_mod.load(path).current_context or LOCAL)
+    return _cache["value"]
+
+
+def get(name: str, cfg: config_mod.Config | None = None) -> dict:
+    cfg = cfg or config_mod.load()
+    if name not in cfg.contexts:
+        known = ", ".join(sorted(cfg.contexts))
+        raise NotFound(f"no context named {name!r} (known: {known}); `knitctl context add` or `import-kube` makes one")
+    return {"name": name, **cfg.contexts[name]}
+
+
+def validate(name: str, settings: dict) -> dict:
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise UsageError(f"context name {name!r}: use letters, digits, '-', '_' or '.'")
+    kind = settings.get("kind", "kubernetes")
+    if kind not in KINDS:
+        raise UsageError(f"context {name}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    if kind == "kubernetes" and not settings.get("namespace"):
+        raise UsageError(f"context {name}: a Kubernetes context needs --namespace")
+    return {k: v for k, v in settings.items() if v not in (None, [], "")}
+
+
+def use(name: str) -> None:
+    cfg = config_mod.load()
+    get(name, cfg)
+    cfg.current_context = name
+    config_mod.save(cfg)
+
+
+def add(name: str, settings: dict, *, replace: bool = False) -> dict:
+    cfg = config_mod.load()
+    if name == LOCAL:
+        raise UsageError("the context 'local' is built in (Docker on this host); choose another name")
+    if name in cfg.contexts and not replace:
+        raise UsageError(f"context {name!r} exists; remove it first (`knitctl context rm {name}`) or pass --replace")
+    cfg.contexts[name] = validate(name, settings)
+    config_mod.save(cfg)
+    return {"name": name, **cfg.contexts[name]}
+
+
+def remove(name: str) -> None:
+    cfg = config_mod.load()
+    if name == LOCAL:
+        raise UsageError("the context 'local' is built in and can't be removed")
+    get(name, cfg)
+    del cfg.contexts[name]
+    if cfg.current_context == name:
+        cfg.current_context = LOCAL
+    config_mod.save(cfg)
+
+
+def kubeconfig_paths(explicit: str | None = None) -> list[Path]:
+    if explicit:
+        return [Path(explicit).expanduser()]
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+    return [Path.home() / ".kube" / "config"]
+
+
+def read_kube_contexts(paths: list[Path]) -> tuple[list[dict], str | None]:
+    """Contexts from kubeconfig files (first file wins per name, as kubectl merges), and current-context."""
+    seen: dict[str, dict] = {}
+    current_ctx = None
+    for p in paths:
+        if not p.exists():
+            continue
+        try:
+            doc = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise UsageError(f"{p}: not a valid kubeconfig ({getattr(e, 'problem', e)})") from None
+        if current_ctx is None and doc.get("current-context"):
+            current_ctx = doc["current-context"]
+        for c in doc.get("contexts") or []:
+            name = c.get("name")
+            if name and name not in seen:
+                seen[name] = {"name": name, "namespace": (c.get("context") or {}).get("namespace") or "default", "file": str(p)}
+    if not seen:
+        raise UsageError("no Kubernetes contexts found in " + ", ".join(str(p) for p in paths) + "; pass --kubeconfig")
+    return list(seen.values()), current_ctx
+
+
+def import_kube(explicit: str | None = None, *, namespace: str | None = None) -> list[dict]:
+    """Make a knit context for every kubeconfig context; the kubeconfig's current one becomes current."""
+    paths = kubeconfig_paths(explicit)
+    found, kube_current = read_kube_contexts(paths)
+    cfg = config_mod.load()
+    made = []
+    kubeconfig = os.pathsep.join(str(p) for p in paths)
+    for c in found:
+        name = c["name"] if c["name"] != LOCAL else f"kube-{c['name']}"
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in name)
+        cfg.contexts[safe] = validate(safe, {
+            "kind": "kubernetes", "kubeconfig": kubeconfig, "kube-context": c["name"],
+            "namespace": namespace or c["namespace"],
+        })
+        made.append({"name": safe, **cfg.contexts[safe]})
+        if c["name"] == kube_current:
+            cfg.current_context = safe
+    config_mod.save(cfg)
+    return made

@@ -1,0 +1,1 @@
+"""Reproducible benchmarks (DESIGN §13): `python -m benchmarks --help`."""

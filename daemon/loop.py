@@ -16,7 +16,7 @@ from knitctl import runstate
 from knitctl.home import Home
 from knitctl.session import Session
 
-from .executors.base import Executor
+from .executors.base import Executor, ExecutorError
 from .finish import cleanup, finish
 from .worker import STOP_GRACE_SECONDS, Worker, gpu_count, run_worker
 
@@ -28,7 +28,8 @@ SAFETY_TICK_MS = 1000   # a tick at least this often, in case a file event is mi
 class Daemon:
     def __init__(self, home: Home, executor: Executor, *, parallelism: int, gpus: int | None, context: str = "local"):
         self.home = home
-        self.executor = executor
+        self.executor = executor            # the local context's (Docker)
+        self.executors: dict[str, Executor] = {"local": executor}
         self.parallelism = max(1, parallelism)
         self.gpus = gpus            # None: unknown, not gated (the executor decides)
         self.context = context
@@ -40,10 +41,23 @@ class Daemon:
 
     def reconcile(self) -> None:
         """Runs left live by a previous knitd: re-attach, finish, or fail them (DESIGN §7)."""
-        handles = self.executor.find()
         live = self.session.catalog.query(
             "SELECT run_id, status FROM run WHERE status IN ('ready', 'starting', 'running', 'completing', 'aborting')"
         )
+        handles: dict = {}
+        owners: dict = {}
+        names = {r[0] for r in self.session.catalog.query(
+            "SELECT DISTINCT coalesce(context, 'local') FROM run WHERE status IN ('ready', 'starting', 'running', 'completing', 'aborting')"
+        )} | {"local"}
+        for name in sorted(names):
+            try:
+                ex = self.executor_for(name)
+            except ExecutorError as e:
+                log.error("context %s: %s", name, e)
+                continue
+            for run_id, h in ex.find().items():
+                handles[run_id] = h
+                owners[run_id] = ex
         live_ids = {r[0] for r in live}
         for run_id, status in live:
             h = handles.get(run_id)
@@ -60,7 +74,7 @@ class Daemon:
                 finish(self.session, run_id, status == "completing", exit_code=None, message=None)
         for run_id, h in handles.items():
             if run_id not in live_ids:
-                self.executor.remove(h)
+                owners[run_id].remove(h)
         for d in self.home.runs.iterdir() if self.home.runs.exists() else []:
             if d.name not in live_ids:
                 cleanup(self.session, d.name)
@@ -115,11 +129,11 @@ class Daemon:
             if status == "aborting":
                 w.acted = "abort"
                 log.info("run %s: aborting", run_id)
-                threading.Thread(target=self.executor.kill, args=(w.handle,), daemon=True).start()
+                threading.Thread(target=w.executor.kill, args=(w.handle,), daemon=True).start()
             else:
                 w.acted = "stop"
                 log.info("run %s: stopping", run_id)
-                threading.Thread(target=self.executor.stop, args=(w.handle, STOP_GRACE_SECONDS), daemon=True).start()
+                threading.Thread(target=w.executor.stop, args=(w.handle, STOP_GRACE_SECONDS), daemon=True).start()
 
     def _gpus_in_use(self) -> int:
         return sum(w.gpus for w in self.workers.values())
@@ -151,20 +165,48 @@ class Daemon:
                         continue  # waits for GPUs to free up
                     gpus_free -= need
                 runstate.move(c, run_id, "ready", expect="waiting")
-                c.execute("UPDATE run SET context = ? WHERE run_id = ?", (self.context, run_id))
+                c.execute("UPDATE run SET context = coalesce(context, ?) WHERE run_id = ?", (self.context, run_id))
                 claimed.append((run_id, need))
         for run_id, need in claimed:
             self._spawn(run_id, gpus=need)
 
+    def executor_for(self, context: str | None) -> Executor:
+        """The executor of a context, made on first use. Raises ExecutorError."""
+        name = context or "local"
+        if name in self.executors:
+            return self.executors[name]
+        from knitctl import contexts
+        from knitctl.errors import KnitError
+
+        try:
+            settings = contexts.get(name)
+        except KnitError as e:
+            raise ExecutorError(e.message) from None
+        if settings.get("kind", "kubernetes") == "docker":
+            ex = self.executor
+        else:
+            from .executors.kubernetes import KubernetesExecutor
+
+            ex = KubernetesExecutor(settings, home_label=str(self.home.root))
+        self.executors[name] = ex
+        return ex
+
     def _spawn(self, run_id: str, *, attach=None, gpus: int | None = None) -> None:
+        row = self.session.catalog.one("SELECT context FROM run WHERE run_id = ?", (run_id,))
+        try:
+            executor = self.executor_for(row[0] if row else None)
+        except ExecutorError as e:
+            log.error("run %s: %s", run_id, e)
+            finish(self.session, run_id, False, exit_code=None, message=str(e))
+            return
         if gpus is None:
             row = self.session.catalog.one(
                 "SELECT p.resources FROM run r JOIN plan p ON p.plan_id = r.plan_id WHERE r.run_id = ?", (run_id,)
             )
             gpus = gpu_count(json.loads(row[0]).get("gpu")) if row else 0
-        w = Worker(run_id, gpus=gpus)
+        w = Worker(run_id, gpus=gpus, executor=executor)
         w.thread = threading.Thread(
-            target=run_worker, args=(self.home, self.executor, w), kwargs={"attach": attach}, daemon=True, name=f"run-{run_id}"
+            target=run_worker, args=(self.home, executor, w), kwargs={"attach": attach}, daemon=True, name=f"run-{run_id}"
         )
         self.workers[run_id] = w
         w.thread.start()

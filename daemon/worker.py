@@ -30,6 +30,7 @@ class Worker:
     acted: str | None = None           # 'stop' or 'abort' once sent to the executor
     timed_out: bool = False
     thread: threading.Thread | None = None
+    executor: Executor | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
 

@@ -117,15 +117,19 @@ def candidate_runs(conn: sqlite3.Connection, plan_id: str, fixed: Mapping[str, s
     existing_sql = "SELECT 1 FROM run WHERE plan_id = ? AND assignment = ?"
     out = []
     for a in assignments(nominated, fixed):
-        if True:
+        if conn.execute(existing_sql, (plan_id, records.canonical_assignment(a))).fetchone() is None:
             out.append(a)
     return out
 
 
 def create_run(conn: sqlite3.Connection, plan_id: str, assignment: dict[str, str], *, active: bool) -> str:
     """A new run with its output data (processing until it finishes)."""
+    from . import contexts
+
+    pinned = conn.execute("SELECT json_extract(spec, '$.context') FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()
     run_id = records.insert_run(
-        conn, plan_id, "waiting" if active else "deactivated", assignment=assignment
+        conn, plan_id, "waiting" if active else "deactivated", assignment=assignment,
+        context=(pinned[0] if pinned and pinned[0] else contexts.current()),
     )
     outputs = conn.execute(
         "SELECT path FROM plan_output WHERE plan_id = ? ORDER BY is_log, path", (plan_id,)

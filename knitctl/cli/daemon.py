@@ -68,3 +68,21 @@ def status(output: Optional[Format] = typer.Option(None, "-o", "--output", help=
             ("runs", " ".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "none")]
     rows += [("ingested", f'{x["knit_id"]} from {x["from"]} at {x["at"]}') for x in recent]
     emit([{"k": k, "v": v} for k, v in rows], output, [("field", lambda r: r["k"]), ("value", lambda r: r["v"])])
+
+
+def quickstart():
+    """Run the example pipeline (prepare → train → evaluate on iris) and show its lineage."""
+    import sys
+
+    from .. import quickstart as qs
+
+    with open_session() as s:
+        result = qs.run(s, message)
+    sys.stdout.write(f"\nmetrics ({result['metrics_id']}):\n{result['metrics']}\n\nlineage:\n{result['tree']}\n")
+    message(
+        "explore further:\n"
+        "  knitctl tui                                   # browse runs, logs and lineage\n"
+        "  knitctl run find                              # the runs\n"
+        "  knitctl run log RUN_ID                        # a run's log\n"
+        f"  knitctl data lineage {result['metrics_id']} -o dot   # the lineage as Graphviz"
+    )

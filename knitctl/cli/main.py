@@ -30,6 +30,7 @@ app.add_typer(context.app, name="context")
 app.command("up")(daemon.up)
 app.command("down")(daemon.down)
 app.command("status")(daemon.status)
+app.command("quickstart")(daemon.quickstart)
 
 
 @app.callback()

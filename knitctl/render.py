@@ -72,15 +72,17 @@ def to_tree(graph: dict) -> str:
     root = (graph["root"]["kind"], graph["root"]["id"])
     out = [_one_line(root, nodes.get(root, {}))]
 
-    def rec(node, links, arrow, prefix, seen):
+    def rec(node, links, arrow, prefix, expanded):
         items = sorted(links.get(node, []), key=lambda x: x[0])
         for i, (nxt, path) in enumerate(items):
             last = i == len(items) - 1
             branch = "└── " if last else "├── "
             at = f" [{path}]" if path else ""
-            out.append(f"{prefix}{branch}{arrow} {_one_line(nxt, nodes.get(nxt, {}))}{at}")
-            if nxt not in seen:
-                rec(nxt, links, arrow, prefix + ("    " if last else "│   "), seen | {nxt})
+            again = nxt in expanded and links.get(nxt)
+            out.append(f"{prefix}{branch}{arrow} {_one_line(nxt, nodes.get(nxt, {}))}{at}{' (shown above)' if again else ''}")
+            if not again:
+                expanded.add(nxt)  # a DAG: expand each node once, refer back after
+                rec(nxt, links, arrow, prefix + ("    " if last else "│   "), expanded)
 
     if parents.get(root):
         out.append("upstream:")

@@ -175,22 +175,22 @@ def test_four_writers_and_a_reader(worker, tmp_path):
 
 
 def test_concurrent_cli_pushes_and_find(tmp_path):
+    """The same through real `knitctl` processes: two pushes and a find at once."""
     home = tmp_path / "home"
-    srcs = [make_tree(tmp_path / f"d{i}", {"f.txt": f"{i}\n"}) for i in range(4)]
-    for round_ in range(2):
-        procs = [
-            subprocess.Popen(cli_command(c), env=cli_env(home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-            for c in (
-                ["data", "push", srcs[2 * round_], "-t", "cli:concurrent"],
-                ["data", "push", srcs[2 * round_ + 1], "-t", "cli:concurrent"],
-                ["data", "find", "-t", "cli:concurrent", "-o", "json"],
-            )
-        ]
-        outs = [finish(p) for p in procs]
-        assert len(json.loads(outs[2])) in range(2 * round_, 2 * round_ + 3)
+    srcs = [make_tree(tmp_path / f"d{i}", {"f.txt": f"{i}\n"}) for i in range(2)]
+    procs = [
+        subprocess.Popen(cli_command(c), env=cli_env(home), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for c in (
+            ["data", "push", srcs[0], "-t", "cli:concurrent"],
+            ["data", "push", srcs[1], "-t", "cli:concurrent"],
+            ["data", "find", "-t", "cli:concurrent", "-o", "json"],
+        )
+    ]
+    outs = [finish(p) for p in procs]
+    assert len(json.loads(outs[2])) in (0, 1, 2)
     with Session.open(Home.resolve(home)) as s:
-        assert len(data_api.find(s, ["cli:concurrent"])) == 4
+        assert len(data_api.find(s, ["cli:concurrent"])) == 2
     assert_store_matches_catalog(home)
 
 

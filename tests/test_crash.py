@@ -141,7 +141,14 @@ def assert_whole(home: Path, listed: list[dict]) -> None:
         assert store.manifest(home / "data" / d["knit_id"]).digest == d["digest"], d["knit_id"]
 
 
-def next_command(home: Path) -> list[dict]:
+def next_command(home: Path, *, cli: bool = True) -> list[dict]:
+    """What `data find --transient both` shows after the next command opened the home.
+
+    `cli=False` opens it in-process (the same Session.open every command starts with), to save a process.
+    """
+    if not cli:
+        with Session.open(Home.resolve(home)) as s:
+            return [d.to_dict() for d in data_api.find(s, transient="both")]
     r = run_cli(["data", "find", "--transient", "both", "-o", "json"], home=home)
     assert r.code == 0 and "Traceback" not in r.err, r
     return r.json()
@@ -175,7 +182,7 @@ def test_push_killed_leaves_nothing_partial(driver, home, tmp_path, point, move,
         assert committed_ids(home) == before
         assert len(os.listdir(home / "staging")) >= 1  # the kill really left something to reclaim
 
-    listed = next_command(home)
+    listed = next_command(home, cli=not move)  # through the real CLI for copies, in-process for moves
     assert_whole(home, listed)
     new = [d for d in listed if d["knit_id"] not in before]
     if commits:

@@ -86,3 +86,24 @@ def quickstart():
         "  knitctl run log RUN_ID                        # a run's log\n"
         f"  knitctl data lineage {result['metrics_id']} -o dot   # the lineage as Graphviz"
     )
+
+
+def doctor(
+    digests: bool = typer.Option(False, "--digests", help="Also re-hash every datum in the store (slow)."),
+    output: Optional[Format] = typer.Option(None, "-o", "--output", help="table, json or yaml."),
+):
+    """Check Docker, GPUs, disk, the catalog, knitd and each context; say how to fix what's wrong."""
+    from .. import doctor as doctor_api
+
+    results = doctor_api.run(Home.resolve(), digests=digests)
+    if output in (Format.json, Format.yaml):
+        emit(results, output, [])
+    else:
+        for r in results:
+            mark = "ok " if r["ok"] else "FAIL"
+            line = f"{mark} {r['check']}: {r['detail']}"
+            print(line)
+            if not r["ok"]:
+                print(f"     fix: {r['fix']}")
+    if not all(r["ok"] for r in results):
+        raise typer.Exit(1)

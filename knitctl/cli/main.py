@@ -31,6 +31,7 @@ app.command("up")(daemon.up)
 app.command("down")(daemon.down)
 app.command("status")(daemon.status)
 app.command("quickstart")(daemon.quickstart)
+app.command("doctor")(daemon.doctor)
 
 
 @app.callback()
@@ -55,7 +56,8 @@ def init():
 def run() -> None:
     """Console script: user errors become one line on stderr and an exit code."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)  # click returns a typer.Exit's code here instead of raising
+        sys.exit(rc if isinstance(rc, int) else 0)
     except KnitError as e:
         message(f"knitctl: error: {e.message}")
         sys.exit(e.exit_code)
@@ -70,10 +72,8 @@ def run() -> None:
         sys.exit(1)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except Exception as e:  # click's own usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:  # the command-line parser's own usage errors (click's, vendored by typer)
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
         raise

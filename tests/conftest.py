@@ -475,8 +475,9 @@ def remove_home_containers(client, home: Path) -> int:
     return len(found)
 
 
-def home_containers(client, home: Path, *, all: bool = True) -> list:
-    return client.containers.list(all=all, filters={"label": f"knit.home={Path(home).absolute()}"})
+def home_containers(client, home: Path, *, all: bool = True) -> list[dict]:
+    """The home's containers as Docker lists them (dicts with Id, Labels, State), in one API call."""
+    return client.api.containers(all=all, filters={"label": f"knit.home={Path(home).absolute()}"})
 
 
 @pytest.fixture

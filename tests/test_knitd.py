@@ -1,0 +1,497 @@
+"""knitd against the real dockerd (issue 4): pushes drive chained runs in containers, logs are captured
+and tagged, failures are clear and feed nothing, stop/abort/wait/timeout behave, the parallelism limit
+holds, and knitd survives SIGKILL and SIGTERM without running or committing anything twice.
+
+knitd runs as a real subprocess (`python -m daemon`) on the test's KNIT_HOME; the CLI runs as
+subprocesses too. Waits poll with deadlines; nothing sleeps blindly. Busybox wherever Python isn't
+needed, to keep this quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (
+    BUSYBOX_IMAGE,
+    PYTHON_IMAGE,
+    apply_plan,
+    catalog_rows,
+    cli_command,
+    cli_env,
+    home_containers,
+    knitd_diagnostics,
+    push_datum,
+    require_images,
+    run_row,
+    runs_of,
+    wait_run,
+    wait_until,
+)
+
+LIVE = ("ready", "starting", "running", "completing", "aborting")
+
+
+@pytest.fixture(autouse=True)
+def _images(docker_client):
+    require_images(docker_client, BUSYBOX_IMAGE, PYTHON_IMAGE)
+
+
+def sh(script: str) -> dict:
+    """Plan fields running `script` with busybox sh."""
+    return {"image": BUSYBOX_IMAGE, "args": ["sh", "-c", script]}
+
+
+def one_run(home: Path, plan_id: str, *, timeout: float = 30.0) -> str:
+    """The id of the plan's only run, once it exists."""
+    rows = wait_until(
+        lambda: catalog_rows(home, "SELECT run_id FROM run WHERE plan_id = ?", (plan_id,)),
+        timeout=timeout, what=f"a run of plan {plan_id}", home=home,
+    )
+    assert len(rows) == 1, rows
+    return rows[0][0]
+
+
+def outputs_of(home: Path, run_id: str) -> dict[str, str]:
+    """output path ('log' for the log) → knit id."""
+    return dict(catalog_rows(home, "SELECT output_path, knit_id FROM data WHERE run_id = ?", (run_id,)))
+
+
+def tags_of(home: Path, knit_id: str) -> set[str]:
+    return {f"{k}:{v}" for k, v in catalog_rows(home, "SELECT key, value FROM tag WHERE knit_id = ?", (knit_id,))}
+
+
+def datum_dir(home: Path, knit_id: str) -> Path:
+    from knitctl.home import Home
+    from knitctl.store import Store
+
+    return Store(Home.resolve(home)).path_of(knit_id)
+
+
+def log_of(home: Path, run_id: str) -> str:
+    kid = outputs_of(home, run_id)["log"]
+    return (datum_dir(home, kid) / "log").read_text()
+
+
+def running_container(client, home: Path, run_id: str):
+    """The run's container (an SDK Container) while it is running, else None."""
+    from docker.errors import NotFound
+
+    for c in home_containers(client, home, all=False):
+        if c["Labels"].get("knit.run") == run_id and c["State"] == "running":
+            try:
+                return client.containers.get(c["Id"])
+            except NotFound:
+                return None
+    return None
+
+
+def wait_running(client, home: Path, run_id: str, *, timeout: float = 30.0):
+    """Until the run is `running` in the catalog and its container is running."""
+    return wait_until(
+        lambda: run_row(home, run_id).get("status") == "running" and running_container(client, home, run_id),
+        timeout=timeout, what=f"run {run_id} running in a container", home=home,
+    )
+
+
+# -- pipelines ---------------------------------------------------------------------------------
+
+PREPARE = """
+import csv, numpy as np
+rows = list(csv.reader(open('/in/points.csv')))[1:]
+xy = np.array(rows, dtype=float)
+xy[:, 0] = (xy[:, 0] - xy[:, 0].mean()) / xy[:, 0].std()
+np.save('/out/xy.npy', xy)
+print(f'prepare: {len(xy)} rows')
+"""
+
+TRAIN = """
+import json, numpy as np
+xy = np.load('/data/xy.npy')
+a, b = np.polyfit(xy[:, 0], xy[:, 1], 1)
+json.dump({'a': a, 'b': b}, open('/model/model.json', 'w'))
+print(f'train: a={a:.3f} b={b:.3f}')
+"""
+
+EVALUATE = """
+import json, numpy as np
+xy = np.load('/data/xy.npy')
+m = json.load(open('/model/model.json'))
+mse = float(np.mean((m['a'] * xy[:, 0] + m['b'] - xy[:, 1]) ** 2))
+json.dump({'mse': mse, 'n': len(xy)}, open('/metrics/metrics.json', 'w'))
+print(f'evaluate: mse={mse:.6f}')
+"""
+
+
+def test_one_push_drives_a_three_plan_chain_with_lineage_and_tagged_logs(cli, knit_home, knitd, session, tmp_path):
+    py = lambda code: {"image": PYTHON_IMAGE, "args": ["python3", "-c", code]}  # noqa: E731
+    prepare = apply_plan(session, {"/in": ["kind:points"]}, {"/out": ["kind:prepared"]},
+                         log=["kind:log", "step:prepare"], **py(PREPARE)).plan.plan_id
+    train = apply_plan(session, {"/data": ["kind:prepared"]}, {"/model": ["kind:model"]},
+                       log=["kind:log", "step:train"], **py(TRAIN)).plan.plan_id
+    evaluate = apply_plan(session, {"/data": ["kind:prepared"], "/model": ["kind:model"]}, {"/metrics": ["kind:metrics"]},
+                          log=["kind:log", "step:evaluate"], **py(EVALUATE)).plan.plan_id
+    knitd(parallelism=2)
+
+    src = tmp_path / "points"
+    src.mkdir()
+    (src / "points.csv").write_text("x,y\n" + "".join(f"{x},{3 * x + 1}\n" for x in range(10)))
+    pushed = cli("data", "push", "-t", "kind:points", str(src), "-o", "json")
+    assert pushed.code == 0, pushed
+    upload = pushed.json()[0]["knit_id"]
+
+    run_e = one_run(knit_home, evaluate, timeout=90)
+    assert wait_run(knit_home, run_e, timeout=90)["status"] == "done", knitd_diagnostics(knit_home)
+    run_p, run_t = one_run(knit_home, prepare), one_run(knit_home, train)
+    for r in (run_p, run_t, run_e):
+        assert run_row(knit_home, r)["status"] == "done"
+
+    metrics = outputs_of(knit_home, run_e)["/metrics"]
+    doc = json.loads((datum_dir(knit_home, metrics) / "metrics.json").read_text())
+    assert doc["n"] == 10 and doc["mse"] < 1e-9
+    assert "kind:metrics" in tags_of(knit_home, metrics)
+
+    # lineage: metrics ← evaluate ← (model ← train ← prepared, prepared) ← prepare ← upload ← the push
+    lineage = cli("data", "lineage", metrics, "-u", "-n", "all", "-o", "json")
+    assert lineage.code == 0, lineage
+    g = lineage.json()
+    runs = {n["id"]: n for n in g["nodes"] if n["kind"] == "run"}
+    data = {n["id"] for n in g["nodes"] if n["kind"] == "data"}
+    assert {run_p, run_t, run_e} <= set(runs)
+    assert upload in data
+    upload_run = catalog_rows(knit_home, "SELECT run_id FROM data WHERE knit_id = ?", (upload,))[0][0]
+    assert runs[upload_run]["plan_id"] == "knit#uploaded"
+    edges = {(e["from"]["id"], e["to"]["id"]) for e in g["edges"]}
+    assert (upload, run_p) in edges and (upload_run, upload) in edges
+
+    # every run's log is a datum with its plan's log tags and what the task printed
+    for run_id, step, line in ((run_p, "prepare", "prepare: 10 rows"), (run_t, "train", "train: a="),
+                               (run_e, "evaluate", "evaluate: mse=")):
+        log_id = outputs_of(knit_home, run_id)["log"]
+        assert {"kind:log", f"step:{step}"} <= tags_of(knit_home, log_id)
+        assert line in log_of(knit_home, run_id)
+        shown = cli("run", "log", run_id)
+        assert shown.code == 0 and line in shown.out
+    found = cli("data", "find", "-t", "kind:log", "-o", "json")
+    assert found.code == 0, found
+    assert len(found.json()) == 3
+    # the runs' directories are gone once committed
+    assert not any((knit_home / "runs").iterdir())
+
+
+def test_failing_task_is_failed_with_transient_outputs_and_no_downstream(cli, knit_home, knitd, session):
+    up = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:half"]}, log=["kind:log"],
+                    **sh("echo first line; echo partial > /out/p.txt; echo 'something broke' >&2; exit 3")).plan.plan_id
+    down = apply_plan(session, {"/in": ["kind:half"]}, {"/out": ["kind:whole"]}, **sh("true")).plan.plan_id
+    knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, up)
+    row = wait_run(knit_home, run_id)
+    assert row["status"] == "failed"
+    assert row["exit_code"] == 3
+    assert "exited with code 3" in row["message"]
+
+    out = outputs_of(knit_home, run_id)
+    shown = cli("data", "show", out["/out"], "-o", "json")
+    assert shown.code == 0, shown
+    assert "knit#transient:failed" in shown.json()["tags"]
+    assert (datum_dir(knit_home, out["/out"]) / "p.txt").read_text() == "partial\n"  # kept for debugging
+    assert "something broke" in log_of(knit_home, run_id)
+
+    show = cli("run", "show", run_id)
+    assert show.code == 0, show
+    assert "something broke" in show.out and "first line" in show.out
+    assert "exited with code 3" in show.out
+    wait = cli("run", "wait", run_id)
+    assert wait.code == 1, wait
+
+    # nothing downstream: projection happens in the very transaction that failed the run
+    assert runs_of(session, down) == []
+
+
+def test_abort_ends_a_sleeping_task_within_seconds_and_wait_reports_it(cli, knit_home, knitd, session, docker_client):
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:x"]}, **sh("echo sleeping; sleep 300")).plan.plan_id
+    knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, plan)
+    wait_running(docker_client, knit_home, run_id)
+
+    timed_out = cli("run", "wait", run_id, "--timeout", "1s")
+    assert timed_out.code == 124, timed_out
+
+    aborted = cli("run", "abort", run_id)
+    assert aborted.code == 0, aborted
+    t0 = time.monotonic()
+    row = wait_run(knit_home, run_id, timeout=10)
+    assert time.monotonic() - t0 < 5
+    assert row["status"] == "failed"
+    assert "aborted" in row["message"]
+    assert cli("run", "wait", run_id).code == 1
+    wait_until(lambda: not home_containers(docker_client, knit_home), timeout=10, what="the container removed")
+
+
+def test_stop_ends_a_sleeping_task_done_keeping_its_outputs(cli, knit_home, knitd, session, docker_client):
+    script = "trap 'echo stopping; echo kept > /out/partial.txt; exit 0' TERM; echo ready; while :; do sleep 0.1; done"
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:x"]}, log=["kind:log"], **sh(script)).plan.plan_id
+    knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, plan)
+    wait_running(docker_client, knit_home, run_id)
+
+    stopped = cli("run", "stop", run_id)
+    assert stopped.code == 0, stopped
+    waited = cli("run", "wait", run_id, "--timeout", "20s")
+    assert waited.code == 0, waited
+    row = run_row(knit_home, run_id)
+    assert row["status"] == "done" and "stopped" in row["message"]
+    out = outputs_of(knit_home, run_id)["/out"]
+    assert (datum_dir(knit_home, out) / "partial.txt").read_text() == "kept\n"
+    assert "stopping" in log_of(knit_home, run_id)
+
+
+def test_run_log_follows_a_live_run_to_its_end(cli, knit_home, knitd, session, docker_client):
+    script = "for i in 1 2 3 4; do echo line$i; sleep 0.3; done"
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {}, log=["kind:log"], **sh(script)).plan.plan_id
+    knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, plan)
+    wait_until(lambda: run_row(knit_home, run_id).get("status") in ("running",) + ("done", "failed"),
+               what="the run to start", home=knit_home)
+    follow = subprocess.run(cli_command(["run", "log", "-f", run_id]), env=cli_env(knit_home),
+                            capture_output=True, text=True, timeout=60)
+    assert follow.returncode == 0, follow.stderr
+    assert follow.stdout.split() == ["line1", "line2", "line3", "line4"]
+    assert run_row(knit_home, run_id)["status"] == "done"
+    assert cli("run", "log", run_id).out == follow.stdout
+
+
+# -- surviving kills ---------------------------------------------------------------------------
+
+
+def _exactly_once(home: Path, run_id: str, downstream_plan: str) -> None:
+    history = [s for (s,) in catalog_rows(home, "SELECT status FROM run_history WHERE run_id = ? ORDER BY at_ms, rowid", (run_id,))]
+    assert history.count("done") == 1, history
+    assert history.count("running") == 1, history
+    assert history[-1] == "done"
+    outs = catalog_rows(home, "SELECT output_path, knit_id, digest FROM data WHERE run_id = ?", (run_id,))
+    assert sorted(p for p, _, _ in outs) == ["/out", "log"]
+    assert all(d is not None for _, _, d in outs)
+    out = dict((p, k) for p, k, _ in outs)
+    assert (datum_dir(home, out["/out"]) / "result.txt").read_text() == "finished\n"
+    assert log_of(home, run_id).count("started") == 1
+    # the output fed exactly one downstream run, which ran
+    down = catalog_rows(home, "SELECT run_id, status FROM run WHERE plan_id = ?", (downstream_plan,))
+    assert len(down) == 1 and down[0][1] == "done", down
+    # every datum in the store is one the catalog knows, once; no run directories left
+    committed = {k for (k,) in catalog_rows(home, "SELECT knit_id FROM data WHERE digest IS NOT NULL")}
+    on_disk = {p.name for p in (home / "data").rglob("*") if p.is_dir() and p.name in committed}
+    assert on_disk == committed
+    assert not any((home / "runs").iterdir())
+
+
+def _killable_pipeline(session):
+    task = "echo started; sleep 3; echo finished > /out/result.txt; echo bye"
+    first = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:mid"]}, log=["kind:log"], **sh(task)).plan.plan_id
+    second = apply_plan(session, {"/in": ["kind:mid"]}, {"/out": ["kind:end"]}, **sh("cat /in/result.txt > /out/copy.txt")).plan.plan_id
+    return first, second
+
+
+def test_sigkill_mid_run_then_restart_completes_and_commits_exactly_once(knit_home, knitd, session, docker_client):
+    first, second = _killable_pipeline(session)
+    k = knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, first)
+    container = wait_running(docker_client, knit_home, run_id)
+    k.kill()
+    container.reload()
+    assert container.status == "running"  # the task outlives knitd
+    assert run_row(knit_home, run_id)["status"] == "running"
+    # it ends while no knitd watches; the next one finalises it from the exit code
+    wait_until(lambda: (container.reload(), container.status)[1] == "exited", timeout=30, what="the task to end")
+    assert run_row(knit_home, run_id)["status"] == "running"
+
+    knitd(parallelism=2)
+    down_run = one_run(knit_home, second)
+    assert wait_run(knit_home, down_run)["status"] == "done"
+    assert wait_run(knit_home, run_id)["status"] == "done"
+    _exactly_once(knit_home, run_id, second)
+    wait_until(lambda: not home_containers(docker_client, knit_home), timeout=10, what="containers removed")
+
+
+def test_sigkill_then_restart_while_the_task_runs_reattaches(knit_home, knitd, session, docker_client):
+    first, second = _killable_pipeline(session)
+    k = knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, first)
+    container = wait_running(docker_client, knit_home, run_id)
+    k.kill()
+    knitd(parallelism=2)  # at once: the task is still running and gets re-attached
+    container.reload()
+    assert container.status == "running"
+    assert wait_run(knit_home, one_run(knit_home, second))["status"] == "done"
+    _exactly_once(knit_home, run_id, second)
+    assert len(catalog_rows(knit_home, "SELECT 1 FROM run WHERE plan_id = ?", (first,))) == 1
+
+
+def test_sigterm_leaves_the_task_running_and_the_next_knitd_finishes_it(knit_home, knitd, session, docker_client):
+    first, second = _killable_pipeline(session)
+    k = knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, first)
+    container = wait_running(docker_client, knit_home, run_id)
+    assert k.terminate(timeout=10) == 0
+    from knitctl.home import Home
+    from knitctl.knitd import running_pid
+
+    assert running_pid(Home.resolve(knit_home)) is None
+    container.reload()
+    assert container.status == "running"
+    assert run_row(knit_home, run_id)["status"] == "running"
+
+    knitd(parallelism=2)
+    assert wait_run(knit_home, one_run(knit_home, second))["status"] == "done"
+    _exactly_once(knit_home, run_id, second)
+
+
+# -- limits and the container's shape -----------------------------------------------------------
+
+
+def test_parallelism_limit_holds(knit_home, knitd, session, docker_client):
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:x"]}, **sh("sleep 1")).plan.plan_id
+    knitd(parallelism=2)
+    push_datum(session, "kind:raw", n=5)
+    most_containers = most_live = 0
+    deadline = time.monotonic() + 60
+    while True:
+        most_containers = max(most_containers, len(home_containers(docker_client, knit_home)))
+        statuses = [s for _, s, _ in runs_of(session, plan)]
+        most_live = max(most_live, sum(s in LIVE for s in statuses))
+        if len(statuses) == 5 and all(s == "done" for s in statuses):
+            break
+        assert time.monotonic() < deadline, f"runs not done: {statuses}\n{knitd_diagnostics(knit_home)}"
+        time.sleep(0.05)
+    assert most_containers == 2
+    assert most_live == 2
+
+
+def test_container_runs_as_the_user_with_read_only_inputs_and_knit_env(knit_home, knitd, session):
+    script = (
+        "echo uid=$(id -u) gid=$(id -g); "
+        "if echo x > /in/intruder 2>/dev/null; then echo wrote-input; else echo cannot-write-input; fi; "
+        "echo run=$KNIT_RUN_ID plan=$KNIT_PLAN_ID greeting=$GREETING; "
+        "echo out > /out/ok.txt"
+    )
+    res = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:x"]}, log=["kind:log"],
+                     env={"GREETING": "hello world"}, **sh(script))
+    plan = res.plan.plan_id
+    knitd(parallelism=2)
+    pushed = push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, plan)
+    assert wait_run(knit_home, run_id)["status"] == "done"
+    log = log_of(knit_home, run_id)
+    assert f"uid={os.getuid()} gid={os.getgid()}" in log
+    assert "cannot-write-input" in log and "wrote-input" not in log
+    assert f"run={run_id} plan={plan} greeting=hello world" in log
+    assert not (datum_dir(knit_home, pushed.knit_id) / "intruder").exists()
+
+
+def test_gpu_run_on_a_host_without_gpu_support_fails_naming_the_toolkit(knit_home, knitd, session, docker_client):
+    if "nvidia" in (docker_client.info().get("Runtimes") or {}):
+        pytest.skip("this Docker host has the NVIDIA runtime")
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {}, resources={"gpu": 1}, **sh("true")).plan.plan_id
+    knitd(parallelism=2)  # GPUs undetected: Docker decides, and refuses
+    push_datum(session, "kind:raw")
+    row = wait_run(knit_home, one_run(knit_home, plan))
+    assert row["status"] == "failed"
+    assert "NVIDIA Container Toolkit" in row["message"]
+
+
+def test_gpu_run_needing_more_gpus_than_the_host_has_fails_at_once(knit_home, knitd, session):
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {}, resources={"gpu": 2}, **sh("true")).plan.plan_id
+    knitd(parallelism=2, gpus=1)
+    push_datum(session, "kind:raw")
+    row = wait_run(knit_home, one_run(knit_home, plan))
+    assert row["status"] == "failed"
+    assert "needs 2 GPU(s)" in row["message"] and "resources.gpu" in row["message"]
+
+
+def test_oom_killed_run_names_resources_memory(knit_home, knitd, session):
+    script = "x=0123456789abcdef; while :; do x=$x$x; done"
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {}, log=["kind:log"], resources={"memory": "16Mi"},
+                      **sh(script)).plan.plan_id
+    knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    row = wait_run(knit_home, one_run(knit_home, plan))
+    assert row["status"] == "failed"
+    assert "out of memory" in row["message"] and "resources.memory" in row["message"]
+
+
+def test_timeout_kills_the_task(knit_home, knitd, session):
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {}, log=["kind:log"], timeout="1s", **sh("sleep 300")).plan.plan_id
+    knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, plan)
+    row = wait_run(knit_home, run_id, timeout=20)
+    assert row["status"] == "failed"
+    assert "timed out after 1s" in row["message"]
+    assert "timed out" in log_of(knit_home, run_id)
+
+
+def test_missing_unpullable_image_fails_clearly(cli, knit_home, knitd, session):
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {}, log=["kind:log"], image="knit-test/no-such-image:0",
+                      args=["true"]).plan.plan_id
+    knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, plan)
+    row = wait_run(knit_home, run_id)
+    assert row["status"] == "failed"
+    assert "knit-test/no-such-image:0" in row["message"] and "can't be pulled" in row["message"]
+    show = cli("run", "show", run_id)
+    assert "can't be pulled" in show.out
+
+
+# -- the daemon from the CLI --------------------------------------------------------------------
+
+
+def test_up_status_down(cli, knit_home, knitd, session):
+    from knitctl.home import Home
+    from knitctl.knitd import running_pid
+
+    home = Home.resolve(knit_home)
+    before = cli("status", "-o", "json")
+    assert before.code == 0, before
+    assert before.json()["knitd"] == "stopped" and before.json()["pid"] is None
+
+    up = cli("up", "--parallelism", "2")
+    assert up.code == 0, up
+    pid = running_pid(home)
+    assert pid and str(pid) in up.err
+
+    again = cli("up")
+    assert again.code == 0 and "already" in again.err and str(pid) in again.err
+    assert running_pid(home) == pid
+
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {}, **sh("true")).plan.plan_id
+    push_datum(session, "kind:raw")
+    assert wait_run(knit_home, one_run(knit_home, plan))["status"] == "done"
+
+    st = cli("status", "-o", "json")
+    assert st.code == 0, st
+    doc = st.json()
+    assert doc["knitd"] == "running" and doc["pid"] == pid and doc["context"] == "local"
+    assert doc["runs"] == {"done": 1}
+    table = cli("status")
+    assert f"running (pid {pid})" in table.out
+
+    down = cli("down")
+    assert down.code == 0, down
+    assert str(pid) in down.err
+    assert running_pid(home) is None
+    assert cli("status", "-o", "json").json()["knitd"] == "stopped"
+    gone = cli("down")
+    assert gone.code == 0 and "not running" in gone.err

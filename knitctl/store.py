@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -144,7 +145,7 @@ class Store:
                 "push without --move to copy it"
             )
         origin = self.home.staging / (knit_id + ORIGIN_SUFFIX)
-        _write_synced(origin, str(source.absolute()))
+        _write_synced(origin, json.dumps({"path": str(source.absolute()), "file": source.is_file()}))
         if source.is_file():
             dest.mkdir(mode=0o700)
             os.rename(source, dest / source.name)
@@ -257,17 +258,24 @@ class Store:
     def _restore_or_trash(self, knit_id: str, path: Path) -> None:
         origin = self.home.staging / (knit_id + ORIGIN_SUFFIX)
         if origin.exists():
-            back = Path(origin.read_text())
+            back, was_file = _read_origin(origin.read_text())
             _make_writable(path)
-            if not back.exists() and not back.is_symlink():
-                entries = list(path.iterdir())
-                if len(entries) == 1 and entries[0].name == back.name and entries[0].is_file():
+            entries = list(path.iterdir()) if path.is_dir() else []
+            if back is None or (was_file and len(entries) != 1):
+                # a torn note (written, synced, only then the move) or a file never moved in:
+                # the source is still where it was
+                self.discard_path(path)
+            else:
+                if back.exists() or back.is_symlink():
+                    # something new took its place: keep both, never overwrite or discard the user's files
+                    back = back.with_name(f"{back.name}.knit-restored-{knit_id}")
+                if was_file:
                     os.rename(entries[0], back)  # a single moved file
                     path.rmdir()
                 else:
                     os.rename(path, back)
-                origin.unlink()
-                return
+            origin.unlink()
+            return
         self.discard_path(path)
 
     def discard_path(self, path: Path) -> None:
@@ -410,6 +418,15 @@ def _write_synced(path: Path, text: str) -> None:
     finally:
         os.close(fd)
     _fsync_dir(path.parent)
+
+
+def _read_origin(text: str) -> tuple[Path | None, bool]:
+    """Where a moved source came from, and whether it was a single file."""
+    try:
+        note = json.loads(text)
+        return Path(note["path"]), bool(note["file"])
+    except (ValueError, KeyError, TypeError):
+        return None, False
 
 
 def _make_readonly(root: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import tarfile
@@ -165,7 +166,7 @@ def test_stage_move_renames_and_records_the_origin(tmp_path, store, home):
     assert not src.exists()
     assert os.stat(dest).st_ino == inode
     assert read_tree(dest) == expected
-    assert (home.staging / "aaaa00000001.origin").read_text() == str(src)
+    assert json.loads((home.staging / "aaaa00000001.origin").read_text()) == {"path": str(src), "file": False}
     assert m == copy_manifest
 
 
@@ -229,6 +230,47 @@ def test_reclaim_puts_a_moved_file_back(tmp_path, store, home):
     store.reclaim(lambda _id: False)
     assert f.is_file() and f.read_bytes() == b"w" * 100
     assert list(home.data.iterdir()) == []
+
+
+def test_reclaim_restores_a_moved_directory_holding_one_same_named_file(tmp_path, store, home):
+    src = make_tree(tmp_path / "model", {"model": "weights\n"})
+    dest, _ = store.stage_move("aaaa00000001", src)
+    store.publish("aaaa00000001", dest)
+    store.reclaim(lambda _id: False)
+    assert src.is_dir(), "the directory came back as its only file"
+    assert read_tree(src) == {"model": ("file", b"weights\n", False)}
+
+
+@pytest.mark.parametrize("published", [False, True], ids=["staged", "published"])
+def test_reclaim_never_overwrites_what_took_the_sources_place(tmp_path, store, home, published):
+    src = make_tree(tmp_path / "src", TREE)
+    expected = read_tree(src)
+    dest, _ = store.stage_move("aaaa00000001", src)
+    if published:
+        store.publish("aaaa00000001", dest)
+    make_tree(src, {"new.txt": "made after the crash\n"})
+    store.reclaim(lambda _id: False)
+    assert read_tree(src) == {"new.txt": ("file", b"made after the crash\n", False)}
+    assert read_tree(tmp_path / "src.knit-restored-aaaa00000001") == expected
+    assert list(home.staging.iterdir()) == [] and list(home.data.iterdir()) == []
+
+
+def test_reclaim_after_a_crash_before_a_file_was_moved_in(tmp_path, store, home):
+    f = tmp_path / "weights.bin"
+    f.write_bytes(b"w")
+    (home.staging / "aaaa00000001").mkdir()  # stage_move made the directory, then the process died
+    (home.staging / "aaaa00000001.origin").write_text(json.dumps({"path": str(f), "file": True}))
+    store.reclaim(lambda _id: False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "weights.bin"]
+    assert f.read_bytes() == b"w"
+    assert list(home.staging.iterdir()) == []
+
+
+def test_reclaim_survives_a_torn_origin_note(tmp_path, store, home):
+    (home.staging / "aaaa00000001.origin").write_text('{"path": "/tm')
+    (home.staging / "aaaa00000001.lock").touch()
+    assert store.reclaim(lambda _id: False) == ["aaaa00000001"]
+    assert list(home.staging.iterdir()) == []
 
 
 def test_reclaim_leaves_ids_a_live_process_holds(tmp_path, store, home):

@@ -189,8 +189,13 @@ def _read_tree_fixture() -> Callable[..., dict]:
 
 
 def catalog_dump(home: Path) -> dict[str, list[tuple]]:
-    """Every table of the catalog with its rows sorted, plus the schema version."""
-    conn = sqlite3.connect(f"file:{home / 'catalog.db'}?mode=ro", uri=True)
+    """Every table of the catalog with its rows sorted, plus the schema version.
+
+    A read-write connection (it only reads) so that a WAL left by a killed writer can be recovered.
+    """
+    path = home / "catalog.db"
+    assert path.exists(), f"no catalog at {path}"
+    conn = sqlite3.connect(path)
     try:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
         dump = {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}

@@ -148,13 +148,32 @@ def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None)
             return
     else:
         w.handle = attach
-    _follow(session, executor, w, job)
+    _follow(session, executor, w, job, fresh=attach is None)
 
 
-def _follow(session: Session, executor: Executor, w: Worker, job: Job) -> None:
+def _prelude(path) -> bytes:
+    """knit's own lines at the head of a run's log (the image pull), written before the task started."""
+    keep = []
+    try:
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.startswith(b"knit: "):
+                    break
+                keep.append(line)
+    except FileNotFoundError:
+        pass
+    return b"".join(keep)
+
+
+def _follow(session: Session, executor: Executor, w: Worker, job: Job, *, fresh: bool) -> None:
     run_id = w.run_id
     logpath = session.home.run_log(run_id)
-    sink = LogFile(logpath, truncate=True)  # logs stream from the task's start: rewrite the file whole
+    # The task's logs stream from its start. Freshly started, the file holds only knit's prelude (the
+    # pull): append to it. Re-attached, rewrite the file whole, keeping that prelude.
+    prelude = b"" if fresh else _prelude(logpath)
+    sink = LogFile(logpath, truncate=not fresh)
+    if prelude:
+        sink(prelude)
     follower = threading.Thread(target=executor.follow_logs, args=(w.handle, sink), daemon=True, name=f"log-{run_id}")
     follower.start()
     timeout = None

@@ -37,9 +37,11 @@ from conftest import (
 LIVE = ("ready", "starting", "running", "completing", "aborting")
 
 
-@pytest.fixture(autouse=True)
-def _images(docker_client):
+@pytest.fixture
+def knitd(knitd, docker_client):
+    """conftest's knitd, once the test images are known to exist."""
     require_images(docker_client, BUSYBOX_IMAGE, PYTHON_IMAGE)
+    return knitd
 
 
 def sh(script: str) -> dict:
@@ -495,3 +497,76 @@ def test_up_status_down(cli, knit_home, knitd, session):
     assert cli("status", "-o", "json").json()["knitd"] == "stopped"
     gone = cli("down")
     assert gone.code == 0 and "not running" in gone.err
+
+
+# -- the worker's log, with a fake executor (no Docker) -----------------------------------------
+
+
+class PullingExecutor:
+    """Starts by 'pulling' (knit's lines to the log), then its task prints one line and exits 0."""
+
+    name = "fake"
+
+    def start(self, job, log):
+        from daemon.executors.base import Handle
+
+        log(b"knit: image fake:1 is not present; pulling it\n")
+        log(b"knit: pull: 0123 Download complete\n")
+        return Handle(job.run_id, "fake-container")
+
+    def follow_logs(self, handle, log):
+        log(b"task says hi\n")
+
+    def wait(self, handle, timeout):
+        from daemon.executors.base import Outcome
+
+        return Outcome(0)
+
+    def stop(self, handle, grace):
+        pass
+
+    def kill(self, handle):
+        pass
+
+    def collect(self, handle, job):
+        pass
+
+    def remove(self, handle):
+        pass
+
+    def find(self):
+        return {}
+
+
+def _claimed_run(session, *states: str) -> str:
+    from knitctl import runstate
+
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:x"]}, log=["kind:log"], **sh("true")).plan.plan_id
+    push_datum(session, "kind:raw")
+    (run_id, _, _), = runs_of(session, plan)
+    with session.catalog.write() as c:
+        for st in ("ready", *states):
+            runstate.move(c, run_id, st)
+    return run_id
+
+
+def test_image_pull_progress_stays_in_the_log_of_a_started_run(knit_home, session):
+    from daemon.worker import Worker, run_worker
+
+    run_id = _claimed_run(session)
+    run_worker(session.home, PullingExecutor(), Worker(run_id))
+    assert run_row(knit_home, run_id)["status"] == "done"
+    assert log_of(knit_home, run_id) == (
+        "knit: image fake:1 is not present; pulling it\nknit: pull: 0123 Download complete\ntask says hi\n"
+    )
+
+
+def test_reattached_run_rewrites_its_log_whole_keeping_the_pull_lines(knit_home, session):
+    from daemon.executors.base import Handle
+    from daemon.worker import Worker, run_worker
+
+    run_id = _claimed_run(session, "starting", "running")
+    session.home.run_log(run_id).write_bytes(b"knit: pull: 0123 Download complete\ntask says hi\ntask says")
+    run_worker(session.home, PullingExecutor(), Worker(run_id), attach=Handle(run_id, "fake-container"))
+    assert run_row(knit_home, run_id)["status"] == "done"
+    assert log_of(knit_home, run_id) == "knit: pull: 0123 Download complete\ntask says hi\n"

@@ -246,15 +246,8 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX tag_kv ON tag(key, value, knit_id);
     """,
-    # 2: the metadata API (knitctl.metadata): keyset-paged listings by create / update
-    # time, and filters on context properties
+    # 2: the metadata API (knitctl.metadata): filters on context properties
     """
-    CREATE INDEX artifact_ct ON artifact(create_time_ms, id);
-    CREATE INDEX artifact_ut ON artifact(update_time_ms, id);
-    CREATE INDEX execution_ct ON execution(create_time_ms, id);
-    CREATE INDEX execution_ut ON execution(update_time_ms, id);
-    CREATE INDEX context_ct ON context(create_time_ms, id);
-    CREATE INDEX context_ut ON context(update_time_ms, id);
     CREATE INDEX context_property_value ON context_property(name, is_custom, string_value, int_value);
     """,
 ]

@@ -13,7 +13,7 @@ from knitctl.errors import Conflict
 from knitctl.plans.registry import get as get_plan
 from knitctl.session import Session
 
-from .executors.base import Executor, ExecutorError, Handle, Job
+from .executors.base import Executor, ExecutorError, Handle, Job, Outcome
 from .finish import finish, prepare_outputs
 
 log = logging.getLogger("knitd")
@@ -64,6 +64,8 @@ def build_job(session: Session, run_id: str) -> Job:
         memory=plan.resources.memory,
         gpu=plan.resources.gpu,
         timeout=spec.timeout,
+        extra={"on_node": dict(spec.on_node), "service_account": plan.service_account,
+               "annotations": tuple(plan.annotations)},
     )
 
 
@@ -189,7 +191,12 @@ def _follow(session: Session, executor: Executor, w: Worker, job: Job, *, fresh:
         outcome = executor.wait(w.handle, None)
     follower.join(timeout=10)
     sink.close()
-    executor.collect(w.handle, job)
+    try:
+        executor.collect(w.handle, job)
+    except ExecutorError as e:  # outputs that can't be brought back fail a run that had succeeded
+        log.warning("run %s: outputs not collected: %s", w.run_id, e)
+        if outcome.exit_code == 0:
+            outcome = Outcome(None, message=f"its outputs could not be collected: {e}")
     success, message = judge(outcome, w, job)
     status = finish(session, run_id, success, exit_code=outcome.exit_code, message=message)
     log.info("run %s: %s (exit %s)%s", run_id, status, outcome.exit_code, f": {message}" if message else "")

@@ -268,7 +268,8 @@ def test_real_pushes_killed_at_observed_and_random_moments(home, tmp_path):
                     except subprocess.TimeoutExpired:
                         pass
         finally:
-            if proc.poll() is None:
+            killed = proc.poll() is None
+            if killed:
                 proc.send_signal(signal.SIGKILL)
             _, err = proc.communicate()
         assert proc.returncode in (0, -signal.SIGKILL), err.decode()
@@ -284,5 +285,5 @@ def test_real_pushes_killed_at_observed_and_random_moments(home, tmp_path):
             assert src.exists() is not move
         else:  # before it: nothing is left, the source is whole where it was
             assert read_tree(src) == expected
-        seen.append((moment, move, "committed" if new else "rolled back"))
-    assert any(s[2] == "rolled back" for s in seen), seen  # the kills did land mid-push
+        seen.append((moment, move, killed, "committed" if new else "rolled back"))
+    assert any(killed for _, _, killed, _ in seen), seen  # the kills did land while pushes ran

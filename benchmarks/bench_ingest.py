@@ -273,7 +273,8 @@ def run(argv: list[str]) -> list[str]:
     ratio_sync = copy["cp+sync"] / copy["push"]
     ratio_cp = copy["cp"] / copy["push"]
     growth = move_full / move_eighth
-    head = f"ingest {human(size)} in {files} files ({fs}, best of {args.rounds})"
+    load = os.getloadavg()[0]
+    head = f"ingest {human(size)} in {files} files ({fs}, best of {args.rounds}, load {load:.1f} on {os.cpu_count()} cpus)"
     return [
         f"{head}: cp -r           {copy['cp']:7.2f} s  {rate(copy['cp']):>12}  reference",
         f"{head}: cp -r; sync     {copy['cp+sync']:7.2f} s  {rate(copy['cp+sync']):>12}  reference",

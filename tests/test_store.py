@@ -92,12 +92,12 @@ def test_stage_copy_reproduces_the_tree(tmp_path, store, home):
 
 
 def test_staged_files_are_private(tmp_path, store):
-    os.umask(0)
+    old = os.umask(0)
     try:
         src = make_tree(tmp_path / "src", TREE)
         dest, _ = store.stage_copy("aaaa00000001", src)
     finally:
-        os.umask(0o022)
+        os.umask(old)
     for p in [dest, *dest.rglob("*")]:
         if not p.is_symlink():
             assert mode(p) & 0o077 == 0, f"{p}: {oct(mode(p))}"

@@ -4,6 +4,10 @@
 # Safe to run again: an existing virtualenv is reused, the package is reinstalled
 # from this checkout, links and completion files are only rewritten when they differ.
 # Everything it reports goes to stderr.
+if [ -z "${BASH_VERSION:-}" ]; then
+    echo "install.sh: error: run it with bash (./install.sh or bash install.sh)" >&2
+    exit 1
+fi
 set -euo pipefail
 
 usage() {

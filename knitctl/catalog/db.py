@@ -50,6 +50,7 @@ class Catalog:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        self._refuse_newer(conn)  # before anything writes to the file
         if not readonly:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -60,13 +61,17 @@ class Catalog:
 
     # -- schema -------------------------------------------------------------
 
-    def _migrate(self, readonly: bool) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+    def _refuse_newer(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > LATEST:
+            conn.close()
             raise KnitError(
                 f"the catalog at {self.path} has schema version {version}, newer than this knit "
                 f"understands ({LATEST}); upgrade knit (./install.sh) before using it"
             )
+
+    def _migrate(self, readonly: bool) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version == LATEST:
             return
         if readonly:

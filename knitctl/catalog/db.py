@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import sqlite_utils
 
 from ..errors import KnitError
 from .schema import LATEST, MIGRATIONS
@@ -55,7 +54,6 @@ class Catalog:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._depth = 0
         self._migrate(readonly)
 
@@ -87,6 +85,13 @@ class Catalog:
                 f = Path(self.path + suffix)
                 if f.exists():
                     os.chmod(f, 0o600)
+
+    @property
+    def db(self):
+        """The same connection as a sqlite-utils Database, for ad-hoc queries and scripts (imported on first use)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     @property
     def version(self) -> int:

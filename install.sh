@@ -153,7 +153,7 @@ fi
 pip=("$venv_python" -m pip --disable-pip-version-check --no-input)
 if [[ $dev -eq 1 ]]; then
     say "installing knit from $src_dir, editable, with the test extra (the first time takes a minute)"
-    "${pip[@]}" install -q -e "$src_dir[test]" >&2
+    "${pip[@]}" install -q -e "${src_dir}[test]" >&2
 else
     say "installing knit from $src_dir (the first time takes a minute)"
     "${pip[@]}" install -q "$src_dir" >&2

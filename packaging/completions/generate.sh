@@ -35,6 +35,7 @@ zsh_for_fpath() {
     text=$(sed '/./,$!d')
     [[ "$text" == "#compdef knitctl"* ]] || die "the zsh script does not start with '#compdef knitctl'; check Typer's template"
     grep -qx 'compdef _knitctl_completion knitctl' <<<"$text" || die "the zsh script has no 'compdef _knitctl_completion knitctl' line; check Typer's template"
+    # shellcheck disable=SC2001  # a line-anchored edit
     sed 's/^compdef _knitctl_completion knitctl$/_knitctl_completion "$@"/' <<<"$text"
 }
 

@@ -12,6 +12,7 @@ import typer
 from ..errors import KnitError
 from ..session import Session
 from . import context, daemon, data, explain, plan, run as run_cmd, watch
+from . import metadata
 from .output import message
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app.add_typer(run_cmd.app, name="run")
 app.add_typer(explain.app, name="explain")
 app.add_typer(watch.app, name="watch")
 app.add_typer(context.app, name="context")
+app.add_typer(metadata.app, name="metadata")
 app.command("up")(daemon.up)
 app.command("down")(daemon.down)
 app.command("status")(daemon.status)

@@ -668,11 +668,10 @@ def compile_filter(text: str, kind: str) -> Compiled:
 def invalid(text: str, message: str, pos: int) -> errors.InvalidArgumentError:
     line = text.count("\n", 0, pos) + 1
     col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-    snippet = text.replace("\n", " ")
-    caret = " " * pos + "^"
-    err = errors.InvalidArgumentError(
-        f"Invalid filter_query at line {line}, column {col}: {message}\n  {snippet}\n  {caret}"
-    )
+    shown = text if len(text) <= 120 else text[:117] + "..."
+    err = errors.InvalidArgumentError(f"Invalid filter_query at line {line}, column {col}: {message} (in {shown!r})")
+    flat = text.replace("\n", " ")
+    err.snippet = f"{flat}\n{' ' * pos}^"  # type: ignore[attr-defined]  # the query with a caret under the spot
     err.position = pos  # type: ignore[attr-defined]
     err.line = line  # type: ignore[attr-defined]
     err.column = col  # type: ignore[attr-defined]

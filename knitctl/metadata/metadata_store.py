@@ -485,8 +485,9 @@ class MetadataStore:
                 f"{kind.name} {nid} has type_id {type_id}; an update cannot change it to {given_type}"
             )
         info = self._node_type(c, kind, type_id)
-        self._guard_type(kind, info[1], f"cannot update {kind.name} {nid}")
+        what = f"cannot update {kind.name} {nid}"
         if mask:
+            self._guard_type(kind, info[1], what)
             self._masked_update(c, kind, nid, type_id, info, node, mask)
             return
         cols = self._columns(kind, node)
@@ -495,10 +496,12 @@ class MetadataStore:
         if same:
             stored = [tuple(r[ncols:]) for r in found if r[ncols] is not None]
             same = len(stored) == len(rows) and sorted(stored, key=_row_key) == sorted(rows, key=_row_key)
-        if same:
+        if same:  # an unchanged node, e.g. knit's datum passed back as an execution's input
             if force_update_time:
+                self._guard_type(kind, info[1], what)
                 c.execute(f"UPDATE {kind.table} SET update_time_ms = ? WHERE id = ?", (now_ms(), nid))
             return
+        self._guard_type(kind, info[1], what)
         try:
             c.execute(kind.update_sql, (*cols, now_ms(), nid))
         except sqlite3.IntegrityError as e:
@@ -913,7 +916,9 @@ class MetadataStore:
         joins, params, conds = "", [], []
         if base:
             conds.append(base)
-        fq = (opts.filter_query or "").strip()
+        fq = opts.filter_query or ""
+        if not fq.strip():
+            fq = ""
         if fq:
             comp = compile_filter(fq, kind.name)
             joins = comp.joins

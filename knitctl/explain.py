@@ -7,10 +7,11 @@ import json
 from . import data as data_api, runs as runs_api
 from .catalog.records import UPLOAD_PLAN
 from .plans import registry
-from .projection import fitted_inputs, nominated_for
+from .projection import assignments, fitted_inputs, nominated_for
 from .session import Session
 
 NEAR_MISS_MAX_LACKING = 2
+COUNT_COMBINATIONS_MAX = 100_000   # above this, `combinations` is the plain product (an upper bound)
 
 
 def explain_data(session: Session, text: str) -> dict:
@@ -59,11 +60,15 @@ def explain_plan(session: Session, text: str) -> dict:
     with session.catalog.read():
         p = registry.get(conn, text)
         inputs = []
+        pools = {}
         product = 1
         for m in p.spec.inputs:
-            n = len(nominated_for(conn, p.plan_id, m.path))
+            pools[m.path] = nominated_for(conn, p.plan_id, m.path)
+            n = len(pools[m.path])
             product *= n
             inputs.append({"path": m.path, "tags": list(m.tags), "fitting_data": n})
+        # A run takes each datum once: combinations putting one datum on two inputs don't count.
+        combinations = sum(1 for _ in assignments(pools)) if product <= COUNT_COMBINATIONS_MAX else product
         runs = conn.execute(
             "SELECT count(*), sum(status = 'invalidated') FROM run WHERE plan_id = ?", (p.plan_id,)
         ).fetchone()
@@ -73,11 +78,15 @@ def explain_plan(session: Session, text: str) -> dict:
         for i in inputs:
             if i["fitting_data"] == 0:
                 reasons.append(f"input {i['path']} has no fitting data: push or tag data with {', '.join(i['tags'])}")
+        if combinations < product:
+            reasons.append(
+                f"{product - combinations} combination(s) would put one datum on two inputs; a run takes each datum once"
+            )
     return {
         "plan_id": p.plan_id,
         "active": p.active,
         "inputs": inputs,
-        "combinations": product,
+        "combinations": combinations,
         "runs": runs[0],
         "invalidated": runs[1] or 0,
         "by_status": p.runs,

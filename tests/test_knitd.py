@@ -570,3 +570,102 @@ def test_reattached_run_rewrites_its_log_whole_keeping_the_pull_lines(knit_home,
     run_worker(session.home, PullingExecutor(), Worker(run_id), attach=Handle(run_id, "fake-container"))
     assert run_row(knit_home, run_id)["status"] == "done"
     assert log_of(knit_home, run_id) == "knit: pull: 0123 Download complete\ntask says hi\n"
+
+
+# -- reconciliation of what a previous knitd left ------------------------------------------------
+
+
+def test_reconcile_restarts_unstarted_fails_vanished_finishes_requested_and_removes_orphans(
+        knit_home, knitd, session, docker_client):
+    from daemon.executors.docker import DockerExecutor
+    from daemon.executors.base import Job
+    from knitctl import runs as runs_api, runstate
+
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:x"]}, log=["kind:log"],
+                      **sh("echo ran > /out/r.txt")).plan.plan_id
+    push_datum(session, "kind:raw", n=4)
+    starting, vanished, stopped, aborted = [r for r, _, _ in runs_of(session, plan)]
+    # as a knitd killed at various moments would leave them, with no container anywhere
+    with session.catalog.write() as c:
+        for run_id, path in ((starting, ["ready", "starting"]), (vanished, ["ready", "starting", "running"]),
+                             (stopped, ["ready", "starting", "running"]), (aborted, ["ready", "starting", "running"])):
+            for st in path:
+                runstate.move(c, run_id, st)
+    runs_api.stop(session, stopped)
+    runs_api.stop(session, aborted, fail=True)
+    # and a container of a run this home doesn't have live
+    orphan = DockerExecutor(str(knit_home), client=docker_client).create(Job(
+        run_id="0rphan000000", plan_id=plan, image=BUSYBOX_IMAGE, entrypoint=None, args=("true",), env={},
+        inputs=(), outputs=()))
+
+    knitd(parallelism=4)
+    rows = {r: wait_run(knit_home, r) for r in (starting, vanished, stopped, aborted)}
+    assert rows[starting]["status"] == "done"
+    assert (datum_dir(knit_home, outputs_of(knit_home, starting)["/out"]) / "r.txt").read_text() == "ran\n"
+    assert rows[vanished]["status"] == "failed" and "vanished" in rows[vanished]["message"]
+    assert rows[stopped]["status"] == "done"
+    assert rows[aborted]["status"] == "failed"
+    wait_until(lambda: all(c["Id"] != orphan.id for c in home_containers(docker_client, knit_home)),
+               timeout=10, what="the orphan container removed", home=knit_home)
+
+
+# -- GPU slots, with a fake executor (no Docker) -------------------------------------------------
+
+
+class BlockingExecutor(PullingExecutor):
+    """Tasks that run until the test releases them."""
+
+    def __init__(self):
+        import threading
+
+        self.release: dict[str, threading.Event] = {}
+        self.started: list[str] = []
+
+    def start(self, job, log):
+        import threading
+
+        from daemon.executors.base import Handle
+
+        self.release[job.run_id] = threading.Event()
+        self.started.append(job.run_id)
+        return Handle(job.run_id, f"c-{job.run_id}")
+
+    def follow_logs(self, handle, log):
+        pass
+
+    def wait(self, handle, timeout):
+        from daemon.executors.base import Outcome
+
+        return Outcome(0) if self.release[handle.run_id].wait(timeout or 60) else None
+
+
+def test_gpu_runs_wait_for_free_gpus_while_others_go_ahead(knit_home, session):
+    from daemon.loop import Daemon
+
+    gpu_plan = apply_plan(session, {"/in": ["kind:raw"]}, {}, resources={"gpu": 1}, **sh("true")).plan.plan_id
+    cpu_plan = apply_plan(session, {"/data": ["kind:raw"]}, {}, **sh("true")).plan.plan_id
+    push_datum(session, "kind:raw", n=3)
+    ex = BlockingExecutor()
+    d = Daemon(session.home, ex, parallelism=8, gpus=2)
+
+    def status(plan):
+        return sorted(s for _, s, _ in runs_of(session, plan))
+
+    try:
+        d.tick()
+        wait_until(lambda: len(ex.started) == 5, timeout=10, what="five tasks started")
+        assert status(gpu_plan).count("waiting") == 1  # two GPUs, three runs wanting one each
+        assert "waiting" not in status(cpu_plan)       # runs without GPUs don't queue behind them
+        first_gpu = next(r for r in ex.started if r in {x for x, _, _ in runs_of(session, gpu_plan)})
+        ex.release[first_gpu].set()
+        wait_run(knit_home, first_gpu, timeout=10)
+        wait_until(lambda: (d.tick(), "waiting" not in status(gpu_plan))[1], timeout=10,
+                   what="the third GPU run to take the freed GPU")
+        wait_until(lambda: len(ex.started) == 6, timeout=10, what="the third GPU run's task started")
+    finally:
+        for e in ex.release.values():
+            e.set()
+        for w in list(d.workers.values()):
+            w.thread.join(10)
+        d.session.close()
+    assert status(gpu_plan) == ["done"] * 3 and status(cpu_plan) == ["done"] * 3

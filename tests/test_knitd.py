@@ -297,10 +297,17 @@ def _exactly_once(home: Path, run_id: str, downstream_plan: str) -> None:
 
 
 def _killable_pipeline(session):
-    task = "echo started; sleep 3; echo finished > /out/result.txt; echo bye"
+    """A task that runs until the test lets it go (a `.go` file in its output), and one downstream."""
+    task = ("echo started; i=0; while [ ! -e /out/.go ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; "
+            "rm -f /out/.go; echo finished > /out/result.txt; echo bye")
     first = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:mid"]}, log=["kind:log"], **sh(task)).plan.plan_id
     second = apply_plan(session, {"/in": ["kind:mid"]}, {"/out": ["kind:end"]}, **sh("cat /in/result.txt > /out/copy.txt")).plan.plan_id
     return first, second
+
+
+def let_go(home: Path, run_id: str) -> None:
+    """Let the killable task finish: the `.go` file in its output's staging directory."""
+    (home / "runs" / run_id / outputs_of(home, run_id)["/out"] / ".go").write_text("")
 
 
 def test_sigkill_mid_run_then_restart_completes_and_commits_exactly_once(knit_home, knitd, session, docker_client):
@@ -314,6 +321,7 @@ def test_sigkill_mid_run_then_restart_completes_and_commits_exactly_once(knit_ho
     assert container.status == "running"  # the task outlives knitd
     assert run_row(knit_home, run_id)["status"] == "running"
     # it ends while no knitd watches; the next one finalises it from the exit code
+    let_go(knit_home, run_id)
     wait_until(lambda: (container.reload(), container.status)[1] == "exited", timeout=30, what="the task to end")
     assert run_row(knit_home, run_id)["status"] == "running"
 
@@ -325,6 +333,30 @@ def test_sigkill_mid_run_then_restart_completes_and_commits_exactly_once(knit_ho
     wait_until(lambda: not home_containers(docker_client, knit_home), timeout=10, what="containers removed")
 
 
+def test_killed_between_moving_outputs_into_the_store_and_committing_them(knit_home, knitd, session, docker_client):
+    """knitd dies half-way through finishing (outputs renamed into data/, catalog not yet written):
+    the next knitd finishes from there and commits each output once."""
+    from daemon.finish import output_dirs
+
+    first, second = _killable_pipeline(session)
+    k = knitd(parallelism=2)
+    push_datum(session, "kind:raw")
+    run_id = one_run(knit_home, first)
+    container = wait_running(docker_client, knit_home, run_id)
+    k.kill()
+    let_go(knit_home, run_id)
+    wait_until(lambda: (container.reload(), container.status)[1] == "exited", timeout=30, what="the task to end")
+    # what finish() had done when it was killed: the task's output published, nothing in the catalog
+    for knit_id, path, d in output_dirs(session, run_id):
+        if path != "log":
+            session.store.publish(knit_id, d)
+    assert run_row(knit_home, run_id)["status"] == "running"
+
+    knitd(parallelism=2)
+    assert wait_run(knit_home, one_run(knit_home, second))["status"] == "done"
+    _exactly_once(knit_home, run_id, second)
+
+
 def test_sigkill_then_restart_while_the_task_runs_reattaches(knit_home, knitd, session, docker_client):
     first, second = _killable_pipeline(session)
     k = knitd(parallelism=2)
@@ -332,9 +364,12 @@ def test_sigkill_then_restart_while_the_task_runs_reattaches(knit_home, knitd, s
     run_id = one_run(knit_home, first)
     container = wait_running(docker_client, knit_home, run_id)
     k.kill()
-    knitd(parallelism=2)  # at once: the task is still running and gets re-attached
+    knitd(parallelism=2)
+    wait_until(lambda: "re-attaching" in (knit_home / "knitd.log").read_text(), timeout=30,
+               what="the new knitd to re-attach", home=knit_home)
     container.reload()
     assert container.status == "running"
+    let_go(knit_home, run_id)
     assert wait_run(knit_home, one_run(knit_home, second))["status"] == "done"
     _exactly_once(knit_home, run_id, second)
     assert len(catalog_rows(knit_home, "SELECT 1 FROM run WHERE plan_id = ?", (first,))) == 1
@@ -356,6 +391,9 @@ def test_sigterm_leaves_the_task_running_and_the_next_knitd_finishes_it(knit_hom
     assert run_row(knit_home, run_id)["status"] == "running"
 
     knitd(parallelism=2)
+    wait_until(lambda: "re-attaching" in (knit_home / "knitd.log").read_text(), timeout=30,
+               what="the new knitd to re-attach", home=knit_home)
+    let_go(knit_home, run_id)
     assert wait_run(knit_home, one_run(knit_home, second))["status"] == "done"
     _exactly_once(knit_home, run_id, second)
 

@@ -34,6 +34,7 @@ class Watcher:
         self.stop = stop
         self.recent: deque = deque(maxlen=RECENT)
         self._seen: dict[Path, tuple[tuple, float]] = {}    # item -> (signature, since)
+        self._done: dict[Path, tuple] = {}                  # items ingested but left in place (copy) -> signature
         self._config_mtime: float | None = None
         self.rules: list[WatchRule] = []
 
@@ -89,6 +90,8 @@ class Watcher:
             for item in inbox.items(root):
                 present.add(item)
                 sig = inbox.signature(item)
+                if self._done.get(item) == sig:
+                    continue  # copied already; only a change makes it a new datum
                 seen = self._seen.get(item)
                 if seen is None or seen[0] != sig:
                     self._seen[item] = (sig, now)
@@ -99,6 +102,8 @@ class Watcher:
                 self._seen.pop(item, None)
         for gone in set(self._seen) - present:
             del self._seen[gone]
+        for gone in set(self._done) - present:
+            del self._done[gone]
 
     def _ingest(self, session: Session, rule: WatchRule, root: Path, item: Path, sig: tuple) -> None:
         try:
@@ -112,4 +117,6 @@ class Watcher:
             log.info("%s was already ingested as %s", item, result.knit_id)
         else:
             log.info("ingested %s as %s", item, result.knit_id)
+        if result.knit_id and (item.exists() or item.is_symlink()):
+            self._done[item] = sig
         self.recent.append(result)

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +103,12 @@ def sidecar_of(item: Path) -> Path:
 def signature(item: Path) -> tuple:
     """What must stay unchanged for the settle time: entries, sizes, mtimes (and the sidecar's)."""
     parts = []
-    paths = [item] + (list(_walk(item)) if item.is_dir() and not item.is_symlink() else [])
+    paths = [item]
+    if item.is_dir() and not item.is_symlink():
+        try:
+            paths += list(_walk(item))
+        except OSError as e:  # unreadable inside: settles like anything else, then is rejected
+            parts.append((str(item) + "\0unreadable", e.errno or 0, 0))
     side = sidecar_of(item)
     if side.exists():
         paths.append(side)
@@ -147,7 +153,21 @@ def _check(root: Path, item: Path) -> None:
     try:
         check_source(item)
     except KnitError as e:
-        raise Rejected(e.message.replace(str(item.parent) + "/", "")) from None
+        raise Rejected(e.message.replace(str(item.parent) + "/", "").replace("push again", "drop it again")) from None
+    except PermissionError as e:  # a directory that can't be listed
+        raise Rejected(_denied(item, e)) from None
+    if item.is_file() and not os.access(item, os.R_OK):
+        raise Rejected(f"{item.name}: is not readable; fix its permissions (chmod u+r) and drop it again")
+
+
+def _within(filename, item: Path) -> bool:
+    return bool(filename) and (Path(filename) == item or item in Path(filename).parents)
+
+
+def _denied(item: Path, e: OSError) -> str:
+    where = e.filename and Path(e.filename)
+    where = where.relative_to(item.parent) if where and where.is_relative_to(item.parent) else item.name
+    return f"{where}: can't be read ({e.strerror or e}); fix its permissions (chmod u+rx) and drop it again"
 
 
 # -- acting --------------------------------------------------------------------------
@@ -177,14 +197,19 @@ def ingest(session: Session, rule: WatchRule, root: Path, item: Path, sig: tuple
         reject(root, item, str(e))
         return Result(item, rejected=str(e))
     same_fs = os.stat(item, follow_symlinks=False).st_dev == os.stat(session.home.staging).st_dev
-    move = rule.mode == "move" and same_fs
+    # A directory changes parent only if it is writable itself (its `..`); a read-only one is copied.
+    movable = not item.is_dir() or os.access(item, os.W_OK)
+    move = rule.mode == "move" and same_fs and movable
     upload = data_api.Upload(item, tags, move=move, source=str(item), ingest_key=key)
     try:
         knit_id = data_api.commit_uploads(session, [upload])[0]
-    except KnitError as e:
-        if item.exists():
-            reject(root, item, e.message)
-        return Result(item, rejected=e.message)
+    except (KnitError, PermissionError) as e:  # nothing was committed; a moved item is back in place
+        if isinstance(e, PermissionError) and not _within(e.filename, item):
+            raise  # the store's trouble, not the item's: it stays (moved back) and is tried again
+        why = e.message if isinstance(e, KnitError) else _denied(item, e)
+        if item.exists() or item.is_symlink():
+            reject(root, item, why)
+        return Result(item, rejected=why)
     if rule.mode == "move":
         if item.exists():
             _remove(item)  # copied across filesystems: now remove the original
@@ -201,12 +226,25 @@ def reject(root: Path, item: Path, reason: str) -> Path:
     while (rejected / name).exists() or (rejected / name).is_symlink():
         n += 1
         name = f"{item.name}.{n}"
-    os.rename(item, rejected / name)
+    _rename(item, rejected / name)
     side = sidecar_of(item)
     if side.exists():
         os.rename(side, rejected / (name + SIDECAR_SUFFIX))
     (rejected / (name + ".error")).write_text(reason.rstrip() + "\n")
     return rejected / name
+
+
+def _rename(src: Path, dst: Path) -> None:
+    try:
+        os.rename(src, dst)
+    except PermissionError:
+        if not src.is_dir() or src.is_symlink():
+            raise
+        # a directory moves to another parent only if writable itself (its `..` changes)
+        mode = stat.S_IMODE(os.lstat(src).st_mode)
+        os.chmod(src, mode | stat.S_IWUSR | stat.S_IXUSR)
+        os.rename(src, dst)
+        os.chmod(dst, mode)
 
 
 def _remove(item: Path) -> None:

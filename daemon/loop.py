@@ -49,16 +49,21 @@ class Daemon:
         names = {r[0] for r in self.session.catalog.query(
             "SELECT DISTINCT coalesce(context, 'local') FROM run WHERE status IN ('ready', 'starting', 'running', 'completing', 'aborting')"
         )} | {"local"}
+        unreachable: dict[str, str] = {}
         for name in sorted(names):
             try:
                 ex = self.executor_for(name)
-            except ExecutorError as e:
+                found = ex.find()
+            except ExecutorError as e:  # e.g. a cluster that can't be reached: its live runs fail, clearly
                 log.error("context %s: %s", name, e)
+                unreachable[name] = str(e)
                 continue
-            for run_id, h in ex.find().items():
+            for run_id, h in found.items():
                 handles[run_id] = h
                 owners[run_id] = ex
         live_ids = {r[0] for r in live}
+        context_of = dict(self.session.catalog.query(
+            "SELECT run_id, coalesce(context, 'local') FROM run WHERE status IN ('running', 'completing', 'aborting')"))
         for run_id, status in live:
             h = handles.get(run_id)
             if h is not None:
@@ -66,6 +71,9 @@ class Daemon:
                 self._spawn(run_id, attach=h)
             elif status in ("ready", "starting"):
                 self._spawn(run_id)
+            elif context_of.get(run_id) in unreachable:
+                finish(self.session, run_id, False, exit_code=None,
+                       message=f"knitd restarted and could not find its task: {unreachable[context_of[run_id]]}")
             elif status == "running":
                 log.info("run %s: its task vanished while knitd was away", run_id)
                 finish(self.session, run_id, False, exit_code=None,
@@ -145,15 +153,17 @@ class Daemon:
         claimed: list[tuple[str, int]] = []
         with self.session.catalog.write() as c:
             rows = c.execute(
-                "SELECT r.run_id, p.resources FROM run r JOIN plan p ON p.plan_id = r.plan_id"
+                "SELECT r.run_id, p.resources, r.context FROM run r JOIN plan p ON p.plan_id = r.plan_id"
                 " WHERE r.status = 'waiting' ORDER BY r.created_ms, r.run_id LIMIT ?",
                 (free * 8,),
             ).fetchall()
             gpus_free = None if self.gpus is None else self.gpus - self._gpus_in_use()
-            for run_id, resources in rows:
+            for run_id, resources, context in rows:
                 if len(claimed) >= free:
                     break
                 need = gpu_count(json.loads(resources).get("gpu"))
+                if need and not self._on_this_host(context or self.context):
+                    need = 0  # a cluster's GPUs are the cluster's business, not this host's slots
                 if need and self.gpus is not None:
                     if need > self.gpus:
                         runstate.move(c, run_id, "aborting", note="needs more GPUs than the host has")
@@ -169,6 +179,19 @@ class Daemon:
                 claimed.append((run_id, need))
         for run_id, need in claimed:
             self._spawn(run_id, gpus=need)
+
+    def _on_this_host(self, context: str | None) -> bool:
+        """Whether a context runs tasks on this host's Docker (and so uses its GPUs)."""
+        name = context or "local"
+        if name == "local":
+            return True
+        from knitctl import contexts
+        from knitctl.errors import KnitError
+
+        try:
+            return contexts.get(name).get("kind", "kubernetes") == "docker"
+        except KnitError:
+            return True
 
     def executor_for(self, context: str | None) -> Executor:
         """The executor of a context, made on first use. Raises ExecutorError."""
@@ -201,9 +224,9 @@ class Daemon:
             return
         if gpus is None:
             row = self.session.catalog.one(
-                "SELECT p.resources FROM run r JOIN plan p ON p.plan_id = r.plan_id WHERE r.run_id = ?", (run_id,)
+                "SELECT p.resources, r.context FROM run r JOIN plan p ON p.plan_id = r.plan_id WHERE r.run_id = ?", (run_id,)
             )
-            gpus = gpu_count(json.loads(row[0]).get("gpu")) if row else 0
+            gpus = gpu_count(json.loads(row[0]).get("gpu")) if row and self._on_this_host(row[1]) else 0
         w = Worker(run_id, gpus=gpus, executor=executor)
         w.thread = threading.Thread(
             target=run_worker, args=(self.home, executor, w), kwargs={"attach": attach}, daemon=True, name=f"run-{run_id}"

@@ -392,3 +392,76 @@ def test_a_bad_segment_is_a_rejection(session, box, catalog_dump):
     assert r.rejected and "reserved" in r.rejected
     assert (box / ".rejected" / "x.error").exists()
     assert catalog_dump(session.home.root) == before
+
+
+# -- permission trouble (the real thing, as an unprivileged user, is in test_watch.py) -------------------
+
+
+def test_a_directory_that_cannot_be_listed_settles_and_is_rejected(session, box, monkeypatch, catalog_dump):
+    item = make_tree(box / "locked", {"a": "a"})
+
+    def denied(root):
+        raise PermissionError(13, "Permission denied", str(root))
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(inbox, "_walk", denied)
+    import knitctl.store as store_mod
+
+    monkeypatch.setattr(store_mod, "_walk", denied)
+    sig = inbox.signature(item)                                  # no exception: a stable signature
+    assert sig == inbox.signature(item) and any("unreadable" in str(p[0]) for p in sig)
+    before = catalog_dump(session.home.root)
+    r = inbox.ingest(session, WatchRule(str(box)), box, item, sig)
+    assert r.rejected == "locked: can't be read (Permission denied); fix its permissions (chmod u+rx) and drop it again"
+    assert (box / ".rejected" / "locked.error").read_text() == r.rejected + "\n"
+    assert catalog_dump(session.home.root) == before
+
+
+def test_permission_trouble_in_the_store_leaves_the_item_in_place(session, box, monkeypatch):
+    item = make_tree(box / "fine", {"a": "a"})
+
+    def publish_denied(*a, **kw):
+        raise PermissionError(13, "Permission denied", str(session.home.staging / "x"))
+
+    monkeypatch.setattr(data_api, "commit_uploads", publish_denied)
+    with pytest.raises(PermissionError):
+        inbox.ingest(session, WatchRule(str(box)), box, item, _settled(item))
+    assert read_tree(item) == {"a": ("file", b"a", False)} and not (box / ".rejected").exists()
+
+
+def test_permission_trouble_with_the_item_rejects_it(session, box, monkeypatch):
+    item = make_tree(box / "racy", {"a": "a"})
+
+    def read_denied(*a, **kw):
+        raise PermissionError(13, "Permission denied", str(item / "a"))
+
+    monkeypatch.setattr(data_api, "commit_uploads", read_denied)
+    r = inbox.ingest(session, WatchRule(str(box)), box, item, _settled(item))
+    assert r.rejected == "racy/a: can't be read (Permission denied); fix its permissions (chmod u+rx) and drop it again"
+    assert (box / ".rejected" / "racy").is_dir()
+
+
+# -- knitd's watcher, in-process -------------------------------------------------------------------------
+
+
+def test_the_watcher_ingests_a_copied_item_once_and_then_leaves_it_alone(session, tmp_path, monkeypatch, caplog):
+    import logging
+    import threading
+
+    from daemon.watcher import Watcher
+
+    share = make_tree(tmp_path / "share", {"exp": {"m.csv": "1\n"}})
+    config_mod.save(config_mod.Config(watch=[WatchRule(str(share), settle=0.0, mode="copy")], inbox=False))
+    w = Watcher(session.home, threading.Event())
+    w._load_rules()
+    roots = w._roots()
+    caplog.set_level(logging.INFO, logger="knitd")
+    for _ in range(6):
+        w.scan(session, roots)
+    assert [r.knit_id is not None and not r.already for r in w.recent] == [True]
+    assert "already ingested" not in caplog.text
+    assert len(_data(session)) == 1 and (share / "exp").exists()
+    (share / "exp" / "m.csv").write_text("1\n2\n")                 # a change is a new version
+    for _ in range(3):
+        w.scan(session, roots)
+    assert len(_data(session)) == 2 and len(w.recent) == 2

@@ -513,3 +513,29 @@ def knitd(knit_home, docker_client):
             if pid and pid > 0:
                 os.kill(pid, 9)
     remove_home_containers(docker_client, knit_home)
+
+
+@pytest.fixture
+def cli_inproc(knit_home, monkeypatch, capsys) -> Callable[..., Result]:
+    """Like `cli`, but runs the console script's entry point in this process (no interpreter start).
+
+    The same error boundary (`knitctl.cli.main.run`), exit codes, stdout and stderr; use `cli`
+    where the process itself matters.
+    """
+    from knitctl.cli import main as cli_main
+
+    def _run(*args) -> Result:
+        for k in ("COLUMNS", "LINES", "FORCE_COLOR", "TERM"):
+            monkeypatch.delenv(k, raising=False)
+        monkeypatch.setenv("NO_COLOR", "1")
+        monkeypatch.setattr(sys, "argv", ["knitctl", *map(str, args)])
+        capsys.readouterr()
+        try:
+            cli_main.run()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = capsys.readouterr()
+        return Result([str(a) for a in args], code, out, err)
+
+    return _run

@@ -499,11 +499,29 @@ class KubernetesExecutor:
             pause = POLL_SECONDS if deadline is None else min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))
             time.sleep(pause)
 
+    def _await_keeper(self, name: str) -> None:
+        """Until the keeper runs: it may start after a quick task has already ended."""
+        deadline = time.monotonic() + self.limits["start-timeout"]
+        while True:
+            pod = self._read(name)
+            if pod is None:
+                raise ExecutorError(f"its pod {name} is gone, and its outputs with it")
+            keeper = _status(pod, KEEPER)
+            state = keeper.state if keeper is not None else None
+            if state is not None and state.running is not None:
+                return
+            trouble = self.trouble(pod)
+            if trouble or (state is not None and state.terminated is not None) or time.monotonic() > deadline:
+                raise ExecutorError(
+                    f"the pod's keeper container is not running, so its outputs can't be fetched ({trouble or _phase(pod)})")
+            time.sleep(POLL_SECONDS)
+
     def _signal_task(self, name: str, sig: str) -> None:
         """Signal the task's processes from the keeper (shared process namespace: everything but the
         pod's init process, the keeper and this shell)."""
         script = (
-            f"k=$(cat {CTL}/keeper.pid 2>/dev/null); for d in /proc/[0-9]*; do p=${{d#/proc/}}; "
+            f"i=0; while [ ! -s {CTL}/keeper.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; "
+            f"k=$(cat {CTL}/keeper.pid 2>/dev/null); [ -n \"$k\" ] || exit 3; for d in /proc/[0-9]*; do p=${{d#/proc/}}; "
             f'case "$p" in 1|"$k"|"$$") continue;; esac; kill -{sig} "$p" 2>/dev/null; done; true'
         )
         self.exec(name, KEEPER, ["sh", "-c", script])
@@ -519,6 +537,7 @@ class KubernetesExecutor:
         try:
             if self._task_ended(handle.ref):
                 return
+            self._await_keeper(handle.ref)
             self._signal_task(handle.ref, "TERM")
             deadline = time.monotonic() + grace
             while time.monotonic() < deadline:
@@ -537,20 +556,7 @@ class KubernetesExecutor:
 
     def collect(self, handle: Handle, job: Job) -> None:
         """Stream each output back from the keeper (exec `tar -c`) into its host directory."""
-        deadline = time.monotonic() + self.limits["start-timeout"]
-        while True:  # the keeper may start after a quick task has already ended
-            pod = self._read(handle.ref)
-            if pod is None:
-                raise ExecutorError(f"its pod {handle.ref} is gone, and its outputs with it")
-            keeper = _status(pod, KEEPER)
-            state = keeper.state if keeper is not None else None
-            if state is not None and state.running is not None:
-                break
-            trouble = self.trouble(pod)
-            if trouble or (state is not None and state.terminated is not None) or time.monotonic() > deadline:
-                raise ExecutorError(
-                    f"the pod's keeper container is not running, so its outputs can't be fetched ({trouble or _phase(pod)})")
-            time.sleep(POLL_SECONDS)
+        self._await_keeper(handle.ref)
         for i, (_path, dst) in enumerate(job.outputs):
             self.get_dir(handle.ref, KEEPER, f"{OUT_ROOT}/{i}", Path(dst))
 

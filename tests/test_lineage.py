@@ -245,7 +245,7 @@ def test_tree_lists_upstream_to_the_upload_and_downstream(session, chain):
 # -- the CLI ---------------------------------------------------------------------------------------
 
 
-def test_cli_data_lineage_formats_and_flags(session, cli):
+def test_cli_data_lineage_formats_and_flags(session, cli, cli_inproc):
     (d0, d1, d2, d3), (u0, r1, r2, r3) = make_chain(session, 3)
 
     r = cli("data", "lineage", d3, "-o", "dot", "-n", "all")
@@ -254,21 +254,28 @@ def test_cli_data_lineage_formats_and_flags(session, cli):
     assert len(nodes) == 8 and len(edges) == 7      # 4 data, 4 runs (one an upload)
     assert {f"run_{u0}", f"data_{d0}"} <= {n.get_name() for n in nodes}
 
-    r = cli("data", "lineage", d3[:6], "-o", "json")            # default depth 3: stops before the upload
-    doc = r.json()
-    assert {n["id"] for n in doc["nodes"] if n["kind"] == "run"} == {r3, r2, r1}
-
-    r = cli("data", "lineage", d1, "-d", "-n", "1", "-o", "json")
+    r = cli_inproc("data", "lineage", d1, "-d", "-n", "1", "-o", "json")
     assert {n["id"] for n in r.json()["nodes"]} == {d1, r2, d2}
 
-    r = cli("data", "lineage", d1, "-u", "-o", "mermaid")
+    r = cli_inproc("data", "lineage", d1, "-u", "-o", "mermaid")
     assert r.code == 0 and r.out.startswith("flowchart LR\n") and f"run_{u0}" in r.out and f"run_{r2}" not in r.out
 
-    r = cli("data", "lineage", d1)                               # tree by default, both ways
-    assert r.code == 0 and r.out.startswith(f"data {d1} ") and "upstream:" in r.out and "downstream:" in r.out
+    r = cli_inproc("data", "lineage", d3[:6])                           # a tree, both ways, 3 runs deep by default
+    assert r.code == 0 and r.out.startswith(f"data {d3} ") and "upstream:" in r.out, r
+    assert all(f"run {x} " in r.out for x in (r3, r2, r1)) and f"data {d0}" in r.out and f"run {u0}" not in r.out
 
-    r = cli("data", "lineage", d1, "-n", "deep")
-    assert r.code == 2 and "is not a depth" in r.err and r.out == "", r
+    r = cli_inproc("data", "lineage", d1, "-n", "deep")
+    assert r.code == 2 and r.out == "" and "--numbers: 'deep' is not a depth" in r.err, r
+
+
+def test_depth_option_parsing():
+    from knitctl.cli.graphs import parse_depth
+    from knitctl.errors import UsageError
+
+    assert (parse_depth("3"), parse_depth("0"), parse_depth("all"), parse_depth(" ALL ")) == (3, 0, None, None)
+    for bad in ("deep", "-1", "1.5"):
+        with pytest.raises(UsageError, match="--numbers"):
+            parse_depth(bad)
 
 
 # -- data show ---------------------------------------------------------------------------------------

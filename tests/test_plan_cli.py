@@ -54,14 +54,24 @@ def only_column_changed(session, before, after, column: str) -> None:
 # -- template ------------------------------------------------------------------------------------
 
 
-def test_cli_template_is_a_plan_and_scratch_a_skeleton(cli):
-    r = cli("plan", "template")
+def test_cli_template_is_a_plan_and_scratch_a_skeleton(cli_inproc):
+    r = cli_inproc("plan", "template")
     assert r.code == 0 and r.err == "", r
     assert {m.path for m in parse_plan(r.out, "template").inputs} == {"/in/data", "/in/code"}
     assert "#" in r.out
-    r = cli("plan", "template", "--scratch")
+    r = cli_inproc("plan", "template", "--scratch")
     assert r.code == 0 and "#" not in r.out
     assert set(yaml.safe_load(r.out)) == {"image", "inputs", "outputs"}
+
+
+def test_cli_apply_of_bad_yaml_names_the_line(cli_inproc, tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("image: busybox:1\ninputs:\n  - path: /in\n    tags: ['k:v'\n")
+    r = cli_inproc("plan", "apply", broken, "--dry-run")
+    assert r.code == 2 and r.out == "" and len(r.err_lines) == 1, r
+    assert r.err.startswith(f"knitctl: error: {broken}: line 5, column 1: not valid YAML")
+    r = cli_inproc("plan", "apply", tmp_path / "missing.yaml")
+    assert r.code == 2 and "no such file" in r.err, r
 
 
 # -- apply ---------------------------------------------------------------------------------------
@@ -74,23 +84,18 @@ def test_cli_apply_of_a_bad_plan_is_one_line_naming_file_and_field(cli, tmp_path
     assert r.code == 2 and r.out == "", r
     assert r.err_lines == [f"knitctl: error: {bad}: logs: unknown key; did you mean `log`?"]
 
-    broken = tmp_path / "broken.yaml"
-    broken.write_text("image: busybox:1\ninputs:\n  - path: /in\n    tags: ['k:v'\n")
-    r = cli("plan", "apply", broken, "--dry-run")
-    assert r.code == 2 and len(r.err_lines) == 1 and "line 5" in r.err and "not valid YAML" in r.err, r
-    assert "Traceback" not in r.err
 
 
-def test_cli_apply_creates_then_finds_the_same_plan(cli, tmp_path, session):
+def test_cli_apply_creates_then_finds_the_same_plan(cli_inproc, tmp_path, session):
     push_datum(session, "type:dataset", n=2)
     push_datum(session, "type:model", n=3)
     f = write_plan(tmp_path)
-    r = cli("plan", "apply", f, "-o", "json")
+    r = cli_inproc("plan", "apply", f, "-o", "json")
     assert r.code == 0, r
     plan_id = r.json()["plan_id"]
     assert f"created plan {plan_id} with 6 run(s)" in r.err
     assert len(runs_of(session, plan_id)) == 6
-    r = cli("plan", "apply", f)
+    r = cli_inproc("plan", "apply", f)
     assert r.code == 0 and f"plan {plan_id} already exists" in r.err, r
     assert [p.plan_id for p in registry.find(session)] == [plan_id]
     assert len(runs_of(session, plan_id)) == 6
@@ -141,11 +146,11 @@ def test_apply_warns_when_the_product_exceeds_the_threshold(session):
     assert over.warnings == ["the inputs combine into 110 runs (10 × 11); narrow the input tags if that is not meant"]
 
 
-def test_cli_dry_run_prints_the_warnings_and_would_be_runs(cli, tmp_path, session):
+def test_cli_dry_run_prints_the_warnings_and_would_be_runs(cli_inproc, tmp_path, session):
     d = push_datum(session, "type:dataset")
     ms = push_datum(session, "type:model", n=2)
     before = catalog_dump(session.home.root)
-    r = cli("plan", "apply", write_plan(tmp_path), "--dry-run", "-o", "json")
+    r = cli_inproc("plan", "apply", write_plan(tmp_path), "--dry-run", "-o", "json")
     assert r.code == 0, r
     assert catalog_dump(session.home.root) == before
     doc = r.json()
@@ -154,7 +159,7 @@ def test_cli_dry_run_prints_the_warnings_and_would_be_runs(cli, tmp_path, sessio
     assert "dry run: would create a new plan with 2 run(s)" in r.err
     would = [line.strip() for line in r.err_lines if "would run with" in line]
     assert sorted(would) == sorted(f"would run with /in/data={d.knit_id}, /in/model={m.knit_id}" for m in ms)
-    r = cli("plan", "apply", write_plan(tmp_path, "p2.yaml", inputs={"/in": ["type:nothing"]}), "--dry-run")
+    r = cli_inproc("plan", "apply", write_plan(tmp_path, "p2.yaml", inputs={"/in": ["type:nothing"]}), "--dry-run")
     assert r.code == 0 and "warning: input /in matches no data yet (type:nothing)" in r.err, r
 
 
@@ -205,12 +210,12 @@ def test_find_errors(session):
 # -- show -----------------------------------------------------------------------------------------------
 
 
-def test_cli_show_lists_upstream_and_downstream_plans(cli, session):
+def test_cli_show_lists_upstream_and_downstream_plans(cli_inproc, session):
     up = apply_plan(session, {"/in": ["s:0"]}, {"/out": ["s:1", "kind:x"]}).plan
     mid = apply_plan(session, {"/in/a": ["s:1"], "/in/b": ["other:1"]}, {"/out": ["s:2"]}, log=["type:log"]).plan
     down = apply_plan(session, {"/in": ["s:2"]}).plan
     logs = apply_plan(session, {"/in": ["type:log"]}).plan
-    r = cli("plan", "show", mid.plan_id[:6], "-o", "json")
+    r = cli_inproc("plan", "show", mid.plan_id[:6], "-o", "json")
     assert r.code == 0, r
     doc = r.json()
     assert doc["plan_id"] == mid.plan_id
@@ -221,7 +226,9 @@ def test_cli_show_lists_upstream_and_downstream_plans(cli, session):
     up_edges, down_edges = registry.neighbours(session, mid.plan_id)
     assert up_edges == [(up.plan_id, "/out", mid.plan_id, "/in/a")]
     assert sorted(down_edges) == sorted([(mid.plan_id, "/out", down.plan_id, "/in"), (mid.plan_id, "log", logs.plan_id, "/in")])
-    r = cli("plan", "show", "abcdef123456")
+    r = cli_inproc("plan", "show", mid.plan_id)                     # the table form, piped: field<TAB>value
+    assert r.code == 0 and f"input /in/a\ts:1  ← plan {up.plan_id} /out" in r.out, r
+    r = cli_inproc("plan", "show", "abcdef123456")
     assert r.code == 1 and r.err_lines == ["knitctl: error: no plan with id 'abcdef123456'; list them with `knitctl plan find`"], r
 
 
@@ -237,13 +244,13 @@ def test_get_by_prefix_and_unknown(session, plans):
 # -- active -------------------------------------------------------------------------------------------------
 
 
-def test_cli_active_swaps_runs(cli, session):
+def test_cli_active_swaps_runs(cli_inproc, session):
     plan = apply_plan(session, {"/in": ["k:v"]}).plan
     push_datum(session, "k:v", n=2)
-    r = cli("plan", "active", "no", plan.plan_id)
+    r = cli_inproc("plan", "active", "no", plan.plan_id)
     assert r.code == 0 and f"plan {plan.plan_id} is inactive; 2 run(s) now deactivated" in r.err, r
     assert sorted(s for _, s, _ in runs_of(session, plan.plan_id)) == ["deactivated"] * 2
-    r = cli("plan", "active", "maybe", plan.plan_id)
+    r = cli_inproc("plan", "active", "maybe", plan.plan_id)
     assert r.code == 2 and "'maybe' is not yes or no" in r.err, r
 
 
@@ -316,26 +323,30 @@ def test_annotate_errors(session):
         registry.annotate(session, plan.plan_id, add=["novalue"], remove=[], remove_keys=[])
 
 
-def test_cli_resource_and_annotate(cli, session):
+def test_cli_resource_and_annotate(cli_inproc, session):
     plan = apply_plan(session, {"/in": ["k:v"]}, annotations=["b=1", "b=2"]).plan
-    r = cli("plan", "resource", plan.plan_id, "-s", "memory=512Mi", "-s", "cpu=2", "-o", "json")
+    r = cli_inproc("plan", "resource", plan.plan_id, "-s", "memory=512Mi", "-s", "cpu=2", "-o", "json")
     assert r.code == 0 and r.json()["resources"] == {"cpu": 2.0, "memory": 512 * 2**20}, r
-    r = cli("plan", "annotate", plan.plan_id, "--add", "a=1", "--remove-key", "b", "-o", "json")
+    r = cli_inproc("plan", "annotate", plan.plan_id, "--add", "a=1", "--remove-key", "b", "-o", "json")
     assert r.code == 0 and r.json()["annotations"] == ["a=1"], r
-    r = cli("plan", "resource", plan.plan_id, "-s", "disk=1G")
-    assert r.code == 2 and len(r.err_lines) == 1 and "is not a resource" in r.err, r
+    r = cli_inproc("plan", "resource", plan.plan_id, "-s", "disk=1G")
+    assert r.code == 2 and r.err_lines == ["knitctl: error: --set: 'disk' is not a resource; use cpu, memory or gpu"], r
+    r = cli_inproc("plan", "find", "-i", "k:v", "--active", "yes", "--output", "json")
+    assert r.code == 0 and [p["plan_id"] for p in r.json()] == [plan.plan_id], r
+    r = cli_inproc("plan", "find", "-o", "k:v")                      # -o is --out-tag here
+    assert r.code == 0 and r.out == "", r
 
 
 # -- graph ---------------------------------------------------------------------------------------------------
 
 
-def test_cli_graph_formats_and_directions(cli, session):
+def test_cli_graph_formats_and_directions(cli_inproc, session):
     p1 = apply_plan(session, {"/in": ["s:0"]}, {"/out": ["s:1"]}).plan.plan_id
     p2 = apply_plan(session, {"/in": ["s:1"]}, {"/out": ["s:2"]}).plan.plan_id
     p3 = apply_plan(session, {"/in": ["s:2"]}, {"/out": ["s:3"]}).plan.plan_id
     p4 = apply_plan(session, {"/in": ["s:1"]}, {"/out": ["s:x"]}).plan.plan_id
 
-    r = cli("plan", "graph", p2, "-o", "dot")
+    r = cli_inproc("plan", "graph", p2, "-o", "dot")
     assert r.code == 0, r
     graphs = pydot.graph_from_dot_data(r.out)
     assert graphs and len(graphs) == 1
@@ -344,13 +355,13 @@ def test_cli_graph_formats_and_directions(cli, session):
     assert nodes == {f"plan_{p}" for p in (p1, p2, p3)}
     assert {(e.get_source(), e.get_destination()) for e in g.get_edges()} == {(f"plan_{p1}", f"plan_{p2}"), (f"plan_{p2}", f"plan_{p3}")}
 
-    r = cli("plan", "graph", p1, "-d", "-n", "1", "-o", "json")
+    r = cli_inproc("plan", "graph", p1, "-d", "-n", "1", "-o", "json")
     doc = r.json()
     assert {n["id"] for n in doc["nodes"]} == {p1, p2, p4}
     assert {(e["from"]["id"], e["to"]["id"]) for e in doc["edges"]} == {(p1, p2), (p1, p4)}
     assert all(e["path"] == "/out → /in" for e in doc["edges"])
 
-    r = cli("plan", "graph", p3, "-u", "-n", "all", "-o", "mermaid")
+    r = cli_inproc("plan", "graph", p3, "-u", "-n", "all", "-o", "mermaid")
     lines = r.out.splitlines()
     assert lines[0] == "flowchart LR"
     assert sum("-->" in line for line in lines) == 2 and f"plan_{p4}" not in r.out and f"plan_{p1}" in r.out

@@ -249,6 +249,19 @@ def test_a_pin_on_a_datum_pushed_later_fits_when_it_arrives(session):
     assert assignments(session, plan.plan_id) == [{"/in/a": d.knit_id, "/in/b": e.knit_id}]
 
 
+def test_a_pin_on_an_unfinished_output_fits_when_its_run_is_done(session):
+    a = apply_plan(session, {"/in": ["s:0"]}, {"/out": ["s:1"]}).plan
+    push_datum(session, "s:0")
+    (run_a, _, _), = runs_of(session, a.plan_id)
+    out = session.catalog.one("SELECT knit_id FROM data WHERE run_id = ?", (run_a,))[0]
+    only_pin = apply_plan(session, {"/in": [f"knit#id:{out}"]}).plan
+    pin_and_tag = apply_plan(session, {"/in": [f"knit#id:{out}", "s:1"]}).plan
+    assert runs_of(session, only_pin.plan_id) == [] and runs_of(session, pin_and_tag.plan_id) == []
+    finish_run(session, run_a)
+    assert assignments(session, only_pin.plan_id) == [{"/in": out}]
+    assert assignments(session, pin_and_tag.plan_id) == [{"/in": out}]
+
+
 # -- plans: apply twice, activation --------------------------------------------------------------------
 
 

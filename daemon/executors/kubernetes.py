@@ -21,8 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import re
 import tarfile
+import threading
 import time
 from pathlib import Path
 
@@ -62,7 +64,7 @@ IMAGE_PULL_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "E
 CREATE_REASONS = ("CreateContainerConfigError", "CreateContainerError", "RunContainerError", "PreStartHookError")
 
 POLL_SECONDS = 0.25
-CHUNK = 256 * 1024
+CHUNK = 1024 * 1024
 
 # How long a pod may be unschedulable before the run fails (a busy cluster frees capacity; an
 # autoscaler adds nodes), how long to wait for the pod to come up at all, how long the cluster
@@ -222,6 +224,14 @@ class _Unreachable(ExecutorError):
     """The cluster could not be reached (maybe for a moment)."""
 
 
+class _ApiError(ExecutorError):
+    """The API server answered with an error status."""
+
+    def __init__(self, message: str, status: int | None):
+        super().__init__(message)
+        self.status = status
+
+
 class KubernetesExecutor:
     name = "kubernetes"
 
@@ -280,13 +290,11 @@ class KubernetesExecutor:
                 f"(`knitctl doctor --context {self.context}`)"
             )
         if status == 404 and resource == "pods" and verb in ("create", "list"):
-            return ExecutorError(f"the cluster of context {self.context} has no namespace {self.namespace} ({detail}); "
+            return _ApiError(f"the cluster of context {self.context} has no namespace {self.namespace} ({detail}); "
                                  "create it (packaging/kubernetes/) or fix the context's namespace")
         if status == 422:
-            return ExecutorError(f"the cluster of context {self.context} refused the pod: {detail}")
-        return ExecutorError(
-            f"the cluster of context {self.context} answered {status} to {verb} {resource}: {detail}"
-        )
+            return _ApiError(f"the cluster of context {self.context} refused the pod: {detail}", status)
+        return _ApiError(f"the cluster of context {self.context} answered {status} to {verb} {resource}: {detail}", status)
 
     def _call(self, verb: str, resource: str, fn, *args, **kwargs):
         kwargs.setdefault("_request_timeout", self.limits["api-timeout"])
@@ -299,16 +307,16 @@ class KubernetesExecutor:
         """The pod, or None when it does not exist."""
         try:
             return self._call("get", "pods", self.core.read_namespaced_pod, name, self.namespace)
-        except ExecutorError as e:
-            if "answered 404" in str(e):
+        except _ApiError as e:
+            if e.status == 404:
                 return None
             raise
 
     def _delete(self, name: str) -> None:
         try:
             self._call("delete", "pods", self.core.delete_namespaced_pod, name, self.namespace, grace_period_seconds=0)
-        except ExecutorError as e:
-            if "answered 404" not in str(e):
+        except _ApiError as e:
+            if e.status != 404:
                 raise
 
     # -- start ------------------------------------------------------------------------------
@@ -341,8 +349,8 @@ class KubernetesExecutor:
                 self._call("create", "pods", self.core.create_namespaced_pod, self.namespace, body)
                 log(f"knit: pod {name} created in namespace {self.namespace} (context {self.context})\n".encode())
                 return
-            except ExecutorError as e:
-                if "answered 409" not in str(e):
+            except _ApiError as e:
+                if e.status != 409:
                     raise
             pod = self._read(name)  # a pod of this run exists (knitd restarted while starting it)
             if pod is not None and not pod.metadata.deletion_timestamp:
@@ -453,7 +461,7 @@ class KubernetesExecutor:
                     pod = self._read(name)
                 except ExecutorError:
                     pod = None
-                if pod is None or isinstance(e, _Unreachable) or "answered 400" not in str(e):
+                if pod is None or getattr(e, "status", None) != 400:
                     return
                 task = _status(pod, TASK)
                 started = task is not None and task.state is not None and (task.state.running or task.state.terminated)
@@ -594,7 +602,8 @@ class KubernetesExecutor:
     def _open_exec(self, name: str, container: str, command: list[str], *, stdin: bool):
         # A client of its own: `stream` swaps the ApiClient's transport while it runs, which
         # must not touch the calls other threads make meanwhile.
-        api = kclient.CoreV1Api(kclient.ApiClient(self.configuration))
+        api_client = kclient.ApiClient(self.configuration)
+        api = kclient.CoreV1Api(api_client)
         try:
             ws = kstream(api.connect_get_namespaced_pod_exec, name, self.namespace, command=command,
                          container=container, stdin=stdin, stdout=True, stderr=True, tty=False,
@@ -605,6 +614,8 @@ class KubernetesExecutor:
                 e = ApiException(status=int(m.group(1)), reason=str(e.reason))
                 e.body = _body_from_handshake(str(e.reason))
             raise self._error(e, "create", "pods/exec") from None
+        finally:
+            api_client.close()  # the websocket lives on by itself
         ws.sock.settimeout(max(self.limits["api-timeout"], 300))
         return ws
 
@@ -641,14 +652,12 @@ class KubernetesExecutor:
         """Stream a host directory into `dest` in the container as tar; bytes sent."""
         writer = _ChunkWriter()
 
-        def chunks():
+        def produce():
             with tarfile.open(fileobj=writer, mode="w|", format=tarfile.GNU_FORMAT, bufsize=CHUNK) as tar:
                 for path in sorted(_walk(src)):
                     tar.add(path, arcname=os.path.relpath(path, src), recursive=False, filter=_readable)
-                    yield from writer.take()
-            yield from writer.take(final=True)
 
-        self.exec(name, container, ["tar", "-x", "-f", "-", "-C", dest], stdin_chunks=chunks())
+        self.exec(name, container, ["tar", "-x", "-f", "-", "-C", dest], stdin_chunks=writer.stream(produce))
         return writer.total
 
     def get_dir(self, name: str, container: str, src: str, dest: Path) -> int:
@@ -749,25 +758,61 @@ class _Frames:
 
 
 class _ChunkWriter:
-    """A write-only file that tarfile fills and the exec stream drains in chunks."""
+    """A write-only file that a producer thread (tarfile) fills and the exec stream drains in chunks,
+    a few at a time: a large input never sits in memory whole."""
 
     def __init__(self):
         self.buf = bytearray()
         self.total = 0
+        self.queue: queue.Queue = queue.Queue(maxsize=8)
+        self.cancelled = False
 
     def write(self, b) -> int:
+        if self.cancelled:
+            raise OSError("the exec stream was closed")
         self.buf += b
         self.total += len(b)
+        while len(self.buf) >= CHUNK:
+            self.queue.put(bytes(self.buf[:CHUNK]))
+            del self.buf[:CHUNK]
         return len(b)
 
     def flush(self) -> None:
         pass
 
-    def take(self, final: bool = False):
-        while len(self.buf) >= CHUNK or (final and self.buf):
-            out = bytes(self.buf[:CHUNK])
-            del self.buf[:CHUNK]
-            yield out
+    def stream(self, produce):
+        """Run `produce()` (which writes here) in a thread; yield the chunks it writes."""
+        failure: list[BaseException] = []
+
+        def run():
+            try:
+                produce()
+                if self.buf:
+                    self.queue.put(bytes(self.buf))
+                    self.buf.clear()
+            except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
+                failure.append(e)
+            finally:
+                self.queue.put(None)
+
+        t = threading.Thread(target=run, daemon=True, name="knit-tar")
+        t.start()
+        try:
+            while True:
+                chunk = self.queue.get()
+                if chunk is None:
+                    break
+                yield chunk
+        finally:
+            self.cancelled = True
+            while t.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    self.queue.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+        if failure:
+            e = failure[0]
+            raise ExecutorError(f"reading the input failed: {e}") from None
 
 
 def _walk(root: Path):

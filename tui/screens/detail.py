@@ -1,0 +1,40 @@
+"""A detail screen's frame: one scrollable body redrawn when its facts change."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from .base import KnitScreen
+
+
+class DetailScreen(KnitScreen):
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(classes="detail"):
+            yield Static(classes="fields")
+
+    def main_widget(self):
+        return self.query_one(VerticalScroll)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.redraw()
+
+    def refresh_live(self) -> None:
+        self.redraw()
+
+    def facts(self):
+        """What the body shows (compared to decide whether to redraw)."""
+        raise NotImplementedError
+
+    def render_facts(self, facts):
+        raise NotImplementedError
+
+    def redraw(self) -> None:
+        facts = self.facts()
+        key = repr(facts)
+        if getattr(self, "_last", None) == key:
+            return
+        self._last = key
+        self.query_one(".fields", Static).update(self.render_facts(facts))

@@ -19,6 +19,8 @@ import os
 import shutil
 import stat
 import tarfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -27,6 +29,7 @@ from .errors import KnitError, UsageError
 from .home import Home
 
 CHUNK = 1 << 20
+COPY_THREADS = 4
 ORIGIN_SUFFIX = ".origin"
 LOCK_SUFFIX = ".lock"
 
@@ -108,27 +111,49 @@ class Store:
         else:
             entries = _sorted_entries(source)
             base = source
-        h = hashlib.sha256()
-        size = files = 0
+        # Directories and links first (cheap, in order); files are copied and hashed by a
+        # few threads at once (hashing and file I/O release the GIL), then the digest
+        # is put together in the same sorted order as `manifest()`.
+        lines: dict[Path, str] = {}
+        jobs: list[tuple[Path, Path, Path]] = []
         for p in entries:
             rel = p.relative_to(base)
             out = dest / rel
             if p.is_symlink():
                 target = os.readlink(p)
                 os.symlink(target, out)
-                h.update(f"L\0{rel.as_posix()}\0{target}\n".encode())
+                lines[rel] = f"L\0{rel.as_posix()}\0{target}\n"
             elif p.is_dir():
                 out.mkdir(mode=0o700)
-                h.update(f"D\0{rel.as_posix()}\n".encode())
+                lines[rel] = f"D\0{rel.as_posix()}\n"
             else:
-                fh = hashlib.sha256()
-                n = _copy_file(p, out, fh, progress)
-                executable = os.stat(p).st_mode & stat.S_IXUSR
-                h.update(f"F\0{rel.as_posix()}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n".encode())
-                if executable:
-                    os.chmod(out, 0o700)
-                size += n
-                files += 1
+                jobs.append((p, out, rel))
+        lock = threading.Lock()
+
+        def report(n: int) -> None:
+            if progress:
+                with lock:
+                    progress(n)
+
+        def copy_one(job: tuple[Path, Path, Path]) -> tuple[Path, int, str]:
+            src, out, rel = job
+            fh = hashlib.sha256()
+            n = _copy_file(src, out, fh, report if progress else None)
+            executable = os.stat(src).st_mode & stat.S_IXUSR
+            if executable:
+                os.chmod(out, 0o700)
+            return rel, n, f"F\0{rel.as_posix()}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n"
+
+        size = 0
+        if jobs:
+            with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
+                for rel, n, line in pool.map(copy_one, jobs):
+                    lines[rel] = line
+                    size += n
+        h = hashlib.sha256()
+        for rel in sorted(lines, key=lambda r: r.as_posix()):
+            h.update(lines[rel].encode())
+        files = len(jobs)
         _sync(dest)
         return dest, Manifest("sha256:" + h.hexdigest(), size, files)
 
@@ -182,10 +207,16 @@ class Store:
         return Manifest("sha256:" + h.hexdigest(), size, files)
 
     def publish(self, knit_id: str, staged: Path) -> Path:
-        """Make staged files read-only and rename them into data/<id>/."""
-        _make_readonly(staged)
+        """Make staged files read-only and rename them into data/<id>/.
+
+        The top directory turns read-only only after the rename: moving a
+        directory to another parent rewrites its `..`, which needs write
+        permission on it (root doesn't care; everyone else does).
+        """
+        _make_readonly(staged, top=False)
         final = self.path_of(knit_id)
         os.rename(staged, final)
+        os.chmod(final, 0o500)
         _fsync_dir(self.home.data)
         return final
 
@@ -284,6 +315,8 @@ class Store:
             return
         self.home.trash.mkdir(mode=0o700, exist_ok=True)
         target = self.home.trash / f"{path.name}.{os.getpid()}.{id(path)}"
+        if path.is_dir() and not path.is_symlink():
+            os.chmod(path, 0o700)  # moving a directory to another parent needs write permission on it
         os.rename(path, target)
         _rmtree(target)
 
@@ -364,21 +397,52 @@ class Store:
 
 
 def _copy_file(src: Path, dst: Path, h, progress: Progress | None) -> int:
+    """Copy one file and hash what was written.
+
+    The kernel copies (copy_file_range: no trip through user space, a reflink
+    where the filesystem can), then the new file is read back from the page
+    cache to hash it — so the digest is of the bytes in the store. Where the
+    kernel can't, a read/hash/write loop does both in one pass.
+    """
+    with open(src, "rb", buffering=0) as fi, open(dst, "xb", buffering=0) as fo:
+        os.chmod(dst, 0o600)
+        try:
+            n = _kernel_copy(fi.fileno(), fo.fileno(), progress)
+        except OSError:
+            fo.truncate(0)
+            fo.seek(0)
+            fi.seek(0)
+            return _loop_copy(fi, fo, h, progress)
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(dst, "rb", buffering=0) as f:
+        while k := f.readinto(buf):
+            h.update(view[:k])
+    return n
+
+
+def _kernel_copy(fin: int, fout: int, progress: Progress | None) -> int:
+    n = 0
+    while True:
+        k = os.copy_file_range(fin, fout, 8 * CHUNK)
+        if not k:
+            return n
+        n += k
+        if progress:
+            progress(k)
+
+
+def _loop_copy(fi, fo, h, progress: Progress | None) -> int:
     n = 0
     buf = bytearray(CHUNK)
     view = memoryview(buf)
-    with open(src, "rb", buffering=0) as fi, open(dst, "xb", buffering=0) as fo:
-        os.chmod(dst, 0o600)
-        while True:
-            k = fi.readinto(buf)
-            if not k:
-                break
-            chunk = view[:k]
-            h.update(chunk)
-            fo.write(chunk)
-            n += k
-            if progress:
-                progress(k)
+    while k := fi.readinto(buf):
+        chunk = view[:k]
+        h.update(chunk)
+        fo.write(chunk)
+        n += k
+        if progress:
+            progress(k)
     return n
 
 
@@ -429,7 +493,7 @@ def _read_origin(text: str) -> tuple[Path | None, bool]:
         return None, False
 
 
-def _make_readonly(root: Path) -> None:
+def _make_readonly(root: Path, *, top: bool = True) -> None:
     for p in _sorted_entries(root)[::-1]:
         if p.is_symlink():
             continue
@@ -438,7 +502,8 @@ def _make_readonly(root: Path) -> None:
             os.chmod(p, 0o500)
         else:
             os.chmod(p, 0o500 if mode & stat.S_IXUSR else 0o400)
-    os.chmod(root, 0o500)
+    if top:
+        os.chmod(root, 0o500)
 
 
 def _make_writable(root: Path) -> None:

@@ -539,3 +539,9 @@ def cli_inproc(knit_home, monkeypatch, capsys) -> Callable[..., Result]:
         return Result([str(a) for a in args], code, out, err)
 
     return _run
+
+
+@pytest.fixture(autouse=True)
+def _private_knit_config(tmp_path_factory, monkeypatch):
+    """Every test gets its own config file: no test may read or write the user's real one."""
+    monkeypatch.setenv("KNIT_CONFIG", str(tmp_path_factory.mktemp("config") / "config.yaml"))

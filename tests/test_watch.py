@@ -7,7 +7,7 @@ scenario itself (a copy written slowly, one file a second).
 
 Unreadable items need a user that permissions stop (CI runs as root): a small
 driver runs knitd's Watcher as nobody. A readable item ingested by a non-root
-user is an expected failure until Store.publish is fixed (see its xfail).
+user (Store.publish renames before it makes the top directory read-only).
 Every test gets its own KNIT_CONFIG, so the real user config is never read.
 """
 
@@ -404,10 +404,6 @@ def test_unreadable_files_are_rejected_with_an_explanation(unprivileged_home):
     assert not any((home / "data").iterdir()) and not any((home / "staging").iterdir())
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "store bug (not the watcher's): Store.publish makes the staged directory 0500 and then renames it into "
-    "data/; renaming a directory to another parent needs write permission on it, so every commit (push and "
-    "ingest) fails with EACCES for a non-root user"))
 def test_a_readable_item_is_ingested_by_an_unprivileged_user(unprivileged_home):
     home, run = unprivileged_home
     box = home / "inbox"

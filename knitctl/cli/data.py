@@ -36,7 +36,7 @@ def push(
         with transfer_progress(total, "pushing") as progress:
             pushed = data_api.push(s, dirs, tag, name_tag=name, move=move, progress=progress)
     for d in pushed:
-        message(f"pushed {d.knit_id} ({d.file_count} files, {human_size(d.size)})")
+        message(f"pushed {d.knit_id} ({d.file_count} file{'' if d.file_count == 1 else 's'}, {human_size(d.size)})")
     emit([d.to_dict() for d in pushed], output, COLUMNS)
 
 

@@ -69,6 +69,13 @@ def run() -> None:
     except KeyboardInterrupt:
         message("knitctl: interrupted")
         sys.exit(130)
+    except PermissionError as e:
+        message(f"knitctl: error: permission denied: {e.filename}; check its owner and mode (knit's files belong to the user who runs it)")
+        sys.exit(1)
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        message(f"knitctl: error: {e.strerror or e}{where}")
+        sys.exit(1)
     except sqlite3.OperationalError as e:
         message(f"knitctl: error: the catalog could not be used ({e}); `knitctl doctor` checks it")
         sys.exit(1)

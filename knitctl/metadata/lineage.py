@@ -45,7 +45,13 @@ def _ending_check(kind: str, c: Compiled | None) -> tuple[str, list]:
 
 
 def traversal(opts: pb.LineageSubgraphQueryOptions) -> tuple[str, list]:
-    """The recursive query for `opts`: rows of (is_execution, id)."""
+    """The recursive query for `opts` alone: rows of (0 for an artifact / 1 for an execution, id)."""
+    sql, params = _walk(opts)
+    return sql + " SELECT x, id FROM reached", params
+
+
+def _walk(opts: pb.LineageSubgraphQueryOptions) -> tuple[str, list]:
+    """The WITH clause that defines `reached` for `opts` (cached per distinct options)."""
     which = opts.WhichOneof("starting_nodes")
     key = (
         which, getattr(opts, which).filter_query if which else None,
@@ -112,7 +118,7 @@ def _build_traversal(opts: pb.LineageSubgraphQueryOptions) -> tuple[str, list]:
         " UNION"
         f" SELECT 0, e.artifact_id, w.d + 1, {prev} FROM walk w JOIN event e ON e.execution_id = w.id"
         f" WHERE w.x = 1 AND w.d < ?{e2a}{back_e}{end_e_sql}"
-        ") SELECT x, id, MIN(d) AS d FROM walk GROUP BY x, id"
+        ")"
     )
     params = [*s.all_params, hops, *end_a_params, hops, *end_e_params]
     excluded = []
@@ -121,10 +127,9 @@ def _build_traversal(opts: pb.LineageSubgraphQueryOptions) -> tuple[str, list]:
             kind = "artifact" if flag == 0 else "execution"
             excluded.append(f"(g.x = {flag} AND g.d > 0 AND EXISTS (SELECT 1 FROM {kind} n {c.joins} WHERE n.id = g.id AND {c.where}))")
             params += list(c.all_params)
-    if excluded:
-        sql = f"SELECT g.x, g.id FROM ({sql}) g WHERE NOT ({' OR '.join(excluded)})"
-    else:
-        sql = f"SELECT g.x, g.id FROM ({sql}) g"
+    where = f" WHERE NOT ({' OR '.join(excluded)})" if excluded else ""
+    # `reached` holds the nodes of the graph: (0, artifact id) or (1, execution id)
+    sql += f", reached(x, id) AS (SELECT g.x, g.id FROM (SELECT x, id, MIN(d) AS d FROM walk GROUP BY x, id) g{where})"
     return sql, params
 
 
@@ -147,9 +152,11 @@ def subgraph(conn: sqlite3.Connection, tnames: codec.TypeNames, opts, field_mask
         )
     art_ids.sort()
     exe_ids.sort()
-    g = pb.LineageGraph()
+    arts_json, exes_json = codec.json_ids(art_ids), codec.json_ids(exe_ids)
+    # Plain queries by id after the walk: cheaper than joining everything onto it in one statement.
     artifacts = load_by_ids(conn, codec.ARTIFACT, art_ids, tnames) if art_ids else []
     executions = load_by_ids(conn, codec.EXECUTION, exe_ids, tnames) if exe_ids else []
+    g = pb.LineageGraph()
     if "artifacts" in want:
         g.artifacts._items.extend(artifacts)
     if "executions" in want:
@@ -158,7 +165,7 @@ def subgraph(conn: sqlite3.Connection, tnames: codec.TypeNames, opts, field_mask
         rows = conn.execute(
             f"{codec.EVENT_SELECT} WHERE e.execution_id IN (SELECT value FROM json_each(?))"
             " AND e.artifact_id IN (SELECT value FROM json_each(?)) ORDER BY e.id, p.position",
-            (codec.json_ids(exe_ids), codec.json_ids(art_ids)),
+            (exes_json, arts_json),
         ).fetchall()
         g.events._items.extend(codec.events_from_rows(rows))
     contexts: list = []
@@ -167,11 +174,10 @@ def subgraph(conn: sqlite3.Connection, tnames: codec.TypeNames, opts, field_mask
             "SELECT 0, artifact_id, context_id FROM attribution WHERE artifact_id IN (SELECT value FROM json_each(?))"
             " UNION ALL SELECT 1, execution_id, context_id FROM association"
             " WHERE execution_id IN (SELECT value FROM json_each(?)) ORDER BY 1, 3, 2",
-            (codec.json_ids(art_ids), codec.json_ids(exe_ids)),
+            (arts_json, exes_json),
         ).fetchall()
-        ctx_ids = sorted({r[2] for r in links})
-        if ctx_ids:
-            contexts = load_by_ids(conn, codec.CONTEXT, ctx_ids, tnames)
+        if links:
+            contexts = load_by_ids(conn, codec.CONTEXT, sorted({r[2] for r in links}), tnames)
         if "contexts" in want:
             g.contexts._items.extend(contexts)
         for x, nid, cid in links:

@@ -177,6 +177,8 @@ class MetadataStore:
         self._lock = threading.RLock()
         self._catalog, self._readonly, self._knit, self._where = _open(config)
         self._conn = self._catalog.conn
+        # Recursive walks and sorts use temporary b-trees: keep them in memory, not in temp files.
+        self._conn.execute("PRAGMA temp_store = MEMORY")
         self._tnames = codec.TypeNames(self._conn)
         self._type_info: dict[int, tuple[int, str, dict[str, int]]] = {}
 

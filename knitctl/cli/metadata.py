@@ -67,7 +67,7 @@ def open_store(db: Optional[Path]) -> metadata_store.MetadataStore:
     home = Home.resolve()
     if not home.catalog.exists():
         raise errors.NotFoundError(f"no knit catalog at {home.catalog}; `knitctl init` creates one")
-    return metadata_store.knit_catalog(home.root, readonly=True)
+    return metadata_store.knit_catalog(home.root)  # read-write, so a catalog from an older knit is migrated
 
 
 # -- plain values for json / yaml / tables ---------------------------------------------
@@ -263,6 +263,9 @@ def _edges(graph) -> list[tuple[str, str, str]]:
     for ev in graph.events:
         a, e = f"a{ev.artifact_id}", f"e{ev.execution_id}"
         t = pb.Event.Type.Name(ev.type)
+        steps = [str(getattr(s, s.WhichOneof("value"))) for s in ev.path.steps if s.WhichOneof("value")]
+        if steps:  # knit's mount paths, or an MLMD event's key/index path
+            t += " " + "/".join(steps)
         out.append((a, e, t) if ev.type in inputs else (e, a, t))
     return out
 

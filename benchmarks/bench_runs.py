@@ -314,6 +314,8 @@ def run(argv: list[str]) -> list[str]:
                 f"push {t_push:.2f} s) | bare docker run --rm loops {t_bare:6.1f} s ({args.noop / t_bare:5.1f} runs/s) | "
                 f"ratio {t_knit / t_bare:4.2f}"
             )
+        load = os.getloadavg()[0]
+        lines = [f"{line} [load {load:.1f} on {os.cpu_count()} cpus]" for line in lines]
     finally:
         events.close()
         knit.close(client)

@@ -140,6 +140,7 @@ class FakeKube:
         self.created: list[dict] = []
         self.calls: list[tuple[str, str]] = []
         self.forbid: set[tuple[str, str]] = set()
+        self.service_accounts: set[str] | None = None   # None: any exists
         self.lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
@@ -192,9 +193,9 @@ class FakeKube:
         self.cleanup_docker()
 
     def cleanup_docker(self) -> None:
-        for c in self.docker.containers.list(all=True, filters={"label": f"kfake={self.id}"}):
+        for c in self.docker.api.containers(all=True, filters={"label": f"kfake={self.id}"}):
             try:
-                c.remove(force=True)
+                self.docker.api.remove_container(c["Id"], force=True)
             except Exception:  # noqa: BLE001 - gone already
                 pass
         for v in self.docker.volumes.list(filters={"label": f"kfake={self.id}"}):
@@ -288,6 +289,11 @@ class FakeKube:
         if not name:
             return web.json_response(status_body(422, "Invalid", "Pod is invalid: metadata.name: Required value"),
                                      status=422)
+        sa = (body.get("spec") or {}).get("serviceAccountName")
+        if sa and self.service_accounts is not None and sa not in self.service_accounts:
+            return web.json_response(status_body(
+                403, "Forbidden", f'pods "{name}" is forbidden: error looking up service account {ns}/{sa}: '
+                f'serviceaccount "{sa}" not found', name=name, kind="pods"), status=403)
         with self.lock:
             if (ns, name) in self.pods:
                 return web.json_response(status_body(409, "AlreadyExists", f'pods "{name}" already exists',
@@ -619,10 +625,10 @@ class FakeKube:
 
     def _teardown(self, pod: FakePod) -> None:
         pod.deleted.set()
-        for c in self.docker.containers.list(all=True, filters={"label": [f"kfake={self.id}", f"kfake.pod={pod.name}"]}):
+        for c in self.docker.api.containers(all=True, filters={"label": [f"kfake={self.id}", f"kfake.pod={pod.name}"]}):
             try:
-                c.remove(force=True)
-            except Exception:  # noqa: BLE001
+                self.docker.api.remove_container(c["Id"], force=True)
+            except Exception:  # noqa: BLE001 - gone already
                 pass
         for vol in pod.volumes.values():
             for _ in range(20):

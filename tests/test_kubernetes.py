@@ -262,7 +262,7 @@ def test_abort_deletes_the_pod(cli, knit_home, kube, knitd, session, docker_clie
     assert row["status"] == "failed" and "aborted" in row["message"], row
     assert kube.pod(f"knit-{run_id}") is None
     assert ("delete", "pods") in kube.verbs()
-    wait_until(lambda: not docker_client.containers.list(all=True, filters={"label": f"kfake.pod=knit-{run_id}"}),
+    wait_until(lambda: not docker_client.api.containers(all=True, filters={"label": f"kfake.pod=knit-{run_id}"}),
                timeout=20, what="the pod's containers removed")
 
 
@@ -318,7 +318,10 @@ def test_every_clear_failure_ends_its_run_failed_with_its_message(cli, knit_home
             "oom": (dict(resources={"memory": "16Mi"}, **sh("x=0123456789abcdef; while :; do x=$x$x; done")),
                     ["out of memory", "resources.memory"]),
             "evict": (dict(**sh("sleep 120")), ["evicted", "low on resource: memory"]),
+            "account": (dict(service_account="ghost", **sh("echo 9")),
+                        ["no such service account", 'serviceaccount "ghost" not found', "`service_account`"]),
         }
+        kube.service_accounts = {"default"}
         plans = {k: apply_plan(session, {"/in": ["kind:trigger"]}, {"/out": [f"case:{k}"]}, **fields).plan.plan_id
                  for k, (fields, _) in cases.items()}
         knitd(parallelism=len(cases))
@@ -425,6 +428,26 @@ def test_exec_forbidden_and_lost_contact_are_clear(fake_kube, tmp_path):
     assert outcome is not None and outcome.exit_code is None
     assert "lost contact with the cluster" in outcome.message and "context fake" in outcome.message
     assert time.monotonic() - t0 < 15
+
+
+def test_a_pod_left_mid_staging_is_deleted_by_find_so_the_run_starts_afresh(fake_kube, tmp_path):
+    from daemon.executors.kubernetes import STAGE, pod_manifest
+
+    ex = executor_for(fake_kube, tmp_path)
+    job = make_job(tmp_path, "0e6", "cat /in/a.txt > /out/a.txt")
+    # what a knitd killed while staging leaves: the pod, its init container still waiting for inputs
+    ex._create("knit-0e6", pod_manifest(job, home_label=ex.home_label, helper_image=ex.helper_image), lambda b: None)
+    assert ex._await_stage_in("knit-0e6", lambda b: None) is False
+    assert ex.find() == {}
+    assert fake_kube.pod("knit-0e6") is None
+    # started again, the run gets a new pod and its inputs
+    h = ex.start(job, lambda b: None)
+    assert ex.wait(h, 60).exit_code == 0
+    ex.collect(h, job)
+    assert (tmp_path / "out-0e6" / "a.txt").read_text() == "alpha\n"
+    ex.remove(h)
+    assert len([m for m in fake_kube.created if m["metadata"]["name"] == "knit-0e6"]) == 2
+    assert STAGE in {c["name"] for c in fake_kube.created[-1]["spec"]["initContainers"]}
 
 
 # -- the pod spec, pure -------------------------------------------------------------------------------

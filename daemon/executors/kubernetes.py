@@ -277,6 +277,11 @@ class KubernetesExecutor:
                 f"(401 Unauthorized: {detail}); they have expired or are not valid — log in again or refresh "
                 f"the kubeconfig ({self.kubeconfig}), then retry the run (`knitctl run retry ID`)"
             )
+        if status == 403 and "service account" in detail.lower() and "not found" in detail.lower():
+            return ExecutorError(
+                f"the cluster of context {self.context} has no such service account in namespace {self.namespace} "
+                f"({detail}); create it, or change the plan's `service_account`"
+            )
         if status == 403:
             return ExecutorError(
                 f"the cluster of context {self.context} forbids knit to {verb} {resource} in namespace "

@@ -414,6 +414,11 @@ def test_exec_forbidden_and_lost_contact_are_clear(fake_kube, tmp_path):
     from daemon.executors.base import ExecutorError
 
     ex = executor_for(fake_kube, tmp_path)
+    wrong_ns = executor_for(fake_kube, tmp_path, namespace="nowhere")
+    with pytest.raises(ExecutorError) as e:
+        wrong_ns.start(make_job(tmp_path, "0c2", "true"), lambda b: None)
+    assert "has no namespace nowhere" in str(e.value)
+
     fake_kube.forbid.add(("create", "pods/exec"))
     with pytest.raises(ExecutorError) as e:
         ex.start(make_job(tmp_path, "0c3", "true"), lambda b: None)

@@ -296,7 +296,7 @@ class KubernetesExecutor:
             )
         if status == 404 and resource == "pods" and verb in ("create", "list"):
             return _ApiError(f"the cluster of context {self.context} has no namespace {self.namespace} ({detail}); "
-                                 "create it (packaging/kubernetes/) or fix the context's namespace")
+                             "create it (packaging/kubernetes/) or fix the context's namespace", status)
         if status == 422:
             return _ApiError(f"the cluster of context {self.context} refused the pod: {detail}", status)
         return _ApiError(f"the cluster of context {self.context} answered {status} to {verb} {resource}: {detail}", status)

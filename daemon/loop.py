@@ -92,8 +92,12 @@ class Daemon:
     def serve(self) -> None:
         from .watcher import Watcher
 
+        from . import digests
+
         self.watcher = Watcher(self.home, self.stopping)
         threading.Thread(target=self._watch_folders, daemon=True, name="watcher").start()
+        self.hash_wake = threading.Event()
+        threading.Thread(target=digests.serve, args=(self.home, self.stopping, self.hash_wake), daemon=True, name="digests").start()
         self.reconcile()
         self.tick()
         for _ in watch(
@@ -117,6 +121,8 @@ class Daemon:
             log.exception("the folder watcher stopped")
 
     def tick(self) -> None:
+        if hasattr(self, "hash_wake"):
+            self.hash_wake.set()
         for run_id in [r for r, w in self.workers.items() if w.done.is_set()]:
             del self.workers[run_id]
         self._pass_on_requests()

@@ -341,6 +341,25 @@ def find(
         return _from_rows(session, session.catalog.query(sql, params))
 
 
+def ensure_digest(session: Session, knit_id: str) -> str:
+    """The datum's digest, computing and recording it first if its push deferred it (a --move)."""
+    from .store import DEFERRED
+
+    row = session.catalog.one("SELECT digest FROM data WHERE knit_id = ?", (knit_id,))
+    if row is None or row[0] != DEFERRED:
+        return row[0] if row else None
+    digest = session.store.manifest(session.store.path_of(knit_id)).digest
+    with session.catalog.write() as c:
+        c.execute("UPDATE data SET digest = ? WHERE knit_id = ? AND digest = ?", (digest, knit_id, DEFERRED))
+    return digest
+
+
+def deferred(session: Session, limit: int = 100) -> list[str]:
+    from .store import DEFERRED
+
+    return [r[0] for r in session.catalog.query("SELECT knit_id FROM data WHERE digest = ? LIMIT ?", (DEFERRED, limit))]
+
+
 # -- pull ------------------------------------------------------------------------
 
 
@@ -348,6 +367,7 @@ def pull(session: Session, text: str, dest: str | os.PathLike, *, extract: bool,
     d = get(session, text)
     if d.status != "done" or not d.digest:
         raise KnitError(f"datum {d.knit_id} is not committed yet (its run is {d.status}); wait for it to finish")
+    d.digest = ensure_digest(session, d.knit_id)
     target = Path(dest)
     if not target.is_dir():
         raise UsageError(f"{target}: not a directory; give an existing directory to pull into")

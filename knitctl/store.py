@@ -30,6 +30,7 @@ from .home import Home
 
 CHUNK = 1 << 20
 COPY_THREADS = 4
+DEFERRED = "deferred"          # digest of a moved datum not hashed yet
 ORIGIN_SUFFIX = ".origin"
 LOCK_SUFFIX = ".lock"
 
@@ -179,7 +180,20 @@ class Store:
         os.chmod(dest, 0o700)
         _fsync_dir(self.home.staging)
         _fsync_dir(source.absolute().parent)
-        return dest, self.manifest(dest)
+        return dest, self.census(dest)
+
+    def census(self, root: Path) -> Manifest:
+        """Size and file count without reading a byte; the digest is DEFERRED.
+
+        A same-filesystem move is a rename, so its cost must not grow with the
+        data: hashing waits for knitd's background pass, or the first pull.
+        """
+        size = files = 0
+        for p in _walk(root):
+            if p.is_file() and not p.is_symlink():
+                size += os.lstat(p).st_size
+                files += 1
+        return Manifest(DEFERRED, size, files)
 
     def manifest(self, root: Path, progress: Progress | None = None) -> Manifest:
         """Digest, size and file count of a directory (the same rules as staging)."""

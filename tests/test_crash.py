@@ -27,7 +27,7 @@ from conftest import File, catalog_dump, cli_command, cli_env, make_tree, read_t
 from knitctl import data as data_api
 from knitctl.home import Home
 from knitctl.session import Session
-from knitctl.store import Store
+from knitctl.store import DEFERRED, Store
 
 DRIVER = r'''
 """Run knitctl with one step wrapped so that reaching it reports on a pipe and blocks."""
@@ -51,10 +51,11 @@ def wrap(owner, attr, *, when, nth=1):
 
     def wrapper(*a, **kw):
         calls[0] += 1
-        if when == "before" and calls[0] == nth:
+        n = calls[0]  # this call's number (files are copied by several threads)
+        if when == "before" and n == nth:
             reached()
         result = original(*a, **kw)
-        if when == "after" and calls[0] == nth:
+        if when == "after" and n == nth:
             reached()
         return result
 
@@ -138,7 +139,8 @@ def assert_whole(home: Path, listed: list[dict]) -> None:
     store = Store(Home.resolve(home))
     for d in listed:
         assert d["status"] == "done"
-        assert store.manifest(home / "data" / d["knit_id"]).digest == d["digest"], d["knit_id"]
+        if d["digest"] != DEFERRED:  # a --move is hashed later (knitd, or the first pull)
+            assert store.manifest(home / "data" / d["knit_id"]).digest == d["digest"], d["knit_id"]
 
 
 def next_command(home: Path, *, cli: bool = True) -> list[dict]:

@@ -707,3 +707,24 @@ def test_gpu_runs_wait_for_free_gpus_while_others_go_ahead(knit_home, session):
             w.thread.join(10)
         d.session.close()
     assert status(gpu_plan) == ["done"] * 3 and status(cpu_plan) == ["done"] * 3
+
+
+def test_knitd_hashes_moved_data_in_the_background(cli, knit_home, knitd, session, tmp_path):
+    """A --move push defers its digest (a rename reads no byte); knitd records it soon after."""
+    from knitctl.store import DEFERRED, Store
+    from knitctl.home import Home
+
+    src = tmp_path / "moved"
+    src.mkdir()
+    (src / "a.bin").write_bytes(os.urandom(300_000))
+    (src / "b.txt").write_text("b\n")
+    knitd()
+    r = cli("data", "push", "--move", src, "-t", "moved:yes", "-o", "json")
+    assert r.code == 0, r.err
+    (d,) = json.loads(r.out)
+    assert d["digest"] == DEFERRED
+    row = wait_until(
+        lambda: (lambda rows: rows[0] if rows and rows[0][0] != DEFERRED else None)(
+            catalog_rows(knit_home, "SELECT digest FROM data WHERE knit_id = ?", (d["knit_id"],))),
+        timeout=30, what="knitd to hash the moved datum")
+    assert row[0] == Store(Home.resolve(knit_home)).manifest(knit_home / "data" / d["knit_id"]).digest

@@ -15,7 +15,7 @@ from knitctl import data as data_api
 from knitctl.errors import KnitError, UsageError
 from knitctl.home import Home
 from knitctl.session import Session
-from knitctl.store import Store, check_source
+from knitctl.store import DEFERRED, Store, check_source
 
 TREE = {
     "a.txt": "hello\n",
@@ -167,7 +167,26 @@ def test_stage_move_renames_and_records_the_origin(tmp_path, store, home):
     assert os.stat(dest).st_ino == inode
     assert read_tree(dest) == expected
     assert json.loads((home.staging / "aaaa00000001.origin").read_text()) == {"path": str(src), "file": False}
-    assert m == copy_manifest
+    # a move reads no byte: size and count now, the digest later (and then the same as a copy's)
+    assert (m.digest, m.size, m.file_count) == (DEFERRED, copy_manifest.size, copy_manifest.file_count)
+    assert store.manifest(dest) == copy_manifest
+
+
+def test_a_moved_datums_digest_is_deferred_then_recorded_by_pull(tmp_path, home):
+    from knitctl import data
+    from knitctl.session import Session
+
+    src = make_tree(tmp_path / "src", TREE)
+    twin = make_tree(tmp_path / "twin", TREE)
+    with Session.open(home) as s:
+        moved = data.push(s, [src], ["k:v"], move=True)[0]
+        copied = data.push(s, [twin], ["k:v"])[0]
+        assert moved.digest == DEFERRED and data.deferred(s) == [moved.knit_id]
+        out = tmp_path / "out"
+        out.mkdir()
+        data.pull(s, moved.knit_id, out, extract=True)
+        assert data.get(s, moved.knit_id).digest == copied.digest
+        assert data.deferred(s) == []
 
 
 # -- claims and reclaim -------------------------------------------------------------------

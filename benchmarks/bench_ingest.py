@@ -121,6 +121,22 @@ def force_rmtree(path: Path) -> None:
     shutil.rmtree(path)
 
 
+def build_fat(root: Path, like: Path, factor: int) -> tuple[int, int]:
+    """The same tree as `like`, each file `factor` times as big: bytes grow, the file count doesn't."""
+    size = files = 0
+    for p in sorted(like.rglob("*")):
+        out = root / p.relative_to(like)
+        if p.is_dir():
+            out.mkdir(parents=True, exist_ok=True)
+        elif p.is_file():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            chunk = p.read_bytes()
+            out.write_bytes(chunk * factor)
+            size += len(chunk) * factor
+            files += 1
+    return size, files
+
+
 def make_writable(path: Path) -> None:
     os.chmod(path, 0o755)
     for dirpath, dirnames, filenames in os.walk(path):
@@ -256,11 +272,13 @@ def run(argv: list[str]) -> list[str]:
         log(f"building {human(args.size)} of mixed files in {src}")
         size, files = build_tree(src, args.size, args.seed)
         size8, files8 = build_tree(small, args.size // 8, args.seed + 1)
+        fat = work / "source-eighth-fat"
+        size_fat, files_fat = build_fat(fat, small, 8)
         fs = filesystem_of(work)
 
         copy = measure_copy(work, src, args.rounds)
         rename = measure_rename(src, max(args.rounds, 3))
-        move_full, move_eighth = measure_move(work, [src, small], args.rounds)
+        move_full, move_eighth, move_fat = measure_move(work, [src, small, fat], args.rounds)
     finally:
         if not args.keep:
             force_rmtree(work)
@@ -286,6 +304,10 @@ def run(argv: list[str]) -> list[str]:
         f"ingest move {human(size)} in {files} files: push --move {move_full:8.3f} s  "
         f"{growth:.2f}x the time for {size / size8:.0f}x the bytes "
         f"(constant time: ~1; reading every byte: ~{size / size8:.0f}) — {'constant' if growth < 2 else 'NOT constant'}",
+        f"ingest move {human(size_fat)} in {files_fat} files: push --move {move_fat:8.3f} s  "
+        f"{move_fat / move_eighth:.2f}x the time for {size_fat / size8:.0f}x the bytes in the same files "
+        f"(constant in bytes: ~1) — {'constant' if move_fat / move_eighth < 2 else 'NOT constant'}; "
+        "the work left grows with the number of files (checks, read-only modes), not their size",
         f"ingest move {human(size)} in {files} files: rename(2)   {rename * 1e3:8.3f} ms  "
         f"push --move takes {move_full / rename:,.0f}x a bare rename",
     ]

@@ -140,6 +140,7 @@ class FakeKube:
         self.created: list[dict] = []
         self.calls: list[tuple[str, str]] = []
         self.forbid: set[tuple[str, str]] = set()
+        self.drivers: list[threading.Thread] = []
         self.service_accounts: set[str] | None = None   # None: any exists
         self.lock = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -188,7 +189,11 @@ class FakeKube:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
         for pod in list(self.pods.values()):
+            pod.deleted.set()
+        for pod in list(self.pods.values()):
             self._teardown(pod)
+        for driver in self.drivers:  # a driver caught mid-create must not leave a container behind
+            driver.join(10)
         self.pods.clear()
         self.cleanup_docker()
 
@@ -301,7 +306,9 @@ class FakeKube:
             self.created.append(copy.deepcopy(body))
             pod = FakePod(ns, body)
             self.pods[(ns, name)] = pod
-        threading.Thread(target=self._run_pod, args=(pod,), daemon=True, name=f"fake-pod-{name}").start()
+        driver = threading.Thread(target=self._run_pod, args=(pod,), daemon=True, name=f"fake-pod-{name}")
+        self.drivers.append(driver)
+        driver.start()
         return web.json_response(pod.to_json(), status=201)
 
     async def list_pods(self, request):
@@ -522,6 +529,9 @@ class FakeKube:
         pause = self.docker.containers.run(self.pause_image, ["sleep", "2147483"], detach=True,
                                            labels=labels, network_mode="none", name=f"kfake-{pod.uid[:8]}-pause")
         pod.pause = pause.id
+        if pod.deleted.is_set():
+            pause.remove(force=True)
+            return
         for c in spec.get("initContainers", []):
             cont = self._create(pod, c, init=True)
             if cont is None:
@@ -593,6 +603,9 @@ class FakeKube:
             labels={"kfake": self.id, "kfake.pod": pod.name, "kfake.container": c["name"]},
             name=f"kfake-{pod.uid[:8]}-{c['name']}", network_mode="none", detach=True, **kwargs)
         pod.containers[c["name"]] = cont.id
+        if pod.deleted.is_set():
+            cont.remove(force=True)
+            return None
         if start and not self._start(pod, c, cont, init=init):
             return None
         return cont

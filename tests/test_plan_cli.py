@@ -5,7 +5,6 @@ Logic is tested through the library; a few subprocess runs check exit codes, std
 
 from __future__ import annotations
 
-import json
 
 import pydot
 import pytest

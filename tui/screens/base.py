@@ -24,6 +24,7 @@ class KnitScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.seen_version = -1
+        self.ready = False          # mounted, children and all
 
     def compose(self) -> ComposeResult:
         yield KnitHeader(self.header_title())
@@ -49,17 +50,25 @@ class KnitScreen(Screen):
             w.focus()
 
     def on_mount(self) -> None:
+        # Textual calls every class's on_mount: subclasses put theirs in `mounted`.
         self.seen_version = self.app.catalog_version
+        self.mounted()
         self.focus_main()
+        self.ready = True
+
+    def mounted(self) -> None:
+        """The screen's widgets are there: fill them."""
 
     def on_screen_resume(self) -> None:
-        if self.seen_version != self.app.catalog_version:
+        if self.ready and self.seen_version != self.app.catalog_version:
             self.catalog_changed()
 
     # -- hooks -----------------------------------------------------------------------------
 
     def catalog_changed(self) -> None:
         """The catalog changed: refresh what is shown, in place."""
+        if not self.ready:
+            return          # mounting reads it fresh anyway
         self.seen_version = self.app.catalog_version
         self.refresh_live()
 

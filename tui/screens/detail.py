@@ -17,8 +17,7 @@ class DetailScreen(KnitScreen):
     def main_widget(self):
         return self.query_one(VerticalScroll)
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self.redraw()
 
     def refresh_live(self) -> None:

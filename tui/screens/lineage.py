@@ -40,8 +40,7 @@ class LineageScreen(KnitScreen):
     def main_widget(self):
         return self.lineage_tree
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self.query_one(".status-line", Static).update(
             "▲ upstream · ▼ downstream — space/→ expands one hop, enter opens, l logs, p plan, c centres"
         )

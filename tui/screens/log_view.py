@@ -68,8 +68,7 @@ class LogScreen(KnitScreen):
     def main_widget(self):
         return self.pane
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         self._read_status()
         self.pane.follow = self.status not in runstate.TERMINAL
         self.poll()

@@ -35,8 +35,7 @@ class TableScreen(KnitScreen):
     def main_widget(self):
         return self.table
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def mounted(self) -> None:
         if self._initial_filter:
             self.apply_filter(self._initial_filter)
         self.show_status()

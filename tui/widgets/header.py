@@ -2,39 +2,44 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import Static
+from textual.reactive import reactive
+from textual.widget import Widget
 
 
-class KnitHeader(Horizontal):
+class KnitHeader(Widget):
+    title: reactive[str] = reactive("")
+
     def __init__(self, title: str = "") -> None:
         super().__init__(classes="knit-header")
-        self._title = title
-
-    def compose(self) -> ComposeResult:
-        yield Static(Text("knit", style="bold"), classes="brand")
-        yield Static(self._title, classes="title")
-        yield Static(classes="where")
+        self.set_reactive(KnitHeader.title, title)
 
     def on_mount(self) -> None:
-        self.watch(self.app, "knitd_pid", self._show_where)
-        self.watch(self.app, "context_name", self._show_where)
+        self.watch(self.app, "knitd_pid", self._changed, init=False)
+        self.watch(self.app, "context_name", self._changed, init=False)
+
+    def _changed(self, _=None) -> None:
+        self.refresh()
 
     def set_title(self, title: str) -> None:
-        self._title = title
-        if self.is_mounted:
-            self.query_one(".title", Static).update(title)
+        self.title = title
 
-    def _show_where(self, _=None) -> None:
-        pid = self.app.knitd_pid
-        t = Text()
-        t.append("context ", style="dim")
-        t.append(self.app.context_name or "-", style="bold")
-        t.append("  knitd ", style="dim")
-        if pid:
-            t.append("● running", style="bold green")
+    def render(self) -> Table:
+        left = Text()
+        left.append(" knit ", style="bold reverse")
+        left.append(f"  {self.title}", style="bold")
+        right = Text()
+        right.append("context ", style="dim")
+        right.append(self.app.context_name or "-", style="bold")
+        right.append("  knitd ", style="dim")
+        if self.app.knitd_pid:
+            right.append("● running", style="bold green")
         else:
-            t.append("○ stopped", style="bold red")
-        self.query_one(".where", Static).update(t)
+            right.append("○ stopped", style="bold red")
+        right.append(" ")
+        grid = Table.grid(expand=True)
+        grid.add_column(no_wrap=True, overflow="ellipsis")
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_row(left, right)
+        return grid

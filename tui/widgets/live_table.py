@@ -33,6 +33,8 @@ class LiveTable(DataTable):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
+        Binding("end,G", "scroll_bottom", "Last row", show=False),
+        Binding("home", "scroll_top", "First row", show=False),
     ]
 
     def __init__(self, source: Source, *, id: str | None = None, page: int = PAGE) -> None:

@@ -61,7 +61,7 @@ def move(
     t = now_ms()
     sets = ["status = ?", "updated_ms = ?"]
     params: list = [new, t]
-    if new in ("starting", "running"):
+    if new == "running":  # the task's clock (durations, `timeout`) starts with the task, not the image pull
         sets.append("started_ms = coalesce(started_ms, ?)")
         params.append(t)
     if new in TERMINAL:

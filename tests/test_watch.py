@@ -201,6 +201,9 @@ def test_hive_segments_and_a_sidecar_tag_the_datum_and_a_matching_plan_runs(
 # -- many at once, and a crash ----------------------------------------------------------------------
 
 
+FILES_PER_ITEM = 400
+
+
 def test_twenty_items_dropped_at_once_become_twenty_data_even_across_a_sigkill(knit_home, knitd, tmp_path):
     box = knit_home / "inbox"
     configure(WatchRule(str(box), settle=FAST))
@@ -209,14 +212,16 @@ def test_twenty_items_dropped_at_once_become_twenty_data_even_across_a_sigkill(k
     refs = {}
     for i in range(20):
         name = f"item-{i:02d}"
-        spec = {f"f{j:02d}.bin": os.urandom(4096) for j in range(40)}
+        # many small files: a same-filesystem ingest is a rename whose cost grows with the file count
+        # (checks, read-only modes) not the bytes, so this keeps the twenty ingests long enough to kill mid-way
+        spec = {f"f{j:03d}.bin": os.urandom(512) for j in range(FILES_PER_ITEM)}
         spec["sub"] = {"id.txt": name}
         make_tree(drops / name, spec)
         refs[name] = digest(knit_home, drops / name)
     for name in refs:
         os.rename(drops / name, box / name)
 
-    wait_until(lambda: count_uploads(knit_home) >= 3, interval=0.002, timeout=30, what="the first ingests",
+    wait_until(lambda: count_uploads(knit_home) >= 2, interval=0.002, timeout=30, what="the first ingests",
                home=knit_home)
     k.kill()                                      # SIGKILL in the middle of ingesting
     at_kill = count_uploads(knit_home)
@@ -231,7 +236,8 @@ def test_twenty_items_dropped_at_once_become_twenty_data_even_across_a_sigkill(k
     assert names == sorted(refs), "duplicates or losses"
     for d in data:
         name = next(t.split(":", 1)[1] for t in d["tags"] if t.startswith("name:"))
-        assert d["digest"] == refs[name] and d["file_count"] == 41, name
+        assert d["digest"] in (refs[name], "deferred") and d["file_count"] == FILES_PER_ITEM + 1, name
+        assert store(knit_home).manifest(store(knit_home).path_of(d["knit_id"])).digest == refs[name], name
         assert (store(knit_home).path_of(d["knit_id"]) / "sub" / "id.txt").read_text() == name
     assert sorted(p.name for p in box.iterdir()) == []
     assert not (box / ".rejected").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import docker
 import requests
@@ -14,6 +15,7 @@ from .base import ExecutorError, Handle, Job, LogSink, Outcome
 LABEL_RUN = "knit.run"
 LABEL_PLAN = "knit.plan"
 LABEL_HOME = "knit.home"
+RECONNECT_SECONDS = 1.0
 
 NVIDIA_HINT = (
     "this Docker host has no GPU container support; install the NVIDIA Container Toolkit "
@@ -95,6 +97,7 @@ class DockerExecutor:
                 environment=job.env,
                 mounts=mounts,
                 privileged=False,
+                init=True,  # a tiny init as PID 1 passes SIGTERM on, so `run stop` ends tasks promptly
                 detach=True,
                 **kwargs,
             )
@@ -128,13 +131,24 @@ class DockerExecutor:
             return
 
     def wait(self, handle: Handle, timeout: float | None) -> Outcome | None:
-        try:
-            c = self._container(handle)
-            result = c.wait(timeout=timeout) if timeout else c.wait()
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            return None
-        except NotFound:
-            return Outcome(None, message="its container vanished")
+        """The task's end; None once `timeout` seconds pass. A lost connection to
+        dockerd is waited out (the container lives on without us), not taken for an end."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            try:
+                c = self._container(handle)
+                result = c.wait(timeout=left) if left is not None else c.wait()
+                break
+            except NotFound:
+                return Outcome(None, message="its container vanished")
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError, APIError):
+                # requests reports a read timeout as either; our own clock tells which it was
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+                time.sleep(RECONNECT_SECONDS)
         code = result.get("StatusCode")
         oom = False
         try:

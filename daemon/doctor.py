@@ -46,33 +46,76 @@ def docker_checks() -> list[dict]:
     return out
 
 
-def context_checks() -> list[dict]:
+def context_checks(only: str | None = None) -> list[dict]:
+    """Each Kubernetes context: reachable, allowed every call the executor makes, GPUs on its nodes."""
     from knitctl import config as config_mod
 
-    out = []
     cfg = config_mod.load()
+    if only and only not in cfg.contexts:
+        return [check(f"context {only}", False, "no such context", "list them with `knitctl context ls`")]
+    out = []
     for name, settings in sorted(cfg.contexts.items()):
-        if settings.get("kind", "kubernetes") == "docker":
+        if (only and name != only) or settings.get("kind", "kubernetes") == "docker":
             continue
-        try:
-            from kubernetes import client, config as kconfig
+        out += kube_checks(name, settings)
+    return out
 
-            files = settings.get("kubeconfig")
-            api_client = kconfig.new_client_from_config(
-                config_file=files.split(os.pathsep)[0] if files else None, context=settings.get("kube-context"))
-            v = client.VersionApi(api_client).get_code(_request_timeout=5)
-            out.append(check(f"context {name}", True, f"Kubernetes {v.git_version}, namespace {settings.get('namespace')}"))
-        except Exception as e:  # any failure to reach the cluster is the finding
-            out.append(check(f"context {name}", False, f"unreachable: {str(e).splitlines()[0][:200]}",
-                             f"check the kubeconfig and credentials of context {name} (`knitctl context show {name}`)"))
+
+def kube_checks(name: str, settings: dict) -> list[dict]:
+    from kubernetes import client as kclient
+
+    from .executors.base import ExecutorError
+    from .executors.kubernetes import API_CALLS, KubernetesExecutor
+
+    label = f"context {name}"
+    try:
+        ex = KubernetesExecutor({"name": name, **settings}, home_label="doctor")
+        version = kclient.VersionApi(ex.api_client).get_code(_request_timeout=10)
+    except ExecutorError as e:
+        return [check(label, False, str(e), f"fix the kubeconfig of context {name} (`knitctl context show {name}`)")]
+    except Exception as e:  # the cluster's unreachability is the finding
+        return [check(label, False, f"unreachable at {getattr(locals().get('ex'), 'server', '?')}: {str(e).splitlines()[0][:200]}",
+                      f"check the cluster is up and the credentials of context {name} are current")]
+    out = [check(label, True, f"Kubernetes {version.git_version} at {ex.server}, namespace {ex.namespace}")]
+    auth = kclient.AuthorizationV1Api(ex.api_client)
+    missing = []
+    for verb, resource in sorted(API_CALLS):
+        res, _, sub = resource.partition("/")
+        review = kclient.V1SelfSubjectAccessReview(spec=kclient.V1SelfSubjectAccessReviewSpec(
+            resource_attributes=kclient.V1ResourceAttributes(
+                namespace=ex.namespace, verb=verb, resource=res, subresource=sub or None)))
+        try:
+            allowed = auth.create_self_subject_access_review(review, _request_timeout=10).status.allowed
+        except Exception as e:  # noqa: BLE001 — reported per permission
+            missing.append(f"{verb} {resource} (could not ask: {str(e).splitlines()[0][:80]})")
+            continue
+        if not allowed:
+            missing.append(f"{verb} {resource}")
+    out.append(check(f"{label} permissions", not missing,
+                     f"all {len(API_CALLS)} calls knit makes are allowed in namespace {ex.namespace}" if not missing
+                     else "not allowed: " + ", ".join(missing),
+                     "ask a cluster admin to apply packaging/kubernetes/knit.yaml (Role knit-executor) for your user "
+                     "or service account in that namespace"))
+    try:
+        nodes = kclient.CoreV1Api(ex.api_client).list_node(_request_timeout=10).items
+        gpus = sum(int((n.status.allocatable or {}).get("nvidia.com/gpu", 0)) for n in nodes)
+        out.append(check(f"{label} gpus", True, f"{gpus} GPU(s) allocatable on {len(nodes)} node(s)"
+                         + ("" if gpus else "; plans asking for `gpu` won't schedule there")))
+    except Exception as e:  # listing nodes needs a ClusterRole that knit itself doesn't need
+        out.append(check(f"{label} gpus", True, f"GPU capacity unknown: can't list nodes ({str(e).splitlines()[0][:80]}); "
+                         "knit doesn't need that permission, a run asking for more than the cluster has fails as unschedulable"))
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m daemon.doctor")
     p.add_argument("--contexts", action="store_true", help="also check each Kubernetes context")
+    p.add_argument("--context", help="check only this context (and not Docker)")
     a = p.parse_args(argv)
-    results = docker_checks() + (context_checks() if a.contexts else [])
+    if a.context:
+        results = context_checks(a.context)
+    else:
+        results = docker_checks() + (context_checks() if a.contexts else [])
     print(json.dumps(results))
 
 

@@ -17,8 +17,8 @@ def check(name: str, ok: bool, detail: str, fix: str = "") -> dict:
     return {"check": name, "ok": ok, "detail": detail, "fix": "" if ok else fix}
 
 
-def executor_checks(contexts: bool = True) -> list[dict]:
-    cmd = [sys.executable, "-m", "daemon.doctor"] + (["--contexts"] if contexts else [])
+def executor_checks(contexts: bool = True, only: str | None = None) -> list[dict]:
+    cmd = [sys.executable, "-m", "daemon.doctor"] + (["--context", only] if only else ["--contexts"] if contexts else [])
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         return json.loads(r.stdout)
@@ -62,5 +62,7 @@ def home_checks(home: Home, *, digests: bool) -> list[dict]:
     return out
 
 
-def run(home: Home, *, digests: bool = False) -> list[dict]:
+def run(home: Home, *, digests: bool = False, context: str | None = None) -> list[dict]:
+    if context:
+        return executor_checks(only=context)
     return executor_checks() + home_checks(home, digests=digests)

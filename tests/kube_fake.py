@@ -162,6 +162,10 @@ class FakeKube:
         app.router.add_delete(base + "/{name}", self.delete_pod)
         app.router.add_get(base + "/{name}/log", self.pod_log)
         app.router.add_get(base + "/{name}/exec", self.pod_exec)
+        app.router.add_get("/version", self.version)
+        app.router.add_get("/version/", self.version)
+        app.router.add_post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", self.access_review)
+        app.router.add_get("/api/v1/nodes", self.list_nodes)
         app.router.add_route("*", "/{tail:.*}", self.unknown)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
@@ -278,6 +282,35 @@ class FakeKube:
             return None, web.json_response(status_body(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods"),
                                            status=404)
         return pod, None
+
+    async def version(self, request):
+        if request.headers.get("Authorization", "") != f"Bearer {self.token}":
+            return web.json_response(status_body(401, "Unauthorized", "Unauthorized"), status=401)
+        return web.json_response({
+            "major": "1", "minor": "31", "gitVersion": "v1.31.0-fake", "gitCommit": "0" * 40, "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"})
+
+    async def access_review(self, request):
+        """SelfSubjectAccessReview: allowed unless the (verb, resource) is in `forbid`."""
+        if request.headers.get("Authorization", "") != f"Bearer {self.token}":
+            return web.json_response(status_body(401, "Unauthorized", "Unauthorized"), status=401)
+        body = await request.json()
+        attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
+        resource = attrs.get("resource", "") + (f"/{attrs['subresource']}" if attrs.get("subresource") else "")
+        allowed = (attrs.get("verb"), resource) not in self.forbid and attrs.get("namespace") in self.namespaces
+        body["status"] = {"allowed": allowed, **({} if allowed else {"reason": "no RBAC rule allows it"})}
+        body.setdefault("metadata", {})
+        return web.json_response(body, status=201)
+
+    async def list_nodes(self, request):
+        refused = self._check(request, "list", "nodes", next(iter(self.namespaces)))
+        if refused:
+            return refused
+        n = self.node
+        node = {"metadata": {"name": n.name, "labels": n.labels},
+                "spec": {"taints": n.taints},
+                "status": {"allocatable": {"cpu": str(n.cpu), "memory": str(n.memory), "nvidia.com/gpu": str(n.gpus)}}}
+        return web.json_response({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": [node]})
 
     async def unknown(self, request):
         self._record(request.method.lower(), request.path)

@@ -563,3 +563,25 @@ def test_runs_record_the_context_current_at_creation_and_run_find_filters_by_it(
     assert found("alpha") == [(plan, "alpha")]
     assert found("beta") == [(pinned, "beta"), (pinned, "beta")]
     assert found("alpha", "local") == sorted([(plan, "alpha"), (plan, "local")])
+
+
+def test_doctor_checks_a_context_reachability_permissions_and_gpus(cli, fake_kube, tmp_path, knit_config):
+    """`knitctl doctor --context NAME`: reachable, every API call allowed (SelfSubjectAccessReview), GPU capacity."""
+    add_context(cli, fake_kube, tmp_path, knit_config, use=False)
+    fake_kube.node.gpus = 2
+    r = cli("doctor", "--context", "fake", "-o", "json")
+    assert r.code == 0, r
+    checks = {c["check"]: c for c in json.loads(r.out)}
+    assert checks["context fake"]["ok"] and "v1.31.0-fake" in checks["context fake"]["detail"]
+    assert checks["context fake permissions"]["ok"]
+    assert "2 GPU(s) allocatable on 1 node(s)" in checks["context fake gpus"]["detail"]
+
+    fake_kube.forbid.add(("create", "pods/exec"))
+    r = cli("doctor", "--context", "fake", "-o", "json")
+    assert r.code == 1
+    perm = {c["check"]: c for c in json.loads(r.out)}["context fake permissions"]
+    assert not perm["ok"] and "create pods/exec" in perm["detail"] and "knit.yaml" in perm["fix"]
+
+    add_context(cli, fake_kube, tmp_path, knit_config, name="stale", use=False, token="expired")
+    r = cli("doctor", "--context", "stale")
+    assert r.code == 1 and "FAIL context stale" in r.out and "fix:" in r.out

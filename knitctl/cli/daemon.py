@@ -90,12 +90,13 @@ def quickstart():
 
 def doctor(
     digests: bool = typer.Option(False, "--digests", help="Also re-hash every datum in the store (slow)."),
+    context: Optional[str] = typer.Option(None, "--context", help="Check only this Kubernetes context: reachable, permissions, GPUs."),
     output: Optional[Format] = typer.Option(None, "-o", "--output", help="table, json or yaml."),
 ):
     """Check Docker, GPUs, disk, the catalog, knitd and each context; say how to fix what's wrong."""
     from .. import doctor as doctor_api
 
-    results = doctor_api.run(Home.resolve(), digests=digests)
+    results = doctor_api.run(Home.resolve(), digests=digests, context=context)
     if output in (Format.json, Format.yaml):
         emit(results, output, [])
     else:

@@ -119,22 +119,6 @@ def bulk(rows: int = BULK_ROWS + 1):
 # -- values -------------------------------------------------------------------
 
 
-def value_from_columns(iv, dv, sv, st, pv, bv) -> pb.Value:
-    if iv is not None:
-        return _make_value({"int_value": iv})
-    if sv is not None:
-        return _make_value({"string_value": sv})
-    if dv is not None:
-        return _make_value({"double_value": dv})
-    if bv is not None:
-        return _make_value({"bool_value": bool(bv)})
-    if st is not None:
-        return _make_value({"struct_value": pb.Struct.from_json(st)})
-    if pv is not None:
-        return _make_value({"proto_value": pb.Any.from_bytes(pv)})
-    return _make_value({})
-
-
 def value_columns(v: pb.Value) -> tuple[int, tuple]:
     """(property type, (int, double, string, struct, proto, bool)) of a Value; type 0 when empty."""
     for field, x in v._v.items():
@@ -206,37 +190,81 @@ def node_from_row(kind: Kind, r, tname: TypeNames):
     return pb.Context._make(v)
 
 
+# A property row's value as one column plus a tag saying which field it is (fewer columns to fetch).
+VALUE_TAG = ("CASE WHEN {p}.int_value IS NOT NULL THEN 1 WHEN {p}.string_value IS NOT NULL THEN 3"
+             " WHEN {p}.double_value IS NOT NULL THEN 2 WHEN {p}.bool_value IS NOT NULL THEN 6"
+             " WHEN {p}.struct_value IS NOT NULL THEN 4 WHEN {p}.proto_value IS NOT NULL THEN 5 ELSE 0 END")
+VALUE_COLUMN = "coalesce({p}.int_value, {p}.string_value, {p}.double_value, {p}.bool_value, {p}.struct_value, {p}.proto_value)"
+
+
+def prop_columns(alias: str) -> str:
+    """name, is_custom, value, tag of property rows under `alias`."""
+    return f"{alias}.name, {alias}.is_custom, {VALUE_COLUMN.format(p=alias)}, {VALUE_TAG.format(p=alias)}"
+
+
+def _value(val, tag) -> pb.Value:
+    if tag == 1:
+        return _make_value({"int_value": val})
+    if tag == 3:
+        return _make_value({"string_value": val})
+    if tag == 2:
+        return _make_value({"double_value": float(val)})
+    if tag == 6:
+        return _make_value({"bool_value": bool(val)})
+    if tag == 4:
+        return _make_value({"struct_value": pb.Struct.from_json(val)})
+    if tag == 5:
+        return _make_value({"proto_value": pb.Any.from_bytes(val)})
+    return _make_value({})
+
+
 def attach_properties(kind: Kind, nodes_by_id: dict, rows) -> None:
-    """Rows of (node_id, name, is_custom, int, double, string, struct, proto, bool) into the nodes' maps."""
+    """Rows of (node_id, name, is_custom, value, tag), grouped by node, into the nodes' property maps."""
     pspec, cspec = _PROP_SPECS[kind.name]
-    for nid, name, is_custom, iv, dv, sv, st, pv, bv in rows:
-        node = nodes_by_id.get(nid)
-        if node is None:
+    make = _make_value
+    last = None
+    node = pm = cm = None
+    for nid, name, is_custom, val, tag in rows:
+        if nid != last:
+            last = nid
+            node = nodes_by_id.get(nid)
+            if node is None:
+                continue
+            v = node._v
+            pm = v.get("properties")
+            cm = v.get("custom_properties")
+        elif node is None:
             continue
-        key = "custom_properties" if is_custom else "properties"
-        m = node._v.get(key)
-        if m is None:
-            m = node._v[key] = MessageMap(None, cspec if is_custom else pspec)
-        if iv is not None:
-            m._d[name] = _make_value({"int_value": iv})
-        elif sv is not None:
-            m._d[name] = _make_value({"string_value": sv})
+        if tag == 1:
+            value = make({"int_value": val})
+        elif tag == 3:
+            value = make({"string_value": val})
         else:
-            m._d[name] = value_from_columns(iv, dv, sv, st, pv, bv)
+            value = _value(val, tag)
+        if is_custom:
+            if cm is None:
+                cm = node._v["custom_properties"] = MessageMap(None, cspec)
+            cm._d[name] = value
+        else:
+            if pm is None:
+                pm = node._v["properties"] = MessageMap(None, pspec)
+            pm._d[name] = value
 
 
 def property_rows(kind: Kind, conn: sqlite3.Connection, ids: list[int]):
-    """The property rows of nodes `ids`, in one query."""
+    """The property rows of nodes `ids` (sorted), in one query, grouped by node."""
     if not ids:
         return []
-    cols = f"{kind.fk}, name, is_custom, int_value, double_value, string_value, struct_value, proto_value, bool_value"
+    cols = f"p.{kind.fk}, {prop_columns('p')}"
+    table = f"{kind.prop_table} p"
     if len(ids) == 1:
-        return conn.execute(f"SELECT {cols} FROM {kind.prop_table} WHERE {kind.fk} = ?", (ids[0],)).fetchall()
-    lo, hi = min(ids), max(ids)
+        return conn.execute(f"SELECT {cols} FROM {table} WHERE p.{kind.fk} = ?", (ids[0],)).fetchall()
+    lo, hi = ids[0], ids[-1]
     if hi - lo < 4 * len(ids):  # dense: one range scan of the primary key, extra rows dropped by the caller
-        return conn.execute(f"SELECT {cols} FROM {kind.prop_table} WHERE {kind.fk} BETWEEN ? AND ?", (lo, hi)).fetchall()
+        return conn.execute(f"SELECT {cols} FROM {table} WHERE p.{kind.fk} BETWEEN ? AND ?", (lo, hi)).fetchall()
     return conn.execute(
-        f"SELECT {cols} FROM {kind.prop_table} WHERE {kind.fk} IN (SELECT value FROM json_each(?))", (_json_ids(ids),)
+        f"SELECT {cols} FROM {table} WHERE p.{kind.fk} IN (SELECT value FROM json_each(?)) ORDER BY p.{kind.fk}",
+        (_json_ids(ids),),
     ).fetchall()
 
 
@@ -248,13 +276,39 @@ json_ids = _json_ids
 
 
 def load_nodes(kind: Kind, conn: sqlite3.Connection, rows, tname: TypeNames) -> list:
-    """Messages for node rows, with their properties."""
+    """Messages for node rows (of `kind.select`), with their properties."""
     with bulk(len(rows)):
-        nodes = [node_from_row(kind, r, tname) for r in rows]
+        if kind is ARTIFACT:
+            nodes = _artifacts(rows, tname)
+        else:
+            nodes = [node_from_row(kind, r, tname) for r in rows]
         if nodes:
             by_id = {n._v["id"]: n for n in nodes}
-            attach_properties(kind, by_id, property_rows(kind, conn, list(by_id)))
+            attach_properties(kind, by_id, property_rows(kind, conn, sorted(by_id)))
     return nodes
+
+
+def _artifacts(rows, tname: TypeNames) -> list:
+    """node_from_row for many artifacts, inlined (listings of 100,000 spend their time here)."""
+    names = tname.names
+    make = pb.Artifact._make
+    out = []
+    append = out.append
+    for i, t, uri, state, name, ext, ct, ut in rows:
+        tn = names.get(t)
+        if tn is None:
+            tn = tname(t)
+        v = {"id": i, "type_id": t, "type": tn, "create_time_since_epoch": ct, "last_update_time_since_epoch": ut}
+        if uri is not None:
+            v["uri"] = uri
+        if state is not None:
+            v["state"] = state
+        if name is not None:
+            v["name"] = name
+        if ext is not None:
+            v["external_id"] = ext
+        append(make(v))
+    return out
 
 
 # -- types ------------------------------------------------------------------------

@@ -209,8 +209,8 @@ def load_by_ids(conn: sqlite3.Connection, kind: codec.Kind, ids: list[int], tnam
 def _load_by_ids(conn, kind, ids, tnames):
     ncols = 2 + len(kind.columns) + 2
     rows = conn.execute(
-        f"SELECT {kind.select}, p.name, p.is_custom, p.int_value, p.double_value, p.string_value, p.struct_value,"
-        f" p.proto_value, p.bool_value FROM {kind.table} n LEFT JOIN {kind.prop_table} p ON p.{kind.fk} = n.id"
+        f"SELECT {kind.select}, {codec.prop_columns('p')}"
+        f" FROM {kind.table} n LEFT JOIN {kind.prop_table} p ON p.{kind.fk} = n.id"
         " WHERE n.id IN (SELECT value FROM json_each(?)) ORDER BY n.id",
         (codec.json_ids(ids),),
     ).fetchall()

@@ -1,9 +1,9 @@
 """knitd's watched folders: notice drops, wait until they settle, ingest them.
 
-The folders are scanned at start (drops made while knitd was down count) and
-again whenever watchfiles reports a change, or at least every half second
-while something is settling. The config file is re-read when it changes, so
-`knitctl watch add|rm` takes effect without a restart.
+The folders are scanned at start (drops made while knitd was down count), again
+whenever watchfiles reports a change, and exactly when the next pending item is
+due to have settled. The config file is looked at every second and re-read when
+it changed, so `knitctl watch add|rm` takes effect without a restart.
 """
 
 from __future__ import annotations
@@ -25,6 +25,17 @@ from knitctl.session import Session
 log = logging.getLogger("knitd")
 
 POLL_MS = 500
+CONFIG_CHECK_SECONDS = 1.0
+
+
+class _Either:
+    """Stops watchfiles when knitd stops or the watched roots change."""
+
+    def __init__(self, *events: threading.Event):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
 RECENT = 20
 
 
@@ -73,18 +84,39 @@ class Watcher:
         with Session.open(self.home, reclaim=False) as session:
             while not self.stop.is_set():
                 roots = self._roots()
-                self.scan(session, roots)
                 watched = [str(p) for _, p in roots] or [str(self.home.inbox)]
-                for _ in watch(*watched, stop_event=self.stop, rust_timeout=POLL_MS, yield_on_timeout=True,
-                               debounce=50, step=50):
-                    if self.stop.is_set():
-                        return
-                    if self._load_rules():
-                        break  # new roots: watch them instead
-                    self.scan(session, roots)
+                changed, restart = threading.Event(), threading.Event()
+                thread = threading.Thread(target=self._watch, args=(watched, changed, restart), daemon=True,
+                                          name="watchfiles")
+                thread.start()
+                try:
+                    while not self.stop.is_set():
+                        due = self.scan(session, roots)
+                        # sleep until something changes, the next item is due to settle, or it's
+                        # time to look at the config again — whichever comes first
+                        wait = CONFIG_CHECK_SECONDS if due is None else max(0.005, due - time.monotonic())
+                        changed.wait(min(wait, CONFIG_CHECK_SECONDS))
+                        changed.clear()
+                        if self._load_rules():
+                            break  # new roots: watch them instead
+                finally:
+                    restart.set()
+                    thread.join(timeout=2)
 
-    def scan(self, session: Session, roots: list[tuple[WatchRule, Path]]) -> None:
+    def _watch(self, watched: list[str], changed: threading.Event, restart: threading.Event) -> None:
+        stop, either = self.stop, _Either(self.stop, restart)
+        try:
+            for _ in watch(*watched, stop_event=either, rust_timeout=POLL_MS, yield_on_timeout=False,
+                           debounce=20, step=20):
+                changed.set()
+        except Exception:  # a vanished root and the like: the scanner still polls
+            if not stop.is_set():
+                log.exception("watching %s failed; scanning on a timer", ", ".join(watched))
+
+    def scan(self, session: Session, roots: list[tuple[WatchRule, Path]]) -> float | None:
+        """Ingest what has settled; returns when the next pending item is due (monotonic), if any."""
         now = time.monotonic()
+        due: float | None = None
         present: set[Path] = set()
         for rule, root in roots:
             for item in inbox.items(root):
@@ -95,8 +127,12 @@ class Watcher:
                 seen = self._seen.get(item)
                 if seen is None or seen[0] != sig:
                     self._seen[item] = (sig, now)
+                    at = now + rule.settle
+                    due = at if due is None else min(due, at)
                     continue
                 if now - seen[1] < rule.settle:
+                    at = seen[1] + rule.settle
+                    due = at if due is None else min(due, at)
                     continue
                 self._ingest(session, rule, root, item, sig)
                 self._seen.pop(item, None)
@@ -104,6 +140,7 @@ class Watcher:
             del self._seen[gone]
         for gone in set(self._done) - present:
             del self._done[gone]
+        return due
 
     def _ingest(self, session: Session, rule: WatchRule, root: Path, item: Path, sig: tuple) -> None:
         try:

@@ -3,14 +3,12 @@ of issue 6, and live updates while the test watches."""
 
 from __future__ import annotations
 
-import os
 import stat
-import sys
 
 import pytest
 
 from conftest import push_datum
-from tui_support import NOW, build_world, drive, make_app, screen_text, until
+from tui_support import build_world, drive, make_app, screen_text, until
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

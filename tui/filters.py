@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from knitctl import runstate
 from knitctl.catalog.records import UPLOAD_PLAN
@@ -172,13 +172,3 @@ def parse_command(text: str) -> Command:
     if spec.needs_arg and not rest:
         raise FilterError(f"{spec.usage}: give an id")
     return Command(spec.name, rest)
-
-
-def command_words() -> list[str]:
-    """Completions for the command line."""
-    return [c.name for c in COMMANDS]
-
-
-@dataclass
-class Completions:
-    words: list[str] = field(default_factory=command_words)

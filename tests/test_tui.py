@@ -596,3 +596,8 @@ def test_lineage_upstream_and_live_labels(world, session):
         await until(pilot, lambda: "running" in screen_text(app).splitlines()[2], what="live label")
 
     drive(app, scenario)
+
+
+def test_knitctl_tui_is_a_command(cli_inproc):
+    r = cli_inproc("tui", "--help")
+    assert r.code == 0 and "live terminal UI" in r.out, r

@@ -13,6 +13,7 @@ from ..errors import KnitError
 from ..session import Session
 from . import context, daemon, data, explain, plan, run as run_cmd, watch
 from . import metadata
+from .tui import tui as tui_command
 from .output import message
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.command("down")(daemon.down)
 app.command("status")(daemon.status)
 app.command("quickstart")(daemon.quickstart)
 app.command("doctor")(daemon.doctor)
+app.command("tui")(tui_command)
 
 
 @app.callback()

@@ -301,7 +301,7 @@ def run(argv: list[str]) -> list[str]:
                 )
             k50, k95 = pct(lat["lib_started"], 50) * 1000, pct(lat["lib_started"], 95) * 1000
             lines.append(
-                f"{'  of which push → knitd claims the run':40} p50 {k50:5.0f} ms  p95 {k95:5.0f} ms | "
+                f"{'  of which push → knitd marks it running':40} p50 {k50:5.0f} ms  p95 {k95:5.0f} ms | "
                 f"share of the push → running p50 {k50 / (pct(lat['lib'], 50) * 1000):4.2f} (the rest is Docker's create + start)"
             )
         if args.only in (None, "throughput"):

@@ -86,6 +86,9 @@ class Daemon:
         for d in self.home.runs.iterdir() if self.home.runs.exists() else []:
             if d.name not in live_ids:
                 cleanup(self.session, d.name)
+        from .gc import sweep
+
+        sweep(self.session)
 
     # -- the loop ------------------------------------------------------------------
 

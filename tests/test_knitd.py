@@ -728,3 +728,16 @@ def test_knitd_hashes_moved_data_in_the_background(cli, knit_home, knitd, sessio
             catalog_rows(knit_home, "SELECT digest FROM data WHERE knit_id = ?", (d["knit_id"],))),
         timeout=30, what="knitd to hash the moved datum")
     assert row[0] == Store(Home.resolve(knit_home)).manifest(knit_home / "data" / d["knit_id"]).digest
+
+
+def test_knitd_sweeps_store_directories_the_catalog_forgot(knit_home, knitd, session):
+    """A retry/rm killed between its commit and the deletion leaves a directory; knitd's start removes it."""
+    datum = push_datum(session, "k:v")
+    orphan = knit_home / "data" / "0123456789ab"
+    orphan.mkdir()
+    (orphan / "f").write_text("left behind")
+    os.chmod(orphan / "f", 0o400)
+    os.chmod(orphan, 0o500)
+    knitd()
+    wait_until(lambda: not orphan.exists(), timeout=20, what="the orphan to be swept", home=knit_home)
+    assert (knit_home / "data" / datum.knit_id).is_dir()  # committed data stay

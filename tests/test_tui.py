@@ -137,6 +137,17 @@ def test_lazy_paging_loads_as_the_cursor_nears_the_end(session):
         await until(pilot, lambda: len(table.keys) == 250, what="every page")
         assert table.source.count(app.read_conn, table.filter) == 250
         assert len(set(table.keys)) == 250
+        # scrolled down, a new run arrives above: the view keeps showing the same rows
+        await pilot.press("home")
+        for _ in range(4):
+            await pilot.press("pagedown")
+        await pilot.pause()
+        top, selected = table.visible_keys()[0], table.current.key
+        assert int(table.scroll_y) > 0
+        push_datum(session, "kind:raw")
+        await until(pilot, lambda: len(table.keys) == 251, what="the new run")
+        await pilot.pause()
+        assert table.visible_keys()[0] == top and table.current.key == selected
 
     drive(app, scenario)
 

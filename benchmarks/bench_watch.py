@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from pathlib import Path
 
 from .bench_ingest import force_rmtree
 from .bench_runs import WORK, Knit, StartEvents, bare_start, log, pct

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import ids, tags as tagrules
+from . import ids, tags as tagrules, times
 from .catalog import now_ms
 from .catalog import records
 from .errors import KnitError, UsageError
@@ -88,7 +87,6 @@ def push(
     All inputs are checked before anything is written; all data of one call
     are committed in one catalog transaction.
     """
-    from .projection import project_data  # the brain reacts in the same transaction
 
     paths = [Path(s) for s in sources]
     if not paths:
@@ -267,26 +265,6 @@ def show(session: Session, text: str) -> Datum:
     return d
 
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-
-
-def parse_duration(text: str, *, where: str = "--duration") -> int:
-    """`90s`, `1h30m`, `2d` → milliseconds."""
-    s = text.strip().replace(" ", "")
-    if re.fullmatch(r"\d+(?:\.\d+)?", s):
-        return int(float(s) * 1000)  # a bare number is seconds
-    pos, total = 0, 0.0
-    for m in _DURATION_RE.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT_MS[m.group(2)]
-        pos = m.end()
-    if not s or pos != len(s):
-        raise UsageError(f"{where}: {text!r} is not a duration; write it like 90s, 30m, 1h30m or 2d")
-    return int(total)
-
-
 def find(
     session: Session,
     tags: Iterable[str] = (),
@@ -327,15 +305,9 @@ def find(
         where.append("r.status = 'done'")
     elif transient == "yes":
         where.append("r.status != 'done'")
-    if since:
-        start = tagrules.parse_time(since, where="--since")
-        where.append("r.finished_ms >= ?")
-        params.append(start)
-        if duration:
-            where.append("r.finished_ms < ?")
-            params.append(start + parse_duration(duration))
-    elif duration:
-        raise UsageError("--duration needs --since: it is the length of the window starting there")
+    where_window, window_params = times.window_sql("r.finished_ms", since, duration)
+    where += where_window
+    params += window_params
     sql = _DATUM_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created_ms, d.knit_id"
     with session.catalog.read():
         return _from_rows(session, session.catalog.query(sql, params))

@@ -11,7 +11,6 @@ word against duplicates.
 from __future__ import annotations
 
 import itertools
-import json
 import sqlite3
 from typing import Iterable, Mapping
 

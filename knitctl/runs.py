@@ -10,9 +10,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from . import ids, runstate, tags as tagrules
+from . import ids, runstate, tags as tagrules, times
 from .catalog import records
-from .data import parse_duration
 from .errors import Conflict, UsageError
 from .projection import create_run
 from .session import Session
@@ -173,15 +172,9 @@ def find(
             params += statuses
         else:
             where.append("r.status != 'invalidated'")
-        if since:
-            start = tagrules.parse_time(since, where="--since")
-            where.append("r.created_ms >= ?")
-            params.append(start)
-            if duration:
-                where.append("r.created_ms < ?")
-                params.append(start + parse_duration(duration))
-        elif duration:
-            raise UsageError("--duration needs --since: it is the length of the window starting there")
+        where_window, window_params = times.window_sql("r.created_ms", since, duration)
+        where += where_window
+        params += window_params
         sql = _RUN_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created_ms, r.run_id"
         if limit:
             sql += f" LIMIT {int(limit)}"

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn, TimeRemainingColumn
 
 from ..session import Session
-from .output import Format, _no_color
+from .output import _no_color
 
 OutputOpt = typer.Option(None, "-o", "--output", help="table, json or yaml (default: table on a terminal, tab-separated when piped)")
 

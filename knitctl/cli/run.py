@@ -166,7 +166,7 @@ def wait(
     timeout: Optional[str] = typer.Option(None, "--timeout", help="Give up after this long (e.g. 90s, 10m); exit 124."),
 ):
     """Wait for a run to end; exit 0 when done, 1 when failed, 124 on timeout."""
-    from ..data import parse_duration
+    from ..times import parse_duration
 
     limit = parse_duration(timeout, where="--timeout") / 1000 if timeout else None
     with open_session() as s:

@@ -9,7 +9,7 @@ import typer
 
 from .. import config as config_mod, tags as tagrules
 from ..config import WatchRule
-from ..data import parse_duration
+from ..times import parse_duration
 from ..errors import UsageError
 from ..home import Home
 from ..inbox import rules_with_inbox

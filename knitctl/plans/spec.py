@@ -11,7 +11,7 @@ import hashlib
 import json
 import posixpath
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -311,7 +311,7 @@ def _timeout(ctx: _Ctx, where: str, value: Any) -> float:
     if isinstance(value, (int, float)):
         secs = float(value)
     else:
-        from ..data import parse_duration
+        from ..times import parse_duration
 
         try:
             secs = parse_duration(_string(ctx, where, value), where=f"{ctx.source}: {where}") / 1000

@@ -1,0 +1,39 @@
+"""Durations and time windows given on the command line. Pure."""
+
+from __future__ import annotations
+
+import re
+
+from . import tags as tagrules
+from .errors import UsageError
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def parse_duration(text: str, *, where: str = "--duration") -> int:
+    """`90s`, `1h30m`, `2d` → milliseconds."""
+    s = text.strip().replace(" ", "")
+    if re.fullmatch(r"\d+(?:\.\d+)?", s):
+        return int(float(s) * 1000)  # a bare number is seconds
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(s):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT_MS[m.group(2)]
+        pos = m.end()
+    if not s or pos != len(s):
+        raise UsageError(f"{where}: {text!r} is not a duration; write it like 90s, 30m, 1h30m or 2d")
+    return int(total)
+
+
+def window_sql(column: str, since: str | None, duration: str | None) -> tuple[list[str], list[int]]:
+    """`--since T [--duration D]` as SQL conditions on an epoch-milliseconds column."""
+    if not since:
+        if duration:
+            raise UsageError("--duration needs --since: it is the length of the window starting there")
+        return [], []
+    start = tagrules.parse_time(since, where="--since")
+    if not duration:
+        return [f"{column} >= ?"], [start]
+    return [f"{column} >= ?", f"{column} < ?"], [start, start + parse_duration(duration)]

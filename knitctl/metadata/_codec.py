@@ -10,7 +10,7 @@ import contextlib
 import functools
 import gc
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import errors
 from . import metadata_store_pb2 as pb
@@ -221,7 +221,9 @@ def _value(val, tag) -> pb.Value:
 def attach_properties(kind: Kind, nodes_by_id: dict, rows) -> None:
     """Rows of (node_id, name, is_custom, value, tag), grouped by node, into the nodes' property maps."""
     pspec, cspec = _PROP_SPECS[kind.name]
-    make = _make_value
+    value_cls = pb.Value
+    new_value = value_cls.__new__
+    new_map = MessageMap.__new__
     last = None
     node = pm = cm = None
     for nid, name, is_custom, val, tag in rows:
@@ -235,19 +237,23 @@ def attach_properties(kind: Kind, nodes_by_id: dict, rows) -> None:
             cm = v.get("custom_properties")
         elif node is None:
             continue
-        if tag == 1:
-            value = make({"int_value": val})
-        elif tag == 3:
-            value = make({"string_value": val})
+        if tag == 1 or tag == 3:  # the common cases, built inline (Value._make without the call)
+            value = new_value(value_cls)
+            value._v = {"int_value": val} if tag == 1 else {"string_value": val}
+            value._lazy = value._parent = value._pname = None
         else:
             value = _value(val, tag)
         if is_custom:
             if cm is None:
-                cm = node._v["custom_properties"] = MessageMap(None, cspec)
+                cm = new_map(MessageMap)
+                cm._owner, cm._spec, cm._d = None, cspec, {}
+                node._v["custom_properties"] = cm
             cm._d[name] = value
         else:
             if pm is None:
-                pm = node._v["properties"] = MessageMap(None, pspec)
+                pm = new_map(MessageMap)
+                pm._owner, pm._spec, pm._d = None, pspec, {}
+                node._v["properties"] = pm
             pm._d[name] = value
 
 
@@ -291,7 +297,8 @@ def load_nodes(kind: Kind, conn: sqlite3.Connection, rows, tname: TypeNames) -> 
 def _artifacts(rows, tname: TypeNames) -> list:
     """node_from_row for many artifacts, inlined (listings of 100,000 spend their time here)."""
     names = tname.names
-    make = pb.Artifact._make
+    cls = pb.Artifact
+    new = cls.__new__
     out = []
     append = out.append
     for i, t, uri, state, name, ext, ct, ut in rows:
@@ -307,7 +314,10 @@ def _artifacts(rows, tname: TypeNames) -> list:
             v["name"] = name
         if ext is not None:
             v["external_id"] = ext
-        append(make(v))
+        m = new(cls)
+        m._v = v
+        m._lazy = m._parent = m._pname = None
+        append(m)
     return out
 
 

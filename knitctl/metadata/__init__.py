@@ -12,12 +12,10 @@ live in `metadata_store_pb2` (pure Python, no protobuf needed).
 upload, run and plan is already an artifact, execution or context.
 """
 
-from . import errors, metadata_store, metadata_store_pb2
+from . import errors, metadata_store, metadata_store_pb2, proto  # proto: `mlmd.proto.metadata_store_pb2`
 from .metadata_store import ListOptions, MetadataStore, OrderByField, downgrade_schema, knit_catalog
-
-from . import proto  # noqa: E402  (`mlmd.proto.metadata_store_pb2`, as in ml_metadata)
 
 __all__ = [
     "MetadataStore", "ListOptions", "OrderByField", "downgrade_schema", "knit_catalog", "errors",
-    "metadata_store", "metadata_store_pb2",
+    "metadata_store", "metadata_store_pb2", "proto",
 ]

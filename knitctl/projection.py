@@ -121,47 +121,61 @@ def candidate_runs(conn: sqlite3.Connection, plan_id: str, fixed: Mapping[str, s
     return out
 
 
-def create_run(conn: sqlite3.Connection, plan_id: str, assignment: dict[str, str], *, active: bool) -> str:
-    """A new run with its output data (processing until it finishes)."""
-    from . import contexts
+class PlanRuns:
+    """What every new run of one plan shares — status, context, outputs and their tags — read once."""
 
-    pinned = conn.execute("SELECT json_extract(spec, '$.context') FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()
-    run_id = records.insert_run(
-        conn, plan_id, "waiting" if active else "deactivated", assignment=assignment,
-        context=(pinned[0] if pinned and pinned[0] else contexts.current()),
-    )
-    outputs = conn.execute(
-        "SELECT path FROM plan_output WHERE plan_id = ? ORDER BY is_log, path", (plan_id,)
-    ).fetchall()
-    for (path,) in outputs:
-        tags = conn.execute(
-            "SELECT key, value FROM plan_output_tag WHERE plan_id = ? AND path = ?", (plan_id, path)
-        ).fetchall()
+    def __init__(self, conn: sqlite3.Connection, plan_id: str):
+        from . import contexts
+        from .catalog import mlmd
         from .tags import Tag
 
-        records.insert_datum(conn, run_id, path, [Tag(k, v) for k, v in tags])
-    return run_id
+        active, pinned, ctx_id = conn.execute(
+            "SELECT active, json_extract(spec, '$.context'), context_id FROM plan WHERE plan_id = ?", (plan_id,)
+        ).fetchone()
+        self.plan_id = plan_id
+        self.status = "waiting" if active else "deactivated"
+        self.context = pinned or contexts.current()
+        self.plan_context_id = ctx_id
+        self.exec_type = mlmd.type_id(conn, mlmd.EXECUTION_TYPE, mlmd.RUN_TYPE)
+        self.art_type = mlmd.type_id(conn, mlmd.ARTIFACT_TYPE, mlmd.DATA_TYPE)
+        tags: dict[str, list] = {}
+        for path, k, v in conn.execute("SELECT path, key, value FROM plan_output_tag WHERE plan_id = ?", (plan_id,)):
+            tags.setdefault(path, []).append(Tag(k, v))
+        self.outputs = [
+            (path, tags.get(path, []))
+            for (path,) in conn.execute("SELECT path FROM plan_output WHERE plan_id = ? ORDER BY is_log, path", (plan_id,))
+        ]
 
-
-def _active(conn: sqlite3.Connection, plan_id: str) -> bool:
-    return bool(conn.execute("SELECT active FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()[0])
+    def create(self, conn: sqlite3.Connection, assignment: dict[str, str]) -> str:
+        """A new run with its output data (processing until it finishes)."""
+        run_id = records.insert_run(
+            conn, self.plan_id, self.status, assignment=assignment, context=self.context,
+            plan_context_id=self.plan_context_id, exec_type=self.exec_type,
+        )
+        for path, tags in self.outputs:
+            records.insert_datum(conn, run_id, path, tags, art_type=self.art_type)
+        return run_id
 
 
 def project_data(conn: sqlite3.Connection, knit_ids: Iterable[str]) -> list[str]:
     """Create the runs that newly nominatable data call for. Returns the new run ids."""
     created: list[str] = []
+    makers: dict[str, PlanRuns] = {}
     for knit_id in knit_ids:
         for plan_id, path in fitted_inputs(conn, knit_id):
-            active = _active(conn, plan_id)
             for a in candidate_runs(conn, plan_id, {path: knit_id}):
-                created.append(create_run(conn, plan_id, a, active=active))
+                maker = makers.get(plan_id) or makers.setdefault(plan_id, PlanRuns(conn, plan_id))
+                created.append(maker.create(conn, a))
     return created
 
 
 def project_plan(conn: sqlite3.Connection, plan_id: str) -> list[str]:
     """Create every run a plan calls for over the data that exist now."""
-    active = _active(conn, plan_id)
-    return [create_run(conn, plan_id, a, active=active) for a in candidate_runs(conn, plan_id)]
+    candidates = candidate_runs(conn, plan_id)
+    if not candidates:
+        return []
+    maker = PlanRuns(conn, plan_id)
+    return [maker.create(conn, a) for a in candidates]
 
 
 def nominations_of(conn: sqlite3.Connection, knit_id: str) -> list[dict]:

@@ -13,7 +13,6 @@ from typing import Iterable
 from . import ids, runstate, tags as tagrules, times
 from .catalog import records
 from .errors import Conflict, UsageError
-from .projection import create_run
 from .session import Session
 from .tags import Tag
 
@@ -297,7 +296,7 @@ def rm(session: Session, text: str) -> str:
     return result
 
 
-__all__ = ["Run", "find", "show", "stop", "retry", "rm", "get", "resolve_id", "live_downstream", "create_run"]
+__all__ = ["Run", "find", "show", "stop", "retry", "rm", "get", "resolve_id", "live_downstream"]
 
 
 def log_path(session: Session, text: str):

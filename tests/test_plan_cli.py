@@ -236,8 +236,9 @@ def test_get_by_prefix_and_unknown(session, plans):
     assert registry.get(session.catalog.conn, a.plan_id[:5]).plan_id == a.plan_id
     with pytest.raises(NotFound):
         registry.get(session.catalog.conn, "ffffffffffff")
+    unused = next(c for c in "0123456789abcdef" if not any(p.plan_id.startswith(c) for p in plans))
     with pytest.raises(NotFound):   # the pseudo-plan is not a plan users can address
-        registry.resolve_id(session.catalog.conn, "0")
+        registry.resolve_id(session.catalog.conn, unused)
 
 
 # -- active -------------------------------------------------------------------------------------------------

@@ -333,7 +333,7 @@ def test_the_catalog_refuses_a_duplicate_assignment(session):
     d = push_datum(session, "k:v")
     with pytest.raises(sqlite3.IntegrityError):
         with session.catalog.write() as conn:
-            projection.create_run(conn, plan.plan_id, {"/in": d.knit_id}, active=True)
+            projection.PlanRuns(conn, plan.plan_id).create(conn, {"/in": d.knit_id})
     assert len(runs_of(session, plan.plan_id)) == 1
 
 
@@ -390,7 +390,7 @@ def test_a_failing_projection_rolls_back_the_tag_change(session, monkeypatch):
     apply_plan(session, {"/in": ["k:v"]})
     d = push_datum(session, "other:x")
     before = catalog_dump(session.home.root)
-    monkeypatch.setattr(projection, "create_run", boom)
+    monkeypatch.setattr(projection.PlanRuns, "create", boom)
     with pytest.raises(RuntimeError):
         data_api.tag(session, d.knit_id, add=["k:v"])
     assert catalog_dump(session.home.root) == before
@@ -399,7 +399,7 @@ def test_a_failing_projection_rolls_back_the_tag_change(session, monkeypatch):
 def test_a_failing_projection_rolls_back_the_plan_apply(session, monkeypatch):
     push_datum(session, "k:v")
     before = catalog_dump(session.home.root)
-    monkeypatch.setattr(projection, "create_run", boom)
+    monkeypatch.setattr(projection.PlanRuns, "create", boom)
     monkeypatch.setattr(registry, "project_plan", lambda conn, pid: boom())
     with pytest.raises(RuntimeError):
         apply_plan(session, {"/in": ["k:v"]})
@@ -409,7 +409,7 @@ def test_a_failing_projection_rolls_back_the_plan_apply(session, monkeypatch):
 def test_a_failing_projection_rolls_back_the_push(session, monkeypatch):
     apply_plan(session, {"/in": ["k:v"]})
     before = catalog_dump(session.home.root)
-    monkeypatch.setattr(projection, "create_run", boom)
+    monkeypatch.setattr(projection.PlanRuns, "create", boom)
     with pytest.raises(RuntimeError):
         push_datum(session, "k:v")
     assert catalog_dump(session.home.root) == before

@@ -40,17 +40,24 @@ def insert_run(
     assignment: dict[str, str] | None = None,
     context: str | None = None,
     at_ms: int | None = None,
+    plan_context_id: int | None = None,
+    exec_type: int | None = None,
 ) -> str:
-    """A run of `plan_id` over `assignment` (mount path -> knit id); INPUT events included."""
+    """A run of `plan_id` over `assignment` (mount path -> knit id); INPUT events included.
+
+    `plan_context_id` and `exec_type` spare the lookups when many runs of one plan are made.
+    """
     t = at_ms if at_ms is not None else now_ms()
     run_id = ids.new_id()
-    plan = conn.execute("SELECT context_id FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()
-    exec_type = mlmd.type_id(conn, mlmd.EXECUTION_TYPE, mlmd.RUN_TYPE)
+    if plan_context_id is None:
+        plan_context_id = conn.execute("SELECT context_id FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()[0]
+    if exec_type is None:
+        exec_type = mlmd.type_id(conn, mlmd.EXECUTION_TYPE, mlmd.RUN_TYPE)
     execution_id = conn.execute(
         "INSERT INTO execution(type_id, last_known_state, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?, ?)",
         (exec_type, mlmd.EXECUTION_STATE[status], run_id, t, t),
     ).lastrowid
-    conn.execute("INSERT INTO association(context_id, execution_id) VALUES (?, ?)", (plan[0], execution_id))
+    conn.execute("INSERT INTO association(context_id, execution_id) VALUES (?, ?)", (plan_context_id, execution_id))
     key = canonical_assignment(assignment) if assignment else None
     conn.execute(
         "INSERT INTO run(run_id, execution_id, plan_id, status, assignment, context, created_ms, updated_ms, finished_ms)"
@@ -81,12 +88,14 @@ def insert_datum(
     source: str | None = None,
     uri: str | None = None,
     at_ms: int | None = None,
+    art_type: int | None = None,
 ) -> str:
     """An output datum of `run_id` with its tags and OUTPUT event."""
     t = at_ms if at_ms is not None else now_ms()
     knit_id = knit_id or ids.new_id()
     run = conn.execute("SELECT execution_id, status FROM run WHERE run_id = ?", (run_id,)).fetchone()
-    art_type = mlmd.type_id(conn, mlmd.ARTIFACT_TYPE, mlmd.DATA_TYPE)
+    if art_type is None:
+        art_type = mlmd.type_id(conn, mlmd.ARTIFACT_TYPE, mlmd.DATA_TYPE)
     artifact_id = conn.execute(
         "INSERT INTO artifact(type_id, uri, state, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?, ?, ?)",
         (art_type, uri, mlmd.artifact_state(run[1]), knit_id, t, t),

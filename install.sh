@@ -179,6 +179,7 @@ uninstall_knit() {
         fi
     fi
     if [[ -f "$knit_home/knitd.pid" && -x "$prefix/bin/knitctl" ]]; then
+        say "stopping knitd, if it runs (its containers keep running; a later knitd re-attaches to them)"
         "$prefix/bin/knitctl" down || say "warning: could not stop knitd; stop it with: kill \$(cat $knit_home/knitd.pid)"
     fi
 
@@ -238,11 +239,17 @@ uninstall_knit() {
     if [[ -f "$knit_config" ]]; then
         say "kept your settings: $knit_config"
     fi
-    if [[ -d "$knit_home" || -f "$knit_config" ]]; then
-        local settings="'$knit_config'"
-        [[ "$knit_config" == "$config_home/knit/config.yaml" ]] && settings="'$config_home/knit'"
-        say "to delete them too (every datum, for good): chmod -R u+w '$knit_home' && rm -rf '$knit_home' $settings"
+    local delete=""
+    [[ -d "$knit_home" ]] && delete="chmod -R u+w '$knit_home' && rm -rf '$knit_home'"
+    if [[ -f "$knit_config" ]]; then
+        [[ -n "$delete" ]] && delete+=" && "
+        if [[ "$knit_config" == "$config_home/knit/config.yaml" ]]; then
+            delete+="rm -rf '$config_home/knit'"
+        else
+            delete+="rm -f '$knit_config'"
+        fi
     fi
+    [[ -z "$delete" ]] || say "to delete them too (every datum, for good): $delete"
 }
 
 if [[ $uninstall -eq 1 ]]; then

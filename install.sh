@@ -453,16 +453,23 @@ fi
 engine_script="$src_dir/packaging/docker-engine.sh"
 printf -v engine_cmd 'bash %q' "$engine_script"
 if [[ $EUID -ne 0 ]] && ! command -v sudo >/dev/null 2>&1; then
-    printf -v engine_cmd_root 'su -c %q' "$engine_cmd"   # it needs root, and there is no sudo
+    engine_cmd_root="su -c '${engine_cmd//\'/\'\\\'\'}'" # it needs root, and there is no sudo
 else
-    engine_cmd_root=$engine_cmd                          # it uses sudo itself when not root
+    engine_cmd_root=$engine_cmd                         # it uses sudo itself when not root
 fi
 
 docker_ok() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
-docker_denied() { command -v docker >/dev/null 2>&1 && docker info 2>&1 | grep -qi 'permission denied'; }
+docker_denied() {
+    local out
+    command -v docker >/dev/null 2>&1 || return 1
+    out=$(docker info 2>&1) && return 1
+    [[ ${out,,} == *"permission denied"* ]]
+}
 docker_version() { docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?'; }
 say_group_fix() {
-    say "you can't use Docker's socket yet: add yourself to the docker group — sudo usermod -aG docker ${USER:-\$USER} — then log in again (or run: newgrp docker)"
+    local how="sudo usermod -aG docker ${USER:-\$USER}"
+    command -v sudo >/dev/null 2>&1 || how="as root: usermod -aG docker ${USER:-\$USER}"
+    say "you can't use Docker's socket yet: add yourself to the docker group ($how), then log in again (or run: newgrp docker)"
 }
 
 ensure_docker() {

@@ -535,12 +535,15 @@ install_service() {
         return 0
     fi
     [[ -f "$template" ]] || { say "warning: $template is missing; not installing the knitd service"; return 0; }
-    unit=$(<"$template")
+    # The template's own header comment explains the placeholders: replace it with where this came from.
+    unit=$(sed '1,/^[^#]/{/^#/d}' "$template")
+    unit="# knitd as a systemd user service, installed by $src_dir/install.sh from
+# packaging/systemd/knitd.service; \`./install.sh --uninstall\` disables and removes it.
+$unit"
     source=${src_dir//%/%%25}
     source=${source// /%%20}
     unit=${unit//@SOURCE@/"$source"}
     unit=${unit//ExecStart=@KNITD@/"$(unit_exec_start)"}
-    unit=${unit//@KNITD@/"$prefix/bin/knitd"}
     mkdir -p "$unit_dir"
     tmp=$(mktemp "$unit_file.XXXXXX")
     printf '%s\n' "$unit" >"$tmp"

@@ -251,9 +251,11 @@ def test_first_install_makes_venv_links_completion_and_enabled_unit(default_inst
     assert where.startswith(str(h / VENV)), where
     # the unit: placeholders filled, enabled (not started)
     unit = (h / UNIT).read_text()
-    assert "@" not in unit.replace("@KNITD", "").replace("@SOURCE", "") and "@KNITD@" not in unit and "@SOURCE@" not in unit
+    assert "@KNITD@" not in unit and "@SOURCE@" not in unit
     assert f"ExecStart={h / VENV}/bin/knitd\n" in unit
     assert f"Documentation=file://{REPO}/README.md" in unit
+    assert unit.startswith(f"# knitd as a systemd user service, installed by {REPO}/install.sh")
+    assert "[Service]" in unit and "WantedBy=default.target" in unit
     assert (h / WANTS).is_symlink()
     assert "--user enable knitd.service" in steps["calls1"]
     assert not [c for c in steps["calls1"] if c.startswith("--user start") or c.startswith("--user restart")]

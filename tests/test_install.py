@@ -70,11 +70,13 @@ def _fail_or_skip(msg: str):
 
 
 @pytest.fixture(scope="session")
-def wheelhouse(request) -> Path:
-    """Wheels of knit's dependencies and build backend, built once and kept in pytest's cache."""
+def wheelhouse(request, tmp_path_factory) -> Path:
+    """Wheels of knit's dependencies and build backend, built once and kept in pytest's cache
+    (or for this session only, with the cache provider off)."""
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())
     reqs = list(meta["project"]["dependencies"]) + list(meta["build-system"]["requires"])
-    wh = Path(request.config.cache.mkdir("knit-install-wheelhouse"))
+    cache = getattr(request.config, "cache", None)
+    wh = Path(cache.mkdir("knit-install-wheelhouse")) if cache is not None else tmp_path_factory.mktemp("wheelhouse")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "-q", "-w", str(wh)]
     offline = subprocess.run([*pip, "--no-index", "--find-links", str(wh), *reqs], capture_output=True, text=True,
                              env={**os.environ, "PIP_CONFIG_FILE": os.devnull}, timeout=INSTALL_TIMEOUT)

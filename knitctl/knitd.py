@@ -81,10 +81,14 @@ def start(home: Home, args: list[str] = (), *, wait: float = 15.0) -> int:
     else:
         cmd = [sys.executable, "-m", "daemon", "--home", str(home.root), *args]
         env = dict(os.environ)
-        subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(home.root / "knitd.err", "ab"),
-            start_new_session=True, env=env, cwd=str(home.root),
-        )
+        err = os.open(home.root / "knitd.err", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        try:
+            subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                start_new_session=True, env=env, cwd=str(home.root),
+            )
+        finally:
+            os.close(err)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         pid = running_pid(home)

@@ -51,7 +51,7 @@ class Catalog:
         conn.execute("PRAGMA foreign_keys = ON")
         self._refuse_newer(conn)  # before anything writes to the file
         if not readonly:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
         self.conn = conn
         self._depth = 0
@@ -152,6 +152,23 @@ class Catalog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL (once; it persists). The switch needs the file to itself and SQLite
+    answers "locked" at once rather than waiting, so several processes opening a brand-new
+    catalog together retry until one of them has done it."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _statements(script: str) -> list[str]:

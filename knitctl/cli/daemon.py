@@ -81,10 +81,10 @@ def quickstart():
     sys.stdout.write(f"\nmetrics ({result['metrics_id']}):\n{result['metrics']}\n\nlineage:\n{result['tree']}\n")
     message(
         "explore further:\n"
-        "  knitctl tui                                   # browse runs, logs and lineage\n"
-        "  knitctl run find                              # the runs\n"
-        "  knitctl run log RUN_ID                        # a run's log\n"
-        f"  knitctl data lineage {result['metrics_id']} -o dot   # the lineage as Graphviz"
+        f"  {'knitctl tui':<44}# browse runs, logs and lineage\n"
+        f"  {'knitctl run find':<44}# the runs\n"
+        f"  {'knitctl run log RUN_ID':<44}# a run's log\n"
+        f"  {'knitctl data lineage ' + result['metrics_id'] + ' -o dot':<44}# the lineage as Graphviz"
     )
 
 

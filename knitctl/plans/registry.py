@@ -214,6 +214,9 @@ def _differences(plan: Plan, spec: PlanSpec) -> list[str]:
         out.append(f"plan {plan.plan_id} exists with other resources; change them with `knitctl plan resource {plan.plan_id}`")
     if plan.annotations != spec.annotations:
         out.append(f"plan {plan.plan_id} exists with other annotations; change them with `knitctl plan annotate {plan.plan_id}`")
+    if plan.spec.context != spec.context:
+        out.append(f"plan {plan.plan_id} exists pinned to context {plan.spec.context or '(none: the current one)'}; "
+                   "the context isn't part of a plan's identity and stays as it was")
     if plan.active != spec.active:
         out.append(f"plan {plan.plan_id} exists and is {'active' if plan.active else 'inactive'}; use `knitctl plan active`")
     return out

@@ -64,11 +64,12 @@ class Home:
         return self.root / "inbox"
 
     def ensure(self) -> None:
-        """Create the layout, private to the user (0700)."""
-        old = os.umask(0o077)
-        try:
-            for d in (self.root, self.data, self.staging, self.trash, self.logs, self.runs, self.inbox):
-                d.mkdir(parents=True, exist_ok=True)
-                os.chmod(d, 0o700)
-        finally:
-            os.umask(old)
+        """Create the layout, private to the user (0700).
+
+        Modes are set with chmod, never through the umask: the umask is the whole process's,
+        and changing it here would race with any other thread creating files.
+        """
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        for d in (self.root, self.data, self.staging, self.trash, self.logs, self.runs, self.inbox):
+            d.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(d, 0o700)

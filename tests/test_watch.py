@@ -359,6 +359,8 @@ def unprivileged_home(tmp_path):
     cfg.write_text(f"watch:\n  - path: {home / 'inbox'}\n    settle: 0\n")
     driver = base / "driver.py"
     driver.write_text(DRIVER)
+    for f in (cfg, driver):  # readable by the unprivileged user whatever the process umask is
+        os.chmod(f, 0o644)
 
     def run() -> dict:
         if uid >= 0:

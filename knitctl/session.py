@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .catalog import Catalog
-from .catalog.records import ensure_upload_plan
+from .catalog.records import UPLOAD_PLAN, ensure_upload_plan
 from .home import Home
 from .store import Store
 
@@ -21,8 +21,9 @@ class Session:
         home = home or Home.resolve()
         home.ensure()
         catalog = Catalog(home.catalog)
-        with catalog.write() as c:
-            ensure_upload_plan(c)
+        if catalog.one("SELECT 1 FROM plan WHERE plan_id = ?", (UPLOAD_PLAN,)) is None:  # a read, not a write, each time
+            with catalog.write() as c:
+                ensure_upload_plan(c)
         session = cls(home, catalog, Store(home))
         if reclaim:
             session.reclaim()

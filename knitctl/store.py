@@ -268,6 +268,23 @@ class Store:
         finally:
             os.close(fd)
 
+    @contextlib.contextmanager
+    def _unless_claimed(self, knit_id: str) -> Iterator[bool]:
+        """Take `knit_id`'s claim without waiting: True when taken (its lock file is removed after),
+        False when a live process holds it. Check the catalog only while holding it."""
+        lock = self.home.staging / (knit_id + LOCK_SUFFIX)
+        fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False  # a live process is working on it
+                return
+            yield True
+            lock.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
     def reclaim(self, committed: Callable[[str], bool]) -> list[str]:
         """Clear what crashed commits left; `committed(id)` asks the catalog.
 
@@ -279,13 +296,9 @@ class Store:
             return reclaimed
         names = {e.name.split(".", 1)[0] for e in staging.iterdir() if not e.name.startswith(".")}
         for knit_id in sorted(names):
-            lock = staging / (knit_id + LOCK_SUFFIX)
-            fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
-            try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a live process is working on it
+            with self._unless_claimed(knit_id) as mine:
+                if not mine:
+                    continue
                 if not committed(knit_id):
                     for path in (self.path_of(knit_id), staging / knit_id):
                         if path.exists() or path.is_symlink():
@@ -294,11 +307,27 @@ class Store:
                 elif (staging / knit_id).exists():
                     self.discard_path(staging / knit_id)
                 (staging / (knit_id + ORIGIN_SUFFIX)).unlink(missing_ok=True)
-                lock.unlink(missing_ok=True)
-            finally:
-                os.close(fd)
         self.empty_trash()
         return reclaimed
+
+    def sweep(self, known: Callable[[list[str]], set[str]]) -> list[str]:
+        """Remove directories in data/ the catalog doesn't know (`known(ids)` says which it does).
+
+        The cheap pass over all names comes first; each candidate is then claimed and asked
+        about again, so a push that commits in between is never taken for debris.
+        """
+        if not self.home.data.exists():
+            return []
+        names = [e.name for e in os.scandir(self.home.data)]
+        swept = []
+        for name in sorted(set(names) - known(names)):
+            with self._unless_claimed(name) as mine:
+                if mine and not known([name]):
+                    self._restore_or_trash(name, self.path_of(name))
+                    (self.home.staging / (name + ORIGIN_SUFFIX)).unlink(missing_ok=True)
+                    swept.append(name)
+        self.empty_trash()
+        return swept
 
     def _restore_or_trash(self, knit_id: str, path: Path) -> None:
         origin = self.home.staging / (knit_id + ORIGIN_SUFFIX)

@@ -460,3 +460,47 @@ def test_failed_commit_after_publish_leaves_nothing_visible(tmp_path, monkeypatc
         assert list(home.staging.iterdir()) == []
         assert s.catalog.one("SELECT count(*) FROM run WHERE plan_id = 'knit#uploaded'")[0] == 0
     assert read_tree(src) == read_tree(make_tree(tmp_path / "twin", TREE))
+
+
+def test_sweep_keeps_what_commits_while_it_looks(tmp_path, store, home):
+    """The sweep's first pass may see a published, not yet committed push; asked again under the
+    claim (after the push committed and let go), the datum is known and stays."""
+    published = home.data / "aaaa0000000a"
+    published.mkdir()
+    orphan = home.data / "aaaa0000000b"
+    orphan.mkdir()
+    committed: set[str] = set()
+    calls = []
+
+    def known(ids):
+        calls.append(list(ids))
+        if len(calls) == 1:               # the first pass: nothing committed yet
+            committed.add("aaaa0000000a")  # ... and the push commits right after it
+            return set()
+        return {i for i in ids if i in committed}
+
+    assert store.sweep(known) == ["aaaa0000000b"]
+    assert published.is_dir() and not orphan.exists()
+
+
+def test_sweep_leaves_a_claimed_id_alone(tmp_path, store, home):
+    d = home.data / "aaaa0000000c"
+    d.mkdir()
+    import multiprocessing
+
+    ready, done = multiprocessing.Event(), multiprocessing.Event()
+
+    def hold():
+        with Store(home).claim("aaaa0000000c"):
+            ready.set()
+            done.wait(30)
+
+    p = multiprocessing.Process(target=hold)
+    p.start()
+    try:
+        assert ready.wait(30)
+        assert store.sweep(lambda ids: set()) == []
+        assert d.is_dir()
+    finally:
+        done.set()
+        p.join(30)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import time
+
 import pytest
 
 from knitctl.catalog import Catalog
@@ -481,6 +483,9 @@ def test_list_options_limit_order_and_pages(typed):
     assert [a.create_time_since_epoch for a in by_ct] == sorted((a.create_time_since_epoch for a in by_ct), reverse=True)
     # touch one: it moves to the end of an update-time listing
     first = store.get_artifacts_by_id([ids[0]])[0]
+    latest = max(a.last_update_time_since_epoch for a in store.get_artifacts())
+    while int(time.time() * 1000) <= latest:  # times are milliseconds: let the clock pass the last write
+        pass
     first.uri = "/changed"
     store.put_artifacts([first])
     assert store.get_artifacts(ListOptions(order_by=OrderByField.UPDATE_TIME, is_asc=False, limit=1))[0].id == ids[0]

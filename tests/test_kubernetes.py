@@ -125,25 +125,14 @@ def task_running(fk: FakeKube, run_id: str) -> bool:
 
 # -- end to end with knitd ---------------------------------------------------------------------------
 
-from pipeline_scripts import EVALUATE, PREPARE, TRAIN  # noqa: E402  (shared with test_knitd)
+from pipeline_scripts import apply_chain, push_points  # noqa: E402  (shared with test_knitd)
 
 
 def test_prepare_train_evaluate_runs_on_the_cluster_with_outputs_logs_and_lineage(cli, knit_home, kube, knitd, session,
                                                                                   tmp_path):
-    py = lambda code: {"image": PYTHON_IMAGE, "args": ["python3", "-c", code]}  # noqa: E731
-    prepare = apply_plan(session, {"/in": ["kind:points"]}, {"/out": ["kind:prepared"]},
-                         log=["kind:log", "step:prepare"], **py(PREPARE)).plan.plan_id
-    train = apply_plan(session, {"/data": ["kind:prepared"]}, {"/model": ["kind:model"]},
-                       log=["kind:log", "step:train"], **py(TRAIN)).plan.plan_id
-    evaluate = apply_plan(session, {"/data": ["kind:prepared"], "/model": ["kind:model"]},
-                          {"/metrics": ["kind:metrics"]}, log=["kind:log", "step:evaluate"], **py(EVALUATE)).plan.plan_id
+    prepare, train, evaluate = apply_chain(session)
     knitd(parallelism=2)
-    src = tmp_path / "points"
-    src.mkdir()
-    (src / "points.csv").write_text("x,y\n" + "".join(f"{x},{3 * x + 1}\n" for x in range(10)))
-    pushed = cli("data", "push", "-t", "kind:points", str(src), "-o", "json")
-    assert pushed.code == 0, pushed
-    upload = pushed.json()[0]["knit_id"]
+    upload = push_points(cli, tmp_path)
 
     run_e = one_run(knit_home, evaluate, timeout=120)
     assert wait_run(knit_home, run_e, timeout=120)["status"] == "done", knitd_diagnostics(knit_home)

@@ -12,8 +12,6 @@ import shutil
 from pathlib import Path
 
 from knitctl import runstate
-from knitctl.catalog import mlmd
-from knitctl.projection import project_data
 from knitctl.session import Session
 from knitctl.store import _make_writable
 
@@ -77,17 +75,11 @@ def finish(session: Session, run_id: str, success: bool, *, exit_code: int | Non
                 "UPDATE artifact SET uri = ? WHERE id = (SELECT artifact_id FROM data WHERE knit_id = ?)", (uri, knit_id)
             )
         # A user's stop (completing) is a success and an abort (aborting) a failure, whatever the exit code.
-        if current == "completing" or (success and current != "aborting"):
-            for step in _path_to(current, "done"):
-                runstate.move(c, run_id, step, exit_code=exit_code if step == "done" else None, message=message if step == "done" else None)
-            project_data(c, [k for k, _, _ in committed])
-            final_status = "done"
-        else:
-            for step in _path_to(current, "failed"):
-                runstate.move(c, run_id, step, exit_code=exit_code if step == "failed" else None, message=message if step == "failed" else None)
-            final_status = "failed"
-        c.execute("UPDATE execution SET last_known_state = ? WHERE id = (SELECT execution_id FROM run WHERE run_id = ?)",
-                  (mlmd.EXECUTION_STATE[final_status], run_id))
+        # runstate.move keeps the MLMD states and, on `done`, projects the outputs in this transaction.
+        final_status = "done" if current == "completing" or (success and current != "aborting") else "failed"
+        for step in _path_to(current, final_status):
+            last = step == final_status
+            runstate.move(c, run_id, step, exit_code=exit_code if last else None, message=message if last else None)
     cleanup(session, run_id)
     return final_status
 

@@ -59,30 +59,16 @@ def move(
         raise Conflict(f"run {run_id} is {current}, not {expect}")
     check_move(run_id, current, new)
     t = now_ms()
-    sets = ["status = ?", "updated_ms = ?"]
-    params: list = [new, t]
+    sets: dict[str, object] = {}
     if new == "running":  # the task's clock (durations, `timeout`) starts with the task, not the image pull
-        sets.append("started_ms = coalesce(started_ms, ?)")
-        params.append(t)
+        sets["started_ms = coalesce(started_ms, ?)"] = t
     if new in TERMINAL:
-        sets.append("finished_ms = ?")
-        params.append(t)
+        sets["finished_ms = ?"] = t
     if exit_code is not None:
-        sets.append("exit_code = ?")
-        params.append(exit_code)
+        sets["exit_code = ?"] = exit_code
     if message is not None:
-        sets.append("message = ?")
-        params.append(message)
-    conn.execute(f"UPDATE run SET {', '.join(sets)} WHERE run_id = ?", (*params, run_id))
-    conn.execute(
-        "UPDATE execution SET last_known_state = ?, update_time_ms = ? WHERE id = ?",
-        (mlmd.EXECUTION_STATE[new], t, row[1]),
-    )
-    conn.execute(
-        "UPDATE artifact SET state = ?, update_time_ms = ? WHERE id IN (SELECT artifact_id FROM data WHERE run_id = ?)",
-        (mlmd.artifact_state(new), t, run_id),
-    )
-    conn.execute("INSERT INTO run_history(run_id, at_ms, status, note) VALUES (?, ?, ?, ?)", (run_id, t, new, note))
+        sets["message = ?"] = message
+    _record(conn, run_id, row[1], new, t, sets, note)
     if new == "done":
         # Its outputs are nominatable now: projection reacts in this same transaction (DESIGN §4).
         from .projection import project_data
@@ -93,25 +79,35 @@ def move(
 
 def reset(conn: sqlite3.Connection, run_id: str, *, note: str) -> None:
     """Retry: a finished run goes back to `waiting` (outside the ordinary graph, by design)."""
-    row = conn.execute("SELECT status, execution_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
-    if row[0] not in ("done", "failed"):
-        raise Conflict(f"run {run_id} is {row[0]}; only done or failed runs can be retried")
-    t = now_ms()
-    conn.execute(
-        "UPDATE run SET status = 'waiting', exit_code = NULL, message = NULL, request = NULL, started_ms = NULL,"
-        " finished_ms = NULL, updated_ms = ? WHERE run_id = ?",
-        (t, run_id),
-    )
-    conn.execute("UPDATE execution SET last_known_state = ?, update_time_ms = ? WHERE id = ?", (mlmd.E_NEW, t, row[1]))
-    conn.execute("INSERT INTO run_history(run_id, at_ms, status, note) VALUES (?, ?, 'waiting', ?)", (run_id, t, note))
+    execution_id = _finished(conn, run_id, "only done or failed runs can be retried")
+    cleared = {f"{c} = ?": None for c in ("exit_code", "message", "request", "started_ms", "finished_ms")}
+    _record(conn, run_id, execution_id, "waiting", now_ms(), cleared, note)
 
 
 def invalidate(conn: sqlite3.Connection, run_id: str, *, note: str) -> None:
     """rm: a finished run becomes `invalidated`, kept so its assignment never runs again."""
-    row = conn.execute("SELECT status, execution_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
-    if row[0] not in ("done", "failed"):
-        raise Conflict(f"run {run_id} is {row[0]}; stop or abort it before removing it")
-    t = now_ms()
-    conn.execute("UPDATE run SET status = 'invalidated', updated_ms = ? WHERE run_id = ?", (t, run_id))
-    conn.execute("UPDATE execution SET last_known_state = ?, update_time_ms = ? WHERE id = ?", (mlmd.E_CANCELED, t, row[1]))
-    conn.execute("INSERT INTO run_history(run_id, at_ms, status, note) VALUES (?, ?, 'invalidated', ?)", (run_id, t, note))
+    execution_id = _finished(conn, run_id, "stop or abort it before removing it")
+    _record(conn, run_id, execution_id, "invalidated", now_ms(), {}, note)
+
+
+def _finished(conn: sqlite3.Connection, run_id: str, otherwise: str) -> int:
+    """The execution id of a done or failed run; Conflict for any other."""
+    status, execution_id = conn.execute("SELECT status, execution_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
+    if status not in ("done", "failed"):
+        raise Conflict(f"run {run_id} is {status}; {otherwise}")
+    return execution_id
+
+
+def _record(conn: sqlite3.Connection, run_id: str, execution_id: int, new: str, t: int,
+            sets: dict[str, object], note: str | None) -> None:
+    """Write a new status everywhere it shows: the run (plus `sets`), its MLMD execution and
+    output artifacts, and the run's history."""
+    assignments = ["status = ?", "updated_ms = ?", *sets]
+    conn.execute(f"UPDATE run SET {', '.join(assignments)} WHERE run_id = ?", (new, t, *sets.values(), run_id))
+    conn.execute("UPDATE execution SET last_known_state = ?, update_time_ms = ? WHERE id = ?",
+                 (mlmd.EXECUTION_STATE[new], t, execution_id))
+    conn.execute(
+        "UPDATE artifact SET state = ?, update_time_ms = ? WHERE id IN (SELECT artifact_id FROM data WHERE run_id = ?)",
+        (mlmd.artifact_state(new), t, run_id),
+    )
+    conn.execute("INSERT INTO run_history(run_id, at_ms, status, note) VALUES (?, ?, ?, ?)", (run_id, t, new, note))

@@ -152,9 +152,13 @@ class PlanRuns:
             conn, self.plan_id, self.status, assignment=assignment, context=self.context,
             plan_context_id=self.plan_context_id, exec_type=self.exec_type,
         )
+        self.add_outputs(conn, run_id)
+        return run_id
+
+    def add_outputs(self, conn: sqlite3.Connection, run_id: str) -> None:
+        """One new datum per output (and the log), tagged as the plan says; for a new or retried run."""
         for path, tags in self.outputs:
             records.insert_datum(conn, run_id, path, tags, art_type=self.art_type)
-        return run_id
 
 
 def project_data(conn: sqlite3.Connection, knit_ids: Iterable[str]) -> list[str]:

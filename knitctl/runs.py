@@ -13,8 +13,8 @@ from typing import Iterable
 from . import ids, runstate, tags as tagrules, times
 from .catalog import records
 from .errors import Conflict, UsageError
+from .projection import PlanRuns
 from .session import Session
-from .tags import Tag
 
 
 @dataclass
@@ -253,19 +253,13 @@ def retry(session: Session, text: str) -> Run:
             )
         gone = _discard_outputs(session, conn, run_id)
         runstate.reset(conn, run_id, note="retry requested")
-        _recreate_outputs(conn, run_id, row[0])
+        PlanRuns(conn, row[0]).add_outputs(conn, run_id)
         if not conn.execute("SELECT active FROM plan WHERE plan_id = ?", (row[0],)).fetchone()[0]:
             runstate.move(conn, run_id, "deactivated", note="plan is inactive")
         run = get(conn, run_id)
     for kid in gone:
         session.store.discard_path(session.store.path_of(kid))
     return run
-
-
-def _recreate_outputs(conn: sqlite3.Connection, run_id: str, plan_id: str) -> None:
-    for (path,) in conn.execute("SELECT path FROM plan_output WHERE plan_id = ? ORDER BY is_log, path", (plan_id,)).fetchall():
-        tags = conn.execute("SELECT key, value FROM plan_output_tag WHERE plan_id = ? AND path = ?", (plan_id, path)).fetchall()
-        records.insert_datum(conn, run_id, path, [Tag(k, v) for k, v in tags])
 
 
 def rm(session: Session, text: str) -> str:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from . import ids, tags as tagrules, times
-from .catalog import now_ms
-from .catalog import records
+from .catalog import now_ms, records
 from .errors import KnitError, UsageError
+from .projection import nominations_of, project_data
 from .session import Session
+from .store import DEFERRED, check_source
 from .tags import Tag
 
 Progress = Callable[[int], None]
@@ -94,8 +96,6 @@ def push(
     user_tags = tagrules.parse_many(tags, where="--tag")
     home_root = session.home.root.resolve()
     for p in paths:
-        from .store import check_source
-
         where = p.absolute().resolve()
         if where == home_root or home_root in where.parents:
             raise UsageError(f"{p}: is inside KNIT_HOME ({session.home.root}); push data from elsewhere")
@@ -135,10 +135,6 @@ def commit_uploads(
     on_staged: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Stage, publish and commit uploads as one catalog transaction (with projection). Returns the new ids."""
-    import contextlib
-
-    from .projection import project_data
-
     store = session.store
     staged: list[tuple[str, Path, object, Upload]] = []
     try:
@@ -246,8 +242,6 @@ def get(session: Session, text: str) -> Datum:
 
 def show(session: Session, text: str) -> Datum:
     """A datum with its downstream runs and the plan inputs it is nominated for."""
-    from .projection import nominations_of
-
     with session.catalog.read():
         d = get(session, text)
         d.downstream = [
@@ -315,8 +309,6 @@ def find(
 
 def ensure_digest(session: Session, knit_id: str) -> str:
     """The datum's digest, computing and recording it first if its push deferred it (a --move)."""
-    from .store import DEFERRED
-
     row = session.catalog.one("SELECT digest FROM data WHERE knit_id = ?", (knit_id,))
     if row is None or row[0] != DEFERRED:
         return row[0] if row else None
@@ -327,8 +319,7 @@ def ensure_digest(session: Session, knit_id: str) -> str:
 
 
 def deferred(session: Session, limit: int = 100) -> list[str]:
-    from .store import DEFERRED
-
+    """Ids of data whose digest a --move deferred."""
     return [r[0] for r in session.catalog.query("SELECT knit_id FROM data WHERE digest = ? LIMIT ?", (DEFERRED, limit))]
 
 
@@ -360,8 +351,6 @@ def tag(
     remove_keys: Iterable[str] = (),
 ) -> Datum:
     """Removals first, then additions; projection reacts in the same transaction."""
-    from .projection import project_data
-
     add_t = tagrules.parse_many(add, where="--add")
     rm_t = tagrules.parse_many(remove, where="--remove")
     keys = []

@@ -36,6 +36,7 @@ class Daemon:
         self.session = Session.open(home)
         self.workers: dict[str, Worker] = {}
         self.stopping = threading.Event()
+        self.hash_wake = threading.Event()    # wakes the background hashing of moved data
 
     # -- start-up ------------------------------------------------------------------
 
@@ -99,7 +100,6 @@ class Daemon:
 
         self.watcher = Watcher(self.home, self.stopping)
         threading.Thread(target=self._watch_folders, daemon=True, name="watcher").start()
-        self.hash_wake = threading.Event()
         threading.Thread(target=digests.serve, args=(self.home, self.stopping, self.hash_wake), daemon=True, name="digests").start()
         self.reconcile()
         self.tick()
@@ -124,8 +124,7 @@ class Daemon:
             log.exception("the folder watcher stopped")
 
     def tick(self) -> None:
-        if hasattr(self, "hash_wake"):
-            self.hash_wake.set()
+        self.hash_wake.set()
         for run_id in [r for r, w in self.workers.items() if w.done.is_set()]:
             del self.workers[run_id]
         self._pass_on_requests()

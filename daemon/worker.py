@@ -125,29 +125,25 @@ def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None)
             status = _status(session, run_id)
             if status == "ready":
                 runstate.move(c, run_id, "starting")
-            elif status != "starting":
-                pass  # aborted or stopped before it started: finish below
-        if _status(session, run_id) == "starting":
-            sink = LogFile(logpath, truncate=True)
-            try:
-                w.handle = executor.start(job, sink)
-            except ExecutorError as e:
-                sink(f"knit: {e}\n".encode())
-                sink.close()
-                log.info("run %s: could not start: %s", run_id, e)
-                finish(session, run_id, False, exit_code=None, message=str(e))
-                return
-            finally:
-                if not sink.f.closed:
-                    sink.close()
-            try:
-                with session.catalog.write() as c:
-                    runstate.move(c, run_id, "running", expect="starting")
-            except Conflict:
-                pass  # stopped or aborted meanwhile: the loop acts on it
-        else:
-            finish(session, run_id, _status(session, run_id) == "completing", exit_code=None, message=None)
+                status = "starting"
+        if status != "starting":  # stopped or aborted before it started
+            finish(session, run_id, status == "completing", exit_code=None, message=None)
             return
+        sink = LogFile(logpath, truncate=True)
+        try:
+            w.handle = executor.start(job, sink)
+        except ExecutorError as e:
+            sink(f"knit: {e}\n".encode())
+            log.info("run %s: could not start: %s", run_id, e)
+            sink.close()
+            finish(session, run_id, False, exit_code=None, message=str(e))
+            return
+        sink.close()
+        try:
+            with session.catalog.write() as c:
+                runstate.move(c, run_id, "running", expect="starting")
+        except Conflict:
+            pass  # stopped or aborted meanwhile: the loop acts on it
     else:
         w.handle = attach
     _follow(session, executor, w, job, fresh=attach is None)

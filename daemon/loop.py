@@ -159,6 +159,8 @@ class Daemon:
         if free <= 0 or self.stopping.is_set():
             return
         claimed: list[tuple[str, int]] = []
+        if self.session.catalog.one("SELECT 1 FROM run WHERE status = 'waiting' LIMIT 1") is None:
+            return  # most ticks: nothing to claim, so no write lock taken
         with self.session.catalog.write() as c:
             rows = c.execute(
                 "SELECT r.run_id, p.resources, r.context FROM run r JOIN plan p ON p.plan_id = r.plan_id"

@@ -412,8 +412,9 @@ def check_value_type(kind: Kind, type_props: dict[str, int], name: str, v: pb.Va
             f"{', '.join(sorted(type_props)) or 'none'}); declare it, or use custom_properties"
         )
     if ptype != declared:
+        # "Found unmatched property type" is ml-metadata's wording, which callers match on.
         raise errors.InvalidArgumentError(
-            f"{kind.name} property {name!r} is declared {pb.PropertyType.Name(declared)} but the value given is "
-            f"{pb.PropertyType.Name(ptype) if ptype else 'empty'}"
+            f"Found unmatched property type: {name}: {kind.name} property {name!r} is declared "
+            f"{pb.PropertyType.Name(declared)} but the value given is {pb.PropertyType.Name(ptype) if ptype else 'empty'}"
         )
     return ptype, cols

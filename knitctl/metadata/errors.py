@@ -65,6 +65,12 @@ UnavailableError = _status("UnavailableError", UNAVAILABLE, "The store cannot be
 DataLossError = _status("DataLossError", DATA_LOSS, "Data was lost or corrupted.")
 UnauthenticatedError = _status("UnauthenticatedError", UNAUTHENTICATED, "No valid credentials.")
 
+
+
+class ConnectionConfigError(InvalidArgumentError, RuntimeError):  # type: ignore[misc, valid-type]
+    """A ConnectionConfig that opens nothing; also a RuntimeError, which is what ml-metadata raises then."""
+
+
 _BY_CODE: dict[int, type[StatusError]] = {
     cls(  # type: ignore[call-arg]
         ""

@@ -81,6 +81,7 @@ class ExtraOptions:
 _ORDER_COLUMN = {OrderByField.ID: "n.id", OrderByField.CREATE_TIME: "n.create_time_ms",
                  OrderByField.UPDATE_TIME: "n.update_time_ms"}
 DEFAULT_PAGE_SIZE = 100
+DEFAULT_RETRIES = 5  # ml-metadata's default for retry_options.max_num_retries
 
 
 def _api(method):
@@ -140,15 +141,15 @@ def _open(config) -> tuple[Catalog, bool, bool, str]:
         raise errors.FailedPreconditionError(f"cannot open the store: {e}") from None
     if which == "mysql":
         raise errors.UnimplementedError("knit stores metadata in SQLite only: use sqlite, fake_database or knit")
-    raise errors.InvalidArgumentError(
+    raise errors.ConnectionConfigError(
         "the ConnectionConfig names no database: set fake_database, sqlite (filename_uri) or knit"
     )
 
 
 def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig) -> tuple[Catalog, bool, bool, str]:
     uri = cfg.filename_uri
-    if not uri:
-        raise errors.InvalidArgumentError("sqlite.filename_uri is empty; give the database file's path")
+    if not uri:  # ml-metadata's convention: no file name is a fresh in-memory database
+        return Catalog(":memory:"), False, False, "an in-memory store"
     if uri.startswith("file:"):
         uri = uri[len("file:"):].split("?", 1)[0]
         if uri.startswith("//"):
@@ -175,6 +176,11 @@ class MetadataStore:
         shares the catalog's forward-only migrations.
         """
         self._lock = threading.RLock()
+        # ml-metadata retries an aborted transaction this many times. Knit's writers never abort on a
+        # conflict (BEGIN IMMEDIATE waits on the lock for busy_timeout instead), so the count is kept
+        # for code that reads it, and a call that stays busy fails with AbortedError at once.
+        retries = config.retry_options.max_num_retries if isinstance(config, pb.ConnectionConfig) else 0
+        self._max_num_retries = retries if retries > 0 else DEFAULT_RETRIES
         self._catalog, self._readonly, self._knit, self._where = _open(config)
         self._conn = self._catalog.conn
         # Recursive walks and sorts use temporary b-trees: keep them in memory, not in temp files.
@@ -536,12 +542,10 @@ class MetadataStore:
             elif path.startswith(("properties.", "custom_properties.")):
                 group, _, pname = path.partition(".")
                 single.append((group, pname))
-            elif path in ("id", "type_id", "type", "create_time_since_epoch", "last_update_time_since_epoch"):
-                continue  # fixed or computed fields: nothing to update
             else:
-                valid = ", ".join((*kind.mask_fields, "properties", "properties.<name>", "custom_properties",
-                                   "custom_properties.<name>"))
-                raise errors.InvalidArgumentError(f"unknown field_mask_paths entry {path!r} for {_a(kind.name)} ({valid})")
+                # Fixed or computed fields (id, type_id, create time...) and entries that name no field:
+                # ml-metadata skips them, and code written for it passes such masks.
+                continue
         if sets:
             try:
                 c.execute(f"UPDATE {kind.table} SET {', '.join(k + ' = ?' for k in sets)} WHERE id = ?", (*sets.values(), nid))
@@ -1143,10 +1147,16 @@ def downgrade_schema(config, downgrade_to_schema_version: int) -> None:
     migrations that have no downgrade). The store is migrated forward again the next time
     this knit opens it read-write.
     """
-    if downgrade_to_schema_version is None or downgrade_to_schema_version < 0 or downgrade_to_schema_version > LATEST:
+    # The two messages begin with ml-metadata's wording, which callers match on.
+    if downgrade_to_schema_version is None or downgrade_to_schema_version < 0:
         raise errors.InvalidArgumentError(
-            f"downgrade_to_schema_version must be between 0 and {LATEST} (this knit's schema), "
+            f"downgrade_to_schema_version not specified: give a version between 0 and {LATEST - 1}, "
             f"not {downgrade_to_schema_version}"
+        )
+    if downgrade_to_schema_version >= LATEST:
+        raise errors.InvalidArgumentError(
+            f"MLMD cannot be downgraded to schema_version: {downgrade_to_schema_version}; this knit's schema is "
+            f"version {LATEST}: give a version between 0 and {LATEST - 1}"
         )
     if downgrade_to_schema_version < 1:
         raise errors.FailedPreconditionError(

@@ -1,0 +1,61 @@
+"""The Typer app: the one definition of knitctl's commands, options and help.
+
+`knitctl.cli.main.run` (the console script) imports this only when a command needs
+Typer; the one-liners in `fast.py` run from a description of this app cached by an
+earlier run, so they start without Typer. Keep the root callback to handling its
+own options: the fast path does not call it for the one-liners (it takes them only
+when no root option is given).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import typer
+
+from ..session import Session
+from . import context, daemon, data, explain, plan, run as run_cmd, watch
+from . import metadata
+from .tui import tui as tui_command
+from .output import message
+
+app = typer.Typer(
+    name="knitctl",
+    help="knit: tagged data, plans that run on it, and the lineage between them.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=True,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(plan.app, name="plan")
+app.add_typer(run_cmd.app, name="run")
+app.add_typer(explain.app, name="explain")
+app.add_typer(watch.app, name="watch")
+app.add_typer(context.app, name="context")
+app.add_typer(metadata.app, name="metadata")
+app.command("up")(daemon.up)
+app.command("down")(daemon.down)
+app.command("status")(daemon.status)
+app.command("quickstart")(daemon.quickstart)
+app.command("doctor")(daemon.doctor)
+app.command("tui")(tui_command)
+
+
+@app.callback()
+def main(
+    context_: Optional[str] = typer.Option(
+        None, "--context", help="Run in this context (over $KNIT_CONTEXT and the config's current-context).",
+        envvar=None,
+    ),
+):
+    """knit: tagged data, plans that run on it, and the lineage between them."""
+    if context_:
+        os.environ["KNIT_CONTEXT"] = context_
+
+
+@app.command("init")
+def init():
+    """Create KNIT_HOME (catalog and store) if it does not exist."""
+    with Session.open() as s:
+        message(f"knit home ready at {s.home.root}")

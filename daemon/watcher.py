@@ -17,6 +17,7 @@ from pathlib import Path
 from watchfiles import watch
 
 from knitctl import config as config_mod
+from knitctl import guards
 from knitctl import inbox
 from knitctl.config import WatchRule
 from knitctl.home import Home
@@ -48,6 +49,7 @@ class Watcher:
         self._done: dict[Path, tuple] = {}                  # items ingested but left in place (copy) -> signature
         self._config_mtime: float | None = None
         self.rules: list[WatchRule] = []
+        self._refused: set = set()
 
     def _load_rules(self) -> bool:
         """Re-read the config when it changed; True when the rules changed."""
@@ -61,12 +63,25 @@ class Watcher:
         except Exception as e:  # a broken config must not stop ingest of the inbox
             log.error("config: %s", getattr(e, "message", e))
             cfg = config_mod.Config()
-        rules = inbox.rules_with_inbox(self.home.inbox, cfg.watch, cfg.inbox)
+        rules = [r for r in inbox.rules_with_inbox(self.home.inbox, cfg.watch, cfg.inbox) if self._allowed(r, path)]
         changed = [r.to_dict() for r in rules] != [r.to_dict() for r in self.rules]
         self.rules = rules
         if changed:
             log.info("watching %s", ", ".join(r.path for r in rules) or "nothing")
         return changed
+
+    def _allowed(self, rule: WatchRule, config_file: Path | None = None) -> bool:
+        """False (logged once per reason) for a rule that would swallow KNIT_HOME or a system folder:
+        the config file may be edited by hand, and a watched link may be re-pointed later."""
+        why = guards.check_watch_path(rule.path, self.home, config_file=config_file or config_mod.config_path())
+        if why is None:
+            if self._refused:
+                self._refused = {x for x in self._refused if x[0] != rule.path}
+            return True
+        if (rule.path, why) not in self._refused:
+            self._refused.add((rule.path, why))
+            log.error("watch rule %r refused and skipped: %s; remove it with `knitctl watch rm`", rule.path, why)
+        return False
 
     def _roots(self) -> list[tuple[WatchRule, Path]]:
         out = []
@@ -119,6 +134,8 @@ class Watcher:
         due: float | None = None
         present: set[Path] = set()
         for rule, root in roots:
+            if not self._allowed(rule):
+                continue
             for item in inbox.items(root):
                 present.add(item)
                 sig = inbox.signature(item)

@@ -7,6 +7,7 @@ a reader never sees half a file.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,34 +55,79 @@ class Config:
         return d
 
 
+MAX_CONFIG_BYTES = 1 << 20
+MODES = ("move", "copy")
+
+
 def load(path: Path | None = None) -> Config:
+    """The config file, validated field by field: a bad value is one UsageError naming the file and the field."""
     path = path or config_path()
-    if not path.exists():
-        return Config(contexts={LOCAL: {"kind": "docker"}})
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        return Config(contexts={LOCAL: {"kind": "docker"}})
+    except OSError as e:
+        raise UsageError(f"{path}: can't be read ({e.strerror}); fix its permissions or remove it") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB, not a knit config; fix or remove the file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 text (byte {e.start}); fix or remove the file") from None
+    try:
+        doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:
-        raise UsageError(f"{path}: not valid YAML ({getattr(e, 'problem', e)}); fix or remove the file") from None
+        raise UsageError(f"{path}: not valid YAML ({getattr(e, 'problem', None) or e}); fix or remove the file") from None
+    except RecursionError:
+        raise UsageError(f"{path}: nested too deeply to be a knit config; fix or remove the file") from None
+    return parse(doc, path)
+
+
+def _fail(path, field_name: str, what: str):
+    raise UsageError(f"{path}: {field_name}: {what}; fix the value or remove the file")
+
+
+def parse(doc, path) -> Config:
+    """A loaded YAML document as a Config (pure; `path` only names the file in errors)."""
     if not isinstance(doc, dict):
-        raise UsageError(f"{path}: must be a mapping (current-context, contexts, watch)")
+        raise UsageError(f"{path}: must be a mapping (current-context, contexts, watch); fix or remove the file")
     contexts = doc.get("contexts") or {}
     if not isinstance(contexts, dict):
-        raise UsageError(f"{path}: contexts: must be a mapping of name → settings")
+        _fail(path, "contexts", "must be a mapping of name → settings")
+    for name, settings in contexts.items():
+        if not isinstance(name, str) or not isinstance(settings, dict):
+            _fail(path, f"contexts.{name}", "must be a mapping of settings (kind, kubeconfig, …)")
     contexts.setdefault(LOCAL, {"kind": "docker"})
-    rules = []
-    for i, w in enumerate(doc.get("watch") or []):
-        if not isinstance(w, dict) or "path" not in w:
-            raise UsageError(f"{path}: watch[{i}]: needs at least `path`")
-        rules.append(WatchRule(
-            path=str(w["path"]), tags=[str(t) for t in w.get("tags") or []],
-            settle=float(w.get("settle", DEFAULT_SETTLE)), mode=str(w.get("mode", "move")),
-        ))
-    return Config(
-        current_context=str(doc.get("current-context") or LOCAL),
-        contexts=contexts,
-        watch=rules,
-        inbox=bool(doc.get("inbox", True)),
-    )
+    watch = doc.get("watch") or []
+    if not isinstance(watch, list):
+        _fail(path, "watch", f"must be a list of rules (path, tags, settle, mode), not {type(watch).__name__}")
+    rules = [_rule(path, i, w) for i, w in enumerate(watch)]
+    current = doc.get("current-context") or LOCAL
+    if not isinstance(current, str):
+        _fail(path, "current-context", "must be a context's name")
+    inbox_on = doc.get("inbox", True)
+    if not isinstance(inbox_on, bool):
+        _fail(path, "inbox", "must be true or false")
+    return Config(current_context=current, contexts=contexts, watch=rules, inbox=inbox_on)
+
+
+def _rule(path, i: int, w) -> WatchRule:
+    where = f"watch[{i}]"
+    if not isinstance(w, dict) or "path" not in w:
+        _fail(path, where, "needs at least `path`")
+    if not isinstance(w["path"], str):
+        _fail(path, f"{where}.path", "must be a folder's path")
+    tags = w.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, (str, int, float)) and not isinstance(t, bool) for t in tags):
+        _fail(path, f"{where}.tags", "must be a list of KEY:VALUE tags")
+    settle = w.get("settle", DEFAULT_SETTLE)
+    if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not math.isfinite(settle) or not 0 <= settle <= 86400:
+        _fail(path, f"{where}.settle", f"must be a number of seconds from 0 to 86400, not {settle!r}")
+    mode = w.get("mode", "move")
+    if mode not in MODES:
+        _fail(path, f"{where}.mode", f"must be move or copy, not {mode!r}")
+    return WatchRule(path=w["path"], tags=[str(t) for t in tags], settle=float(settle), mode=mode)
 
 
 def save(cfg: Config, path: Path | None = None) -> None:

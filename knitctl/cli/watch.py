@@ -11,6 +11,7 @@ from .. import config as config_mod, tags as tagrules
 from ..config import WatchRule
 from ..times import parse_duration
 from ..errors import UsageError
+from ..guards import check_watch_path
 from ..home import Home
 from ..inbox import rules_with_inbox
 from .output import Format, emit, message
@@ -35,7 +36,7 @@ def ls(output: Optional[Format] = typer.Option(None, "-o", "--output", help="tab
 
 @app.command("add")
 def add(
-    path: Path = typer.Argument(..., help="The folder to watch (created if missing)."),
+    path: str = typer.Argument(..., help="The folder to watch (created if missing)."),
     tag: List[str] = typer.Option([], "-t", "--tag", help="Tag every datum from it gets (repeatable)."),
     settle: str = typer.Option("2s", "--settle", help="How long an item must stay unchanged (e.g. 2s, 1m)."),
     copy: bool = typer.Option(False, "--copy", help="Copy items and leave them in place instead of moving them."),
@@ -43,12 +44,15 @@ def add(
     """Watch a folder. knitd picks the change up without a restart."""
     tags = [str(t) for t in tagrules.parse_many(tag, where="--tag")]
     secs = parse_duration(settle, where="--settle") / 1000
-    folder = path.expanduser().absolute()
+    home = Home.resolve()
+    path = str(path)
+    why = check_watch_path(path, home, config_file=config_mod.config_path())
+    if why:
+        raise UsageError(f"refused to watch {path!r}: {why}; watch a folder of its own outside KNIT_HOME "
+                        "(KNIT_HOME/inbox is watched already)")
+    folder = Path(path).expanduser().absolute()
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder}: is not a directory; give a folder to watch")
-    home = Home.resolve()
-    if home.root.resolve() in folder.resolve().parents and folder.resolve() != home.inbox.resolve():
-        raise UsageError(f"{folder}: is inside KNIT_HOME; watch a folder outside it (KNIT_HOME/inbox is watched already)")
     cfg = config_mod.load()
     rule = WatchRule(str(folder), tags, secs, "copy" if copy else "move")
     cfg.watch = [r for r in cfg.watch if Path(r.path).expanduser().absolute() != folder] + [rule]
@@ -58,9 +62,12 @@ def add(
 
 
 @app.command("rm")
-def rm(path: Path = typer.Argument(..., help="The folder to stop watching.")):
+def rm(path: str = typer.Argument(..., help="The folder to stop watching.")):
     """Stop watching a folder (its files stay where they are)."""
-    folder = path.expanduser().absolute()
+    path = str(path)
+    if not path.strip():
+        raise UsageError("an empty path names no folder; `knitctl watch ls` lists the watched folders")
+    folder = Path(path).expanduser().absolute()
     cfg = config_mod.load()
     home = Home.resolve()
     if folder.resolve() == home.inbox.resolve() and not any(Path(r.path).expanduser().absolute() == folder for r in cfg.watch):

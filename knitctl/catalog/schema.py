@@ -250,6 +250,14 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX context_property_value ON context_property(name, is_custom, string_value, int_value);
     """,
+    # 3: the store this catalog belongs to (the same id is in KNIT_HOME/data/.store-id; knitctl.pairing)
+    """
+    CREATE TABLE store_pairing (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        store_id TEXT NOT NULL,
+        paired_ms INTEGER NOT NULL
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

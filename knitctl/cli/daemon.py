@@ -6,9 +6,9 @@ from typing import List, Optional
 
 import typer
 
-from .. import knitd, tags as tagrules
-from ..data import INGEST_PROPERTY
+from .. import knitd
 from ..home import Home
+from . import oneliners
 from .common import open_session
 from .output import Format, emit, message
 
@@ -39,35 +39,7 @@ def down():
 
 def status(output: Optional[Format] = typer.Option(None, "-o", "--output", help="table, json or yaml.")):
     """knitd's state: pid, context, runs by status."""
-    with open_session() as s:
-        pid = knitd.running_pid(s.home)
-        counts = {r[0]: r[1] for r in s.catalog.query(
-            "SELECT status, count(*) FROM run WHERE plan_id != 'knit#uploaded' GROUP BY status")}
-        context = s.catalog.one("SELECT context FROM run WHERE context IS NOT NULL ORDER BY updated_ms DESC LIMIT 1")
-        recent = [
-            {"knit_id": r[0], "from": r[1], "at": tagrules.format_time(r[2])}
-            for r in s.catalog.query(
-                """SELECT d.knit_id, d.source, r.finished_ms FROM artifact_property ap
-                   JOIN data d ON d.artifact_id = ap.artifact_id JOIN run r ON r.run_id = d.run_id
-                   WHERE ap.name = ? AND ap.is_custom = 1 ORDER BY r.finished_ms DESC LIMIT 5""",
-                (INGEST_PROPERTY,),
-            )
-        ]
-    doc = {
-        "knitd": "running" if pid else "stopped",
-        "pid": pid,
-        "home": str(s.home.root),
-        "context": (context[0] if context else None) or "local",
-        "runs": counts,
-        "recent_ingests": recent,
-    }
-    if output in (Format.json, Format.yaml):
-        emit([doc], output, [], single=True)
-        return
-    rows = [("knitd", f"running (pid {pid})" if pid else "stopped"), ("home", doc["home"]), ("context", doc["context"]),
-            ("runs", " ".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "none")]
-    rows += [("ingested", f'{x["knit_id"]} from {x["from"]} at {x["at"]}') for x in recent]
-    emit([{"k": k, "v": v} for k, v in rows], output, [("field", lambda r: r["k"]), ("value", lambda r: r["v"])])
+    oneliners.status(output=output)
 
 
 def quickstart():

@@ -8,18 +8,14 @@ from typing import List, Optional
 import typer
 
 from .. import data as data_api
-from .common import OutputOpt, open_session, transfer_progress, tree_size
+from . import oneliners
+from .common import OutputOpt, open_session, transfer_progress
 from .graphs import GraphFormat, parse_depth, print_graph
-from .output import Format, emit, human_size, message
+from .output import Format, emit, human_size
 
 app = typer.Typer(help="Data: immutable directories with key:value tags.", no_args_is_help=True)
 
-COLUMNS = [
-    ("id", lambda d: d["knit_id"]),
-    ("tags", lambda d: [t for t in d["tags"] if not t.startswith("knit#id:")]),
-    ("size", lambda d: human_size(d["size"])),
-    ("upstream", lambda d: f'{d["upstream"]["plan_id"]}:{d["upstream"]["run_id"]}'),
-]
+COLUMNS = oneliners.DATA_COLUMNS
 
 
 @app.command("push")
@@ -31,13 +27,7 @@ def push(
     output: Optional[Format] = OutputOpt,
 ):
     """Commit directories as new data, tagged."""
-    with open_session() as s:
-        total = 0 if move else tree_size(dirs)
-        with transfer_progress(total, "pushing") as progress:
-            pushed = data_api.push(s, dirs, tag, name_tag=name, move=move, progress=progress)
-    for d in pushed:
-        message(f"pushed {d.knit_id} ({d.file_count} file{'' if d.file_count == 1 else 's'}, {human_size(d.size)})")
-    emit([d.to_dict() for d in pushed], output, COLUMNS)
+    oneliners.data_push(dirs=dirs, tag=tag, name=name, move=move, output=output)
 
 
 @app.command("find")
@@ -49,9 +39,7 @@ def find(
     output: Optional[Format] = OutputOpt,
 ):
     """List data by tags."""
-    with open_session() as s:
-        found = data_api.find(s, tag, transient=transient, since=since, duration=duration)
-    emit([d.to_dict() for d in found], output, COLUMNS)
+    oneliners.data_find(tag=tag, transient=transient, since=since, duration=duration, output=output)
 
 
 @app.command("show")

@@ -7,11 +7,10 @@ import json
 import os
 import sys
 from enum import Enum
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import yaml
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:  # yaml and rich are imported where used: a one-liner's start-up pays for neither unless it prints with them
+    from rich.console import Console
 
 
 class Format(str, Enum):
@@ -25,10 +24,14 @@ def _no_color() -> bool:
 
 
 def stdout_console() -> Console:
+    from rich.console import Console
+
     return Console(no_color=_no_color(), highlight=False, soft_wrap=False)
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, no_color=_no_color(), highlight=False, soft_wrap=True)
 
 
@@ -49,10 +52,14 @@ def emit(
         sys.stdout.write(json.dumps(records[0] if single else list(records), indent=2, ensure_ascii=False) + "\n")
         return
     if fmt == Format.yaml:
+        import yaml
+
         sys.stdout.write(yaml.safe_dump(records[0] if single else list(records), sort_keys=False, allow_unicode=True))
         return
     rows = [[_cell(fn(r)) for _, fn in columns] for r in records]
     if fmt == Format.table or sys.stdout.isatty():
+        from rich.table import Table
+
         table = Table(box=None, pad_edge=False, header_style="bold")
         for name, _ in columns:
             table.add_column(name.upper())

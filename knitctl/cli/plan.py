@@ -10,6 +10,7 @@ import typer
 from ..plans import registry
 from ..plans.graph import edges
 from ..plans.spec import SCRATCH_TEMPLATE, TEMPLATE, load_plan
+from . import oneliners
 from .common import OutputOpt, open_session
 from .graphs import GraphFormat, parse_depth, print_graph
 from .output import Format, emit, message
@@ -17,18 +18,8 @@ from .output import Format, emit, message
 app = typer.Typer(help="Plans: an image, the tags its inputs accept, the tags its outputs get.", no_args_is_help=True)
 
 
-def _runs_summary(runs: dict) -> str:
-    return " ".join(f"{k}:{v}" for k, v in sorted(runs.items())) or "-"
-
-
-COLUMNS = [
-    ("id", lambda p: p["plan_id"]),
-    ("image", lambda p: p["image"]),
-    ("inputs", lambda p: "; ".join(f'{m["path"]} ' + " ".join(m["tags"]) for m in p["inputs"])),
-    ("outputs", lambda p: "; ".join(f'{m["path"]} ' + " ".join(m["tags"]) for m in p["outputs"])),
-    ("active", lambda p: "yes" if p["active"] else "no"),
-    ("runs", lambda p: _runs_summary(p.get("runs", {}))),
-]
+_runs_summary = oneliners.runs_summary
+COLUMNS = oneliners.PLAN_COLUMNS
 
 
 @app.command("template")
@@ -108,9 +99,7 @@ def find(
     output: Optional[Format] = typer.Option(None, "--output", help="table, json or yaml (-o here means --out-tag)."),
 ):
     """List plans."""
-    with open_session() as s:
-        plans = registry.find(s, active=active, image=image, in_tags=in_tag, out_tags=out_tag)
-    emit([p.to_dict() for p in plans], output, COLUMNS)
+    oneliners.plan_find(active=active, image=image, in_tag=in_tag, out_tag=out_tag, output=output)
 
 
 @app.command("active")

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from .. import runs as runs_api
+from . import oneliners
 from .common import OutputOpt, open_session
 from .output import Format, emit, message
 
@@ -15,37 +16,8 @@ from .output import Format, emit, message
 app = typer.Typer(help="Runs: one execution of a plan over one assignment of data.", no_args_is_help=True)
 
 
-def _age(iso_ms: int) -> str:
-    secs = max(0, int(time.time() - iso_ms / 1000))
-    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= n:
-            return f"{secs // n}{unit}"
-    return f"{secs}s"
-
-
-def _dur(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    s = ms / 1000
-    return f"{s:.1f}s" if s < 60 else f"{int(s // 60)}m{int(s % 60):02d}s"
-
-
-COLUMNS = [
-    ("id", lambda r: r.run_id),
-    ("plan", lambda r: r.plan_id),
-    ("status", lambda r: r.status),
-    ("inputs", lambda r: " ".join(f'{i["path"]}={i["knit_id"]}' for i in r.inputs)),
-    ("context", lambda r: r.context or ""),
-    ("age", lambda r: _age(r.created_ms)),
-    ("duration", lambda r: _dur(r.duration_ms)),
-]
-
-
-def _emit_runs(found, output):
-    if output in (Format.json, Format.yaml):
-        emit([r.to_dict() for r in found], output, [])
-    else:
-        emit(found, output, COLUMNS)
+COLUMNS = oneliners.RUN_COLUMNS
+_emit_runs = oneliners.emit_runs
 
 
 @app.command("find")
@@ -60,9 +32,8 @@ def find(
     output: Optional[Format] = typer.Option(None, "--output", help="table, json or yaml (-o here means --output-data)."),
 ):
     """List runs."""
-    with open_session() as s:
-        found = runs_api.find(s, plans=plan, inputs=input_, outputs=output_datum, statuses=status, since=since, duration=duration, contexts=context)
-    _emit_runs(found, output)
+    oneliners.run_find(plan=plan, input_=input_, output_datum=output_datum, status=status, since=since, duration=duration,
+                       context=context, output=output)
 
 
 @app.command("show")

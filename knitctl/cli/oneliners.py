@@ -1,0 +1,158 @@
+"""The bodies of the one-liners `fast.py` answers without Typer.
+
+Their Typer commands (in data.py, run.py, plan.py, daemon.py) declare the options, help and
+letters, and call these with the same parameters, by name; `fast.py` calls them directly with the
+values Typer would have passed. So each command has one definition of its options (Typer's) and
+one body (here). Nothing here imports Typer, rich or yaml up front.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .output import Format, emit, human_size, message
+
+
+def _session():
+    from ..session import Session
+
+    return Session.open()
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+DATA_COLUMNS = [
+    ("id", lambda d: d["knit_id"]),
+    ("tags", lambda d: [t for t in d["tags"] if not t.startswith("knit#id:")]),
+    ("size", lambda d: human_size(d["size"])),
+    ("upstream", lambda d: f'{d["upstream"]["plan_id"]}:{d["upstream"]["run_id"]}'),
+]
+
+
+def data_push(dirs, tag, name, move, output):
+    from .. import data as data_api
+    from .progress import transfer_progress, tree_size
+
+    with _session() as s:
+        total = 0 if move else tree_size(dirs)
+        with transfer_progress(total, "pushing") as progress:
+            pushed = data_api.push(s, dirs, tag, name_tag=name, move=move, progress=progress)
+    for d in pushed:
+        message(f"pushed {d.knit_id} ({d.file_count} file{'' if d.file_count == 1 else 's'}, {human_size(d.size)})")
+    emit([d.to_dict() for d in pushed], output, DATA_COLUMNS)
+
+
+def data_find(tag, transient, since, duration, output):
+    from .. import data as data_api
+
+    with _session() as s:
+        found = data_api.find(s, tag, transient=transient, since=since, duration=duration)
+    emit([d.to_dict() for d in found], output, DATA_COLUMNS)
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+def _age(iso_ms: int) -> str:
+    secs = max(0, int(time.time() - iso_ms / 1000))
+    for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= n:
+            return f"{secs // n}{unit}"
+    return f"{secs}s"
+
+
+def _dur(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    s = ms / 1000
+    return f"{s:.1f}s" if s < 60 else f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+RUN_COLUMNS = [
+    ("id", lambda r: r.run_id),
+    ("plan", lambda r: r.plan_id),
+    ("status", lambda r: r.status),
+    ("inputs", lambda r: " ".join(f'{i["path"]}={i["knit_id"]}' for i in r.inputs)),
+    ("context", lambda r: r.context or ""),
+    ("age", lambda r: _age(r.created_ms)),
+    ("duration", lambda r: _dur(r.duration_ms)),
+]
+
+
+def emit_runs(found, output):
+    if output in (Format.json, Format.yaml):
+        emit([r.to_dict() for r in found], output, [])
+    else:
+        emit(found, output, RUN_COLUMNS)
+
+
+def run_find(plan, input_, output_datum, status, since, duration, context, output):
+    from .. import runs as runs_api
+
+    with _session() as s:
+        found = runs_api.find(s, plans=plan, inputs=input_, outputs=output_datum, statuses=status, since=since,
+                              duration=duration, contexts=context)
+    emit_runs(found, output)
+
+
+# -- plans --------------------------------------------------------------------------------------
+
+
+def runs_summary(runs: dict) -> str:
+    return " ".join(f"{k}:{v}" for k, v in sorted(runs.items())) or "-"
+
+
+PLAN_COLUMNS = [
+    ("id", lambda p: p["plan_id"]),
+    ("image", lambda p: p["image"]),
+    ("inputs", lambda p: "; ".join(f'{m["path"]} ' + " ".join(m["tags"]) for m in p["inputs"])),
+    ("outputs", lambda p: "; ".join(f'{m["path"]} ' + " ".join(m["tags"]) for m in p["outputs"])),
+    ("active", lambda p: "yes" if p["active"] else "no"),
+    ("runs", lambda p: runs_summary(p.get("runs", {}))),
+]
+
+
+def plan_find(active, image, in_tag, out_tag, output):
+    from ..plans import registry
+
+    with _session() as s:
+        plans = registry.find(s, active=active, image=image, in_tags=in_tag, out_tags=out_tag)
+    emit([p.to_dict() for p in plans], output, PLAN_COLUMNS)
+
+
+# -- the daemon ---------------------------------------------------------------------------------
+
+
+def status(output):
+    from .. import knitd, tags as tagrules
+    from ..data import INGEST_PROPERTY
+
+    with _session() as s:
+        pid = knitd.running_pid(s.home)
+        counts = {r[0]: r[1] for r in s.catalog.query(
+            "SELECT status, count(*) FROM run WHERE plan_id != 'knit#uploaded' GROUP BY status")}
+        context = s.catalog.one("SELECT context FROM run WHERE context IS NOT NULL ORDER BY updated_ms DESC LIMIT 1")
+        recent = [
+            {"knit_id": r[0], "from": r[1], "at": tagrules.format_time(r[2])}
+            for r in s.catalog.query(
+                """SELECT d.knit_id, d.source, r.finished_ms FROM artifact_property ap
+                   JOIN data d ON d.artifact_id = ap.artifact_id JOIN run r ON r.run_id = d.run_id
+                   WHERE ap.name = ? AND ap.is_custom = 1 ORDER BY r.finished_ms DESC LIMIT 5""",
+                (INGEST_PROPERTY,),
+            )
+        ]
+    doc = {
+        "knitd": "running" if pid else "stopped",
+        "pid": pid,
+        "home": str(s.home.root),
+        "context": (context[0] if context else None) or "local",
+        "runs": counts,
+        "recent_ingests": recent,
+    }
+    if output in (Format.json, Format.yaml):
+        emit([doc], output, [], single=True)
+        return
+    rows = [("knitd", f"running (pid {pid})" if pid else "stopped"), ("home", doc["home"]), ("context", doc["context"]),
+            ("runs", " ".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "none")]
+    rows += [("ingested", f'{x["knit_id"]} from {x["from"]} at {x["at"]}') for x in recent]
+    emit([{"k": k, "v": v} for k, v in rows], output, [("field", lambda r: r["k"]), ("value", lambda r: r["v"])])

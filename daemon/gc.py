@@ -3,20 +3,50 @@
 retry and rm drop outputs from the catalog first and delete their directories after the
 commit; a process killed between the two leaves a directory behind, which this finds.
 A push in flight holds its id's claim and is left alone (see `Store.sweep`).
+
+GC deletes what the catalog does not know, so it runs only when the catalog positively
+vouches for the store: it belongs to this store (knitctl.pairing), passes SQLite's quick
+check, and knows some data if the store holds any. Otherwise it logs why and removes nothing.
+Names that are not data ids (the store's id file, anything a user put there) are never touched.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 
+from knitctl import pairing
+from knitctl.ids import ID_RE
 from knitctl.session import Session
 
 log = logging.getLogger("knitd")
 
 
+def unsafe(session: Session) -> str | None:
+    """Why GC must not run now (one clause), or None when the catalog vouches for the store."""
+    try:
+        paired, why = pairing.status(session.home, session.catalog)
+        if not paired:
+            return why
+        check = session.catalog.one("PRAGMA quick_check")[0]
+        if check != "ok":
+            return f"the catalog fails SQLite's quick check ({check})"
+        if pairing.store_data(session.home.data) and not session.catalog.one("SELECT count(*) FROM data")[0]:
+            return "the catalog knows no data while the store holds some"
+    except sqlite3.DatabaseError as e:
+        return f"the catalog can't be read ({e})"
+    return None
+
+
 def sweep(session: Session) -> list[str]:
+    why = unsafe(session)
+    if why:
+        log.error("gc: skipped, nothing removed: %s; `knitctl doctor` explains what to do", why)
+        return []
+
     def known(ids: list[str]) -> set[str]:
-        out: set[str] = set()
+        out: set[str] = {i for i in ids if not ID_RE.match(i)}   # not data: never swept
+        ids = [i for i in ids if ID_RE.match(i)]
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             out.update(r[0] for r in session.catalog.query(

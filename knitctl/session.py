@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
+from . import pairing
 from .catalog import Catalog
+from .catalog.db import CatalogDamaged, damaged
 from .catalog.records import UPLOAD_PLAN, ensure_upload_plan
 from .home import Home
 from .store import Store
@@ -20,10 +23,22 @@ class Session:
     def open(cls, home: Home | None = None, *, reclaim: bool = True) -> "Session":
         home = home or Home.resolve()
         home.ensure()
-        catalog = Catalog(home.catalog)
-        if catalog.one("SELECT 1 FROM plan WHERE plan_id = ?", (UPLOAD_PLAN,)) is None:  # a read, not a write, each time
-            with catalog.write() as c:
-                ensure_upload_plan(c)
+        state = pairing.inspect_file(home.catalog)
+        if state == "damaged":
+            raise CatalogDamaged(f"the catalog at {home.catalog} is damaged (not an SQLite database); "
+                                 f"run `knitctl doctor` for a report. To recover: {pairing.RECOVER}")
+        catalog = Catalog(home.catalog)  # refuses to create one beside a store that holds data
+        try:
+            pairing.pair(home, catalog, file_state=state)
+            if catalog.one("SELECT 1 FROM plan WHERE plan_id = ?", (UPLOAD_PLAN,)) is None:  # a read, not a write, each time
+                with catalog.write() as c:
+                    ensure_upload_plan(c)
+        except sqlite3.DatabaseError as e:
+            catalog.close()
+            raise damaged(str(home.catalog), e) from None
+        except BaseException:
+            catalog.close()
+            raise
         session = cls(home, catalog, Store(home))
         if reclaim:
             session.reclaim()

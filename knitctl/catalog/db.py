@@ -16,6 +16,7 @@ from typing import Iterator
 
 
 from ..errors import KnitError
+from ..pairing import RECOVER, check_new_catalog
 from .schema import LATEST, MIGRATIONS
 
 BUSY_TIMEOUT_MS = 60_000
@@ -34,10 +35,23 @@ class Catalog:
             p = Path(self.path)
             if not p.exists() and (readonly or not create):
                 raise KnitError(f"no catalog at {p}; create one with `knitctl init`")
+            if not readonly:
+                check_new_catalog(p)  # never a fresh catalog beside a store that holds data
             if not p.exists():
                 p.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)
+        try:
+            self._open(readonly)
+        except sqlite3.DatabaseError as e:
+            if getattr(self, "conn", None) is not None:
+                self.conn.close()
+            raise damaged(self.path, e) from None
+        self._depth = 0
+        self._migrate(readonly)
+
+    def _open(self, readonly: bool) -> None:
+        self.conn = None
         uri = self.path if self.path == ":memory:" else f"file:{self.path}{'?mode=ro' if readonly else ''}"
         conn = sqlite3.connect(
             uri,
@@ -49,13 +63,11 @@ class Catalog:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
+        self.conn = conn
         self._refuse_newer(conn)  # before anything writes to the file
         if not readonly:
             _use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn = conn
-        self._depth = 0
-        self._migrate(readonly)
 
     # -- schema -------------------------------------------------------------
 
@@ -152,6 +164,18 @@ class Catalog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class CatalogDamaged(KnitError):
+    """The catalog file can't be read as a database (exit 1)."""
+
+
+def damaged(path: str, e: BaseException) -> KnitError:
+    """An sqlite3 error that means the file itself is bad, as one clear line; others pass through."""
+    if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
+        return e  # contention, not damage: the CLI's boundary reports it
+    return CatalogDamaged(f"the catalog at {path} is damaged ({e}); run `knitctl doctor` for a report. "
+                          f"To recover: {RECOVER}")
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:

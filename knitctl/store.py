@@ -25,11 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from . import safefs
 from .errors import KnitError, UsageError
 from .home import Home
 
 CHUNK = 1 << 20
-COPY_THREADS = 4
+COPY_BUFFER = 256 << 10        # small enough to stay in cache between the read, the hash and the write
+WRITEBACK_EVERY = 8 << 20      # start the disk writing a copied file's pages every this many bytes
+COPY_THREADS = min(4, os.cpu_count() or 2)  # hashing and file I/O release the GIL: one thread a core
 DEFERRED = "deferred"          # digest of a moved datum not hashed yet
 ORIGIN_SUFFIX = ".origin"
 LOCK_SUFFIX = ".lock"
@@ -53,17 +56,27 @@ def check_source(path: Path) -> Path:
     if not (path.is_dir() or path.is_file()):
         raise UsageError(f"{path}: is neither a directory nor a regular file")
     for p in _walk(path) if path.is_dir() else []:
-        if p.is_symlink():
+        mode = os.lstat(p).st_mode
+        if stat.S_ISLNK(mode):
             target = os.readlink(p)
-            resolved = (p.parent / target).resolve()
+            try:
+                resolved = (p.parent / target).resolve(strict=False)
+            except (RuntimeError, OSError):  # a loop of links (RuntimeError before Python 3.13)
+                raise UsageError(
+                    f"{p}: symbolic link to {target!r} is part of a loop of links; "
+                    "remove it or replace it with the file itself"
+                ) from None
             if os.path.isabs(target) or not _inside(resolved, path.resolve()):
                 raise UsageError(
                     f"{p}: symbolic link to {target!r} points outside {path}; "
                     "replace it with the file itself or a link inside the directory"
                 )
-        elif not (p.is_dir() or p.is_file()):
-            raise UsageError(f"{p}: is a special file (device, socket or pipe); data can hold only files")
-        elif not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
+        elif safefs.is_special(mode):
+            raise UsageError(
+                f"{p}: is a special file, {safefs.kind(mode)}; data can hold only files, directories and links — "
+                "remove it and push again"
+            )
+        elif not os.access(p, os.R_OK | (os.X_OK if stat.S_ISDIR(mode) else 0)):
             raise UsageError(f"{p}: is not readable; fix its permissions (chmod u+r) and push again")
     return path
 
@@ -103,15 +116,18 @@ class Store:
     # -- staging ------------------------------------------------------------
 
     def stage_copy(self, knit_id: str, source: Path, progress: Progress | None = None) -> tuple[Path, Manifest]:
-        """Copy `source` into staging/<id>/, hashing as it goes."""
+        """Copy `source` into staging/<id>/ in one pass: each file is read once, and what was read
+        is hashed and written (the digest is of exactly the bytes stored). Files are created with
+        their final read-only modes, and their pages start going to disk as they are written, so
+        the flush before the commit has little left to wait for."""
         dest = self.home.staging / knit_id
         dest.mkdir(mode=0o700)
-        if source.is_file():
-            entries = [source]
-            base = source.parent
-        else:
+        if stat.S_ISDIR(os.lstat(source).st_mode):
             entries = _sorted_entries(source)
             base = source
+        else:
+            entries = [source]
+            base = source.parent
         # Directories and links first (cheap, in order); files are copied and hashed by a
         # few threads at once (hashing and file I/O release the GIL), then the digest
         # is put together in the same sorted order as `manifest()`.
@@ -120,15 +136,18 @@ class Store:
         for p in entries:
             rel = p.relative_to(base)
             out = dest / rel
-            if p.is_symlink():
+            mode = os.lstat(p).st_mode
+            if stat.S_ISLNK(mode):
                 target = os.readlink(p)
                 os.symlink(target, out)
                 lines[rel] = f"L\0{rel.as_posix()}\0{target}\n"
-            elif p.is_dir():
+            elif stat.S_ISDIR(mode):
                 out.mkdir(mode=0o700)
                 lines[rel] = f"D\0{rel.as_posix()}\n"
-            else:
+            elif stat.S_ISREG(mode):
                 jobs.append((p, out, rel))
+            else:
+                raise UsageError(f"{p}: is {safefs.kind(mode)}; data can hold only files, directories and links")
         lock = threading.Lock()
 
         def report(n: int) -> None:
@@ -139,10 +158,7 @@ class Store:
         def copy_one(job: tuple[Path, Path, Path]) -> tuple[Path, int, str]:
             src, out, rel = job
             fh = hashlib.sha256()
-            n = _copy_file(src, out, fh, report if progress else None)
-            executable = os.stat(src).st_mode & stat.S_IXUSR
-            if executable:
-                os.chmod(out, 0o700)
+            n, executable = _copy_file(src, out, fh, report if progress else None, stored=True)
             return rel, n, f"F\0{rel.as_posix()}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n"
 
         size = 0
@@ -180,6 +196,7 @@ class Store:
         os.chmod(dest, 0o700)
         _fsync_dir(self.home.staging)
         _fsync_dir(source.absolute().parent)
+        _unshare_links(dest)
         return dest, self.census(dest)
 
     def census(self, root: Path) -> Manifest:
@@ -201,20 +218,21 @@ class Store:
         size = files = 0
         for p in _sorted_entries(root):
             rel = p.relative_to(root).as_posix()
-            if p.is_symlink():
+            mode = os.lstat(p).st_mode
+            if stat.S_ISLNK(mode):
                 h.update(f"L\0{rel}\0{os.readlink(p)}\n".encode())
-            elif p.is_dir():
+            elif stat.S_ISDIR(mode):
                 h.update(f"D\0{rel}\n".encode())
             else:
                 fh = hashlib.sha256()
                 n = 0
-                with open(p, "rb") as f:
+                with _open_regular(p) as f:
                     while chunk := f.read(CHUNK):
                         fh.update(chunk)
                         n += len(chunk)
                         if progress:
                             progress(len(chunk))
-                executable = os.lstat(p).st_mode & stat.S_IXUSR
+                executable = mode & stat.S_IXUSR
                 h.update(f"F\0{rel}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n".encode())
                 size += n
                 files += 1
@@ -393,18 +411,19 @@ class Store:
             for p in _sorted_entries(src):
                 rel = p.relative_to(src)
                 out = tmp / rel
-                if p.is_symlink():
+                mode = os.lstat(p).st_mode
+                if stat.S_ISLNK(mode):
                     target = os.readlink(p)
                     os.symlink(target, out)
                     h.update(f"L\0{rel.as_posix()}\0{target}\n".encode())
-                elif p.is_dir():
+                elif stat.S_ISDIR(mode):
                     out.mkdir()
                     h.update(f"D\0{rel.as_posix()}\n".encode())
                 else:
+                    # a new file of the user's, as any program makes one: 0666, or 0777 when
+                    # executable, less the user's umask (the kernel applies it at creation)
                     fh = hashlib.sha256()
-                    n = _copy_file(p, out, fh, progress)
-                    executable = os.lstat(p).st_mode & stat.S_IXUSR
-                    os.chmod(out, 0o755 if executable else 0o644)
+                    n, executable = _copy_file(p, out, fh, progress)
                     h.update(f"F\0{rel.as_posix()}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n".encode())
             if "sha256:" + h.hexdigest() != expected:
                 raise KnitError(
@@ -439,54 +458,105 @@ class Store:
 # -- helpers ------------------------------------------------------------------
 
 
-def _copy_file(src: Path, dst: Path, h, progress: Progress | None) -> int:
-    """Copy one file and hash what was written.
+class _open_regular:
+    """`with _open_regular(path) as f`: an unbuffered binary file of a regular file, opened
+    without following a link and never a FIFO, socket or device (KnitError then)."""
 
-    The kernel copies (copy_file_range: no trip through user space, a reflink
-    where the filesystem can), then the new file is read back from the page
-    cache to hash it — so the digest is of the bytes in the store. Where the
-    kernel can't, a read/hash/write loop does both in one pass.
-    """
-    with open(src, "rb", buffering=0) as fi, open(dst, "xb", buffering=0) as fo:
-        os.chmod(dst, 0o600)
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
         try:
-            n = _kernel_copy(fi.fileno(), fo.fileno(), progress)
-        except OSError:
-            fo.truncate(0)
-            fo.seek(0)
-            fi.seek(0)
-            return _loop_copy(fi, fo, h, progress)
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with open(dst, "rb", buffering=0) as f:
-        while k := f.readinto(buf):
-            h.update(view[:k])
-    return n
+            fd = safefs.open_regular(self.path)
+        except safefs.NotRegular as e:
+            raise KnitError(
+                f"{self.path}: is {e.what}; data can hold only files, directories and links"
+            ) from None
+        self.f = open(fd, "rb", buffering=0)
+        return self.f
+
+    def __exit__(self, *exc) -> None:
+        self.f.close()
 
 
-def _kernel_copy(fin: int, fout: int, progress: Progress | None) -> int:
-    n = 0
-    while True:
-        k = os.copy_file_range(fin, fout, 8 * CHUNK)
-        if not k:
-            return n
-        n += k
-        if progress:
-            progress(k)
+def _copy_file(src: Path, dst: Path, h, progress: Progress | None, *, stored: bool = False) -> tuple[int, bool]:
+    """Copy one file in one pass — read into a buffer, hash it, write it — and return
+    (bytes, executable). `stored`: the copy goes into the store (created with its final
+    read-only mode, its pages sent to disk as it goes); otherwise it is a new file of the
+    user's (0666 or 0777, less the umask)."""
+    with _open_regular(src) as fi:
+        executable = bool(os.fstat(fi.fileno()).st_mode & stat.S_IXUSR)
+        mode = (0o500 if executable else 0o400) if stored else (0o777 if executable else 0o666)
+        fo = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+        try:
+            if stored:
+                os.fchmod(fo, mode)  # exactly, whatever the umask
+            n = _loop_copy(fi, fo, h, progress, writeback=stored)
+        finally:
+            os.close(fo)
+    return n, executable
 
 
-def _loop_copy(fi, fo, h, progress: Progress | None) -> int:
-    n = 0
-    buf = bytearray(CHUNK)
+def _loop_copy(fi, fo: int, h, progress: Progress | None, *, writeback: bool) -> int:
+    n = flushed = 0
+    buf = bytearray(COPY_BUFFER)
     view = memoryview(buf)
     while k := fi.readinto(buf):
         chunk = view[:k]
         h.update(chunk)
-        fo.write(chunk)
+        while chunk:
+            chunk = chunk[os.write(fo, chunk):]
         n += k
         if progress:
             progress(k)
+        if writeback and n - flushed >= WRITEBACK_EVERY:
+            _start_writeback(fo, flushed, n - flushed)
+            flushed = n
+    if writeback and n > flushed:
+        _start_writeback(fo, flushed, n - flushed)
     return n
+
+
+_sync_file_range = None
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a range of a file to disk, without waiting
+    (sync_file_range(SYNC_FILE_RANGE_WRITE)); the flush before the commit then waits for less."""
+    global _sync_file_range
+    if _sync_file_range is None:
+        try:
+            fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+            fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+            _sync_file_range = fn
+        except (OSError, AttributeError):
+            _sync_file_range = False
+    if _sync_file_range:
+        _sync_file_range(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a failure only loses the head start
+
+
+def _unshare_links(root: Path) -> None:
+    """Replace each file that has other hard links with a copy of its own: a moved datum must
+    not share an inode with a name outside the store (its mode is changed, and writes through
+    that name would change the datum)."""
+    for p in _walk(root):
+        st = os.lstat(p)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
+            continue
+        tmp = p.with_name(f".knit-unshare-{os.getpid()}-{threading.get_ident()}")
+        parent_mode = stat.S_IMODE(os.lstat(p.parent).st_mode)
+        if parent_mode & 0o300 != 0o300:  # a read-only directory of the source's: the store's now
+            os.chmod(p.parent, parent_mode | 0o300)
+        with _open_regular(p) as fi:
+            fo = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                os.fchmod(fo, stat.S_IMODE(st.st_mode) & 0o700 | 0o600)
+                _loop_copy(fi, fo, hashlib.sha256(), None, writeback=True)
+            finally:
+                os.close(fo)
+        os.replace(tmp, p)
+        if parent_mode & 0o300 != 0o300:
+            os.chmod(p.parent, parent_mode)
 
 
 _libc = None
@@ -541,10 +611,12 @@ def _make_readonly(root: Path, *, top: bool = True) -> None:
         if p.is_symlink():
             continue
         mode = os.lstat(p).st_mode
-        if p.is_dir():
-            os.chmod(p, 0o500)
+        if stat.S_ISDIR(mode):
+            want = 0o500
         else:
-            os.chmod(p, 0o500 if mode & stat.S_IXUSR else 0o400)
+            want = 0o500 if mode & stat.S_IXUSR else 0o400
+        if stat.S_IMODE(mode) != want:  # a copy's files were made read-only already
+            os.chmod(p, want)
     if top:
         os.chmod(root, 0o500)
 

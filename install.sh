@@ -405,7 +405,7 @@ fi
 
 # -- shell completion --------------------------------------------------------------
 
-completion_dir="$src_dir/packaging/completions"
+completion_dir="$src_dir/knitctl/share/completions"
 
 # install_completion SHELL FILE DEST: copy the packaged script (or generate it from
 # the installed knitctl when the checkout lacks it), only when it differs.
@@ -522,7 +522,7 @@ ensure_docker
 # -- the systemd user service --------------------------------------------------------
 
 install_service() {
-    local template="$src_dir/packaging/systemd/knitd.service" unit source tmp previous=""
+    local template="$src_dir/knitctl/share/systemd/knitd.service" unit source tmp previous=""
     if [[ $service == no ]]; then
         say "not installing the knitd service (--no-service)"
         return 0
@@ -538,7 +538,7 @@ install_service() {
     # The template's own header comment explains the placeholders: replace it with where this came from.
     unit=$(sed '1,/^[^#]/{/^#/d}' "$template")
     unit="# knitd as a systemd user service, installed by $src_dir/install.sh from
-# packaging/systemd/knitd.service; \`./install.sh --uninstall\` disables and removes it.
+# knitctl/share/systemd/knitd.service; \`./install.sh --uninstall\` disables and removes it.
 $unit"
     source=${src_dir//%/%%25}
     source=${source// /%%20}

@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound
 
-BUILDER = Path(__file__).resolve().parents[1] / "packaging" / "images" / "build.sh"
+BUILDER = Path(__file__).resolve().parents[1] / "knitctl" / "share" / "images" / "build.sh"  # shipped in the package
 FALLBACKS = {"python": os.environ.get("KNIT_PYTHON_IMAGE", "knit/python:3.11"),
              "busybox": os.environ.get("KNIT_BUSYBOX_IMAGE", "knit/busybox:1")}
 
@@ -57,8 +57,8 @@ def ensure(image: str, fallback: str | None) -> str:
         say(f"using the offline image {target}")
         return target
     if not BUILDER.exists():
-        raise SystemExit(f"knit: the offline image builder is missing ({BUILDER}); run from a knit checkout")
-    say(f"building {target} offline with {BUILDER.relative_to(BUILDER.parents[2])} (a few minutes, once)")
+        raise SystemExit(f"knit: the offline image builder is missing ({BUILDER}); reinstall knit")
+    say(f"building {target} offline with {BUILDER} (a few minutes, once)")
     kind = next((k for k, v in FALLBACKS.items() if v == target), fallback)
     r = subprocess.run(["bash", str(BUILDER), kind], stdout=sys.stderr)
     if r.returncode != 0 or not present(client, target):

@@ -9,7 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import data as data_api, knitd, lineage, render
+from . import assets, data as data_api, knitd, lineage, render
 from .errors import KnitError
 from .plans import registry
 from .plans.spec import load_plan
@@ -20,11 +20,14 @@ PLAN_FILES = ("prepare.yaml", "train.yaml", "evaluate.yaml")
 
 
 def examples_dir() -> Path:
-    candidates = [os.environ.get("KNIT_EXAMPLES"), Path.cwd() / "examples", Path(__file__).resolve().parents[1] / "examples"]
-    for c in candidates:
-        if c and (Path(c) / "quickstart" / "plans").is_dir():
-            return Path(c)
-    raise KnitError("can't find the examples (examples/quickstart); run from the knit checkout or set KNIT_EXAMPLES")
+    """The examples shipped in the package (KNIT_EXAMPLES names another copy, for trying changes)."""
+    chosen = os.environ.get("KNIT_EXAMPLES")
+    ex = Path(chosen) if chosen else assets.path("examples")
+    if not (ex / "quickstart" / "plans").is_dir():
+        where = f"KNIT_EXAMPLES={chosen}" if chosen else f"the installed package ({ex})"
+        fix = "point KNIT_EXAMPLES at a directory holding quickstart/ and iris/, or unset it" if chosen else "reinstall knit"
+        raise KnitError(f"no quickstart examples in {where}: {fix}")
+    return ex
 
 
 def ensure_image(image: str, say) -> str:

@@ -1,1 +1,0 @@
-complete --command knitctl --no-files --arguments "(env _KNITCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) knitctl)" --condition "env _KNITCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) knitctl"

@@ -564,6 +564,13 @@ def test_downgrade_schema(tmp_path):
     assert Catalog(path).version == LATEST
 
 
+def test_every_migration_after_the_first_has_a_downgrade():
+    from knitctl.metadata.metadata_store import _DOWNGRADES
+
+    missing = sorted(set(range(2, LATEST + 1)) - set(_DOWNGRADES))
+    assert not missing, f"migrations {missing} need a downgrade in knitctl/metadata/metadata_store.py _DOWNGRADES"
+
+
 def test_package_exports_like_ml_metadata():
     import knitctl.metadata as mlmd
 

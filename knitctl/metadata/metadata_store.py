@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple
 
-from ..catalog import Catalog, now_ms
+from ..catalog import Catalog, now_ms, preflight
 from ..catalog.schema import LATEST
 from ..errors import KnitError
 from ..home import Home
@@ -104,6 +104,10 @@ def _api(method):
                     raise errors.AbortedError(f"the store stayed busy for too long ({self._where}): {text}") from None
                 raise errors.InternalError(f"database error in {self._where}: {text}") from None
             except sqlite3.Error as e:
+                if "malformed" in str(e) or "not a database" in str(e):
+                    raise errors.DataLossError(
+                        f"{self._where} is damaged ({e}); restore it from a backup (`knitctl doctor` reports on a catalog)"
+                    ) from None
                 raise errors.InternalError(f"database error in {self._where}: {e}") from None
             except KnitError as e:
                 raise errors.FailedPreconditionError(e.message) from None
@@ -146,6 +150,9 @@ def _open(config) -> tuple[Catalog, bool, bool, str]:
     )
 
 
+_REFUSED = {"damaged": errors.DataLossError, "read-only": errors.PermissionDeniedError}
+
+
 def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig) -> tuple[Catalog, bool, bool, str]:
     uri = cfg.filename_uri
     if not uri:  # ml-metadata's convention: no file name is a fresh in-memory database
@@ -162,6 +169,10 @@ def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig) -> tuple[Catalog, bool, boo
         name = pb.SqliteMetadataSourceConfig.ConnectionMode.Name(mode)
         raise errors.NotFoundError(f"no database at {path} (connection_mode {name} does not create one; use READWRITE_OPENCREATE)")
     readonly = mode == pb.SqliteMetadataSourceConfig.READONLY
+    try:
+        preflight.check(path, readonly)  # refused before anything writes to the file
+    except preflight.Refused as e:
+        raise _REFUSED.get(e.reason, errors.FailedPreconditionError)(e.message) from None
     return Catalog(path, readonly=readonly), readonly, False, str(path)
 
 
@@ -1136,6 +1147,7 @@ def knit_catalog(home=None, *, readonly: bool = False) -> MetadataStore:
 # is the first schema: below it there is no store left to downgrade to.
 _DOWNGRADES = {
     2: "DROP INDEX IF EXISTS context_property_value;",
+    3: "DROP TABLE IF EXISTS store_pairing;",
 }
 
 

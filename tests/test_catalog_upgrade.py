@@ -27,9 +27,10 @@ ALL_STATUSES = {"deactivated", "waiting", "ready", "starting", "running", "compl
                 "failed", "invalidated"}
 
 
-def rows(path: Path) -> dict[str, tuple[list[str], list[tuple]]]:
-    """Every table's (columns, sorted rows), read through a read-only connection."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+def rows(path: Path, *, immutable: bool = False) -> dict[str, tuple[list[str], list[tuple]]]:
+    """Every table's (columns, sorted rows), read through a read-only connection (immutable: leaving
+    no -wal/-shm beside a file no one writes)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro{'&immutable=1' if immutable else ''}", uri=True)
     try:
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
@@ -52,7 +53,7 @@ def old_home(tmp_path, monkeypatch):
 
 
 def test_the_fixture_is_what_its_manifest_says():
-    conn = sqlite3.connect(f"file:{FIXTURE}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{FIXTURE}?mode=ro&immutable=1", uri=True)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == MANIFEST["schema_version"] == 2
     statuses = dict(conn.execute("SELECT status, count(*) FROM run GROUP BY status").fetchall())
     conn.close()
@@ -60,8 +61,12 @@ def test_the_fixture_is_what_its_manifest_says():
     assert FIXTURE.stat().st_size < 512 * 1024
 
 
+def test_the_tests_leave_the_fixture_alone():
+    assert sorted(p.name for p in FIXTURE.parent.iterdir() if p.name.startswith(FIXTURE.name)) == [FIXTURE.name]
+
+
 def test_an_old_catalog_upgrades_in_place_and_keeps_every_row(old_home):
-    before = rows(FIXTURE)
+    before = rows(FIXTURE, immutable=True)
     session = Session.open(old_home)
     try:
         assert session.catalog.version == LATEST

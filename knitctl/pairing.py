@@ -1,6 +1,6 @@
 """The catalog and the store know each other: one random id, in both.
 
-The store holds it in `KNIT_HOME/data/.store-id`, the catalog in its `store_pairing` table.
+The store holds it in `KNIT_HOME/store-id` (beside `data/`), the catalog in its `store_pairing` table.
 A catalog that is missing, empty, damaged or belongs to another store, beside a store that
 holds data, is never silently re-created or adopted: every command refuses with what is
 wrong and how to recover, and GC (which deletes what the catalog doesn't know) never runs.
@@ -20,7 +20,7 @@ from pathlib import Path
 from .errors import KnitError
 from .ids import ID_RE
 
-STORE_ID_FILE = ".store-id"
+STORE_ID_FILE = "store-id"   # in KNIT_HOME, beside data/ (data/ holds only data)
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 RECOVER = ("restore catalog.db from a backup (with knitd stopped), or run `knitctl doctor --repair` "
@@ -62,7 +62,7 @@ def verdict(*, file_state: str, catalog_id: str | None, store_id: str | None, st
     if catalog_id:  # the store has no id
         if store_data:
             return Verdict(False, problem=f"the store holds {store_data} data but has lost its id file "
-                                          f"(data/{STORE_ID_FILE}); the catalog's is {catalog_id}")
+                                          f"({STORE_ID_FILE}); the catalog's is {catalog_id}")
         return Verdict(True, "write-store-id")
     # a catalog from before pairing (or a brand-new one): adopt, unless that would hide a mismatch
     if store_id and store_data:
@@ -98,19 +98,20 @@ def store_data(data_dir: Path) -> int:
         return 0
 
 
-def read_store_id(data_dir: Path) -> str | None:
+def read_store_id(root: Path) -> str | None:
+    """The store's id, kept in KNIT_HOME (`root`)."""
     try:
-        text = (data_dir / STORE_ID_FILE).read_text(errors="replace").strip()
+        text = (root / STORE_ID_FILE).read_text(errors="replace").strip()
     except FileNotFoundError:
         return None
     return text or None
 
 
-def write_store_id(data_dir: Path, store_id: str) -> str:
-    """Create the store's id file; if another process made it first, its id wins (returned)."""
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = data_dir / STORE_ID_FILE
-    tmp = data_dir / f"{STORE_ID_FILE}.{os.getpid()}.tmp"
+def write_store_id(root: Path, store_id: str) -> str:
+    """Create the store's id file in KNIT_HOME (`root`); if another process made it first, its id wins (returned)."""
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = root / STORE_ID_FILE
+    tmp = root / f".{STORE_ID_FILE}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
         os.write(fd, (store_id + "\n").encode())
@@ -123,7 +124,7 @@ def write_store_id(data_dir: Path, store_id: str) -> str:
         pass
     finally:
         os.unlink(tmp)
-    return read_store_id(data_dir) or store_id
+    return read_store_id(root) or store_id
 
 
 def catalog_id(conn: sqlite3.Connection) -> str | None:
@@ -156,10 +157,9 @@ def pair(home, catalog, *, file_state: str) -> None:
     """Check the catalog against the store, pairing them when that is safe; raises CatalogRefused."""
     from .catalog.db import now_ms
 
-    data_dir = home.data
     cid = catalog_id(catalog.conn)
-    sid = read_store_id(data_dir)
-    n = store_data(data_dir)
+    sid = read_store_id(home.root)
+    n = store_data(home.data)
     if cid and sid and cid == sid:
         return  # the common case: one read, no write
     known = catalog.one("SELECT count(*) FROM data")[0] if not cid else None
@@ -168,12 +168,12 @@ def pair(home, catalog, *, file_state: str) -> None:
         raise refusal(home, v.problem)
     with catalog.write() as c:  # serialised: two processes pairing a home at once agree on one id
         cid = catalog_id(c)
-        sid = read_store_id(data_dir)
+        sid = read_store_id(home.root)
         if cid is None:
-            sid = sid or write_store_id(data_dir, new_store_id())
+            sid = sid or write_store_id(home.root, new_store_id())
             c.execute("INSERT INTO store_pairing (one, store_id, paired_ms) VALUES (1, ?, ?)", (sid, now_ms()))
         elif sid is None:
-            sid = write_store_id(data_dir, cid)
+            sid = write_store_id(home.root, cid)
         if cid is not None and sid != cid:
             raise refusal(home, f"the catalog belongs to another store (store id {cid}, this store's is {sid})")
 
@@ -181,7 +181,7 @@ def pair(home, catalog, *, file_state: str) -> None:
 def status(home, catalog) -> tuple[bool, str]:
     """(paired, a sentence) for doctor and GC: never writes."""
     cid = catalog_id(catalog.conn)
-    sid = read_store_id(home.data)
+    sid = read_store_id(home.root)
     n = store_data(home.data)
     if cid and cid == sid:
         return True, f"catalog and store belong together (store id {cid[:12]}…, {n} data in the store)"

@@ -53,7 +53,7 @@ def full_home(knit_home):
         push_datum(s, "k:v", n=3)
     home = Home.resolve(knit_home)
     assert pairing.store_data(home.data) == 3
-    assert pairing.read_store_id(home.data)
+    assert pairing.read_store_id(home.root)
     return home
 
 
@@ -83,7 +83,7 @@ def _text_catalog(home: Home) -> None:
 def _pre_pairing_empty_catalog(home: Home) -> None:
     """What the old code did: a fresh, empty catalog (and no id anywhere)."""
     _drop_catalog(home)
-    (home.data / pairing.STORE_ID_FILE).unlink()
+    (home.root / pairing.STORE_ID_FILE).unlink()
     from knitctl.catalog import schema
 
     conn = sqlite3.connect(home.catalog)
@@ -137,14 +137,14 @@ def test_gc_removes_nothing_unless_the_catalog_vouches_for_the_store(full_home):
     stray = full_home.data / "0123456789ab"
     stray.mkdir()
     with Session.open(full_home, reclaim=False) as s:
-        (full_home.data / pairing.STORE_ID_FILE).write_text("someone-else\n")   # swapped under a running session
+        (full_home.root / pairing.STORE_ID_FILE).write_text("someone-else\n")   # swapped under a running session
         assert "another store" in gc.unsafe(s)
         assert gc.sweep(s) == [] and stray.exists()
-        (full_home.data / pairing.STORE_ID_FILE).write_text(pairing.catalog_id(s.catalog.conn) + "\n")
+        (full_home.root / pairing.STORE_ID_FILE).write_text(pairing.catalog_id(s.catalog.conn) + "\n")
+        (full_home.data / "README").write_text("not data")                # not an id: never swept
         assert gc.unsafe(s) is None
         assert gc.sweep(s) == ["0123456789ab"]                           # debris goes once vouched for
-    assert not stray.exists()
-    assert (full_home.data / pairing.STORE_ID_FILE).exists()             # never taken for debris
+    assert not stray.exists() and (full_home.data / "README").exists()
     assert pairing.store_data(full_home.data) == 3
 
 
@@ -163,10 +163,10 @@ def test_a_catalog_from_before_pairing_adopts_its_store(full_home):
         ids = [r[0] for r in s.catalog.query("SELECT knit_id FROM data WHERE run_id != 'x'")]
         with s.catalog.write() as c:
             c.execute("DELETE FROM store_pairing")
-    (full_home.data / pairing.STORE_ID_FILE).unlink()
+    (full_home.root / pairing.STORE_ID_FILE).unlink()
     with Session.open(full_home) as s:
         sid = pairing.catalog_id(s.catalog.conn)
-        assert sid and pairing.read_store_id(full_home.data) == sid
+        assert sid and pairing.read_store_id(full_home.root) == sid
         assert [r[0] for r in s.catalog.query("SELECT knit_id FROM data WHERE run_id != 'x'")] == ids
 
 
@@ -174,12 +174,12 @@ def test_a_brand_new_home_initialises_and_pairs(knit_home):
     with Session.open() as s:
         sid = pairing.catalog_id(s.catalog.conn)
     home = Home.resolve(knit_home)
-    assert sid and pairing.read_store_id(home.data) == sid
-    assert oct((home.data / pairing.STORE_ID_FILE).stat().st_mode & 0o777) == "0o600"
+    assert sid and pairing.read_store_id(home.root) == sid
+    assert oct((home.root / pairing.STORE_ID_FILE).stat().st_mode & 0o777) == "0o600"
 
 
 def test_a_lost_store_id_beside_a_full_store_is_refused(full_home):
-    (full_home.data / pairing.STORE_ID_FILE).unlink()
+    (full_home.root / pairing.STORE_ID_FILE).unlink()
     with pytest.raises(CatalogRefused, match="lost its id file"):
         Session.open(full_home)
-    assert not (full_home.data / pairing.STORE_ID_FILE).exists()
+    assert not (full_home.root / pairing.STORE_ID_FILE).exists()

@@ -11,9 +11,9 @@ import os
 import shutil
 from pathlib import Path
 
-from knitctl import runstate
+from knitctl import runstate, safefs
 from knitctl.session import Session
-from knitctl.store import _make_writable
+from knitctl.store import _make_writable, _walk
 
 
 def output_dirs(session: Session, run_id: str) -> list[tuple[str, str, Path]]:
@@ -44,6 +44,7 @@ def finish(session: Session, run_id: str, success: bool, *, exit_code: int | Non
         return None
     store = session.store
     committed = []
+    special: list[str] = []
     for knit_id, path, d in output_dirs(session, run_id):
         final = store.path_of(knit_id)
         if not final.exists():
@@ -59,9 +60,18 @@ def finish(session: Session, run_id: str, success: bool, *, exit_code: int | Non
             elif not d.exists():
                 d.mkdir(parents=True, mode=0o700)
             _make_writable(d)  # the task may have left files it can't read back; they are ours now
+            found = strip_special(d)
+            if found:
+                special.append(f"{path}: {', '.join(found)}")
             store.publish(knit_id, d)
         m = store.manifest(final)
         committed.append((knit_id, m, str(final)))
+    if special:
+        success = False
+        message = (f"{message}; " if message else "") + (
+            "its outputs held special files that data can't hold (removed unread): " + "; ".join(special)
+            + " — a task may write only files, directories and links to its outputs"
+        )
     with session.catalog.write() as c:
         current = c.execute("SELECT status FROM run WHERE run_id = ?", (run_id,)).fetchone()[0]
         if current in runstate.TERMINAL:
@@ -82,6 +92,18 @@ def finish(session: Session, run_id: str, success: bool, *, exit_code: int | Non
             runstate.move(c, run_id, step, exit_code=exit_code if last else None, message=message if last else None)
     cleanup(session, run_id)
     return final_status
+
+
+def strip_special(root: Path) -> list[str]:
+    """Remove the FIFOs, sockets and device nodes a task left below `root`, never opening them;
+    returns each as `name (what it was)`. (Reading a FIFO would hang knitd, a device never end.)"""
+    found = []
+    for p in list(_walk(root)):
+        mode = os.lstat(p).st_mode
+        if safefs.is_special(mode):
+            found.append(f"{p.relative_to(root).as_posix()} ({safefs.kind(mode)})")
+            os.unlink(p)
+    return found
 
 
 def _path_to(current: str, goal: str) -> list[str]:

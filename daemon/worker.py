@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -79,7 +80,8 @@ class LogFile:
     """The run's live log: logs/<run>.log, appended as output arrives."""
 
     def __init__(self, path, *, truncate: bool):
-        self.f = open(path, "wb" if truncate else "ab", buffering=0)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if truncate else os.O_APPEND)
+        self.f = open(os.open(path, flags, 0o600), "wb", buffering=0)  # private to the user, whatever the umask
 
     def __call__(self, chunk: bytes) -> None:
         self.f.write(chunk)

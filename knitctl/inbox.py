@@ -9,6 +9,7 @@ items.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -17,7 +18,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import data as data_api, tags as tagrules
+from . import data as data_api, safefs, tags as tagrules
 from .config import WatchRule
 from .errors import KnitError
 from .session import Session
@@ -27,6 +28,9 @@ from .tags import Tag
 SIDECAR_SUFFIX = ".tags"
 PARTIAL_SUFFIX = ".partial"
 REJECTED = ".rejected"
+ERROR_SUFFIX = ".error"
+MAX_SIDECAR_BYTES = 64 << 10
+MAX_SIDECAR_LINE = 4096
 _SEGMENT_RE = re.compile(r"^([^=]+)=(.*)$")
 
 
@@ -62,6 +66,8 @@ def parse_sidecar(text: str, where: str) -> list[Tag]:
     """One `key:value` a line; blank lines and `#` comments are skipped."""
     out = []
     for n, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_SIDECAR_LINE:
+            raise Rejected(f"{where} line {n}: is {len(line)} characters long; a tag line may hold at most {MAX_SIDECAR_LINE}")
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -100,6 +106,51 @@ def sidecar_of(item: Path) -> Path:
     return item.with_name(item.name + SIDECAR_SUFFIX)
 
 
+def _lstat(path: Path) -> os.stat_result | None:
+    """lstat, or None when there is no such entry — a name too long to exist included."""
+    try:
+        return os.lstat(path)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
+            return None
+        raise
+
+
+def _unlink_quiet(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
+            raise
+
+
+def read_sidecar(item: Path) -> str | None:
+    """The text of an item's `<name>.tags`, or None when it has none. A sidecar must be a small
+    regular text file: a link, FIFO, socket or device is refused without being opened for reading."""
+    side = sidecar_of(item)
+    st = _lstat(side)
+    if st is None:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        raise Rejected(
+            f"{side.name}: is {safefs.kind(st.st_mode)}; a sidecar must be a regular text file — "
+            "replace it with one (links are not followed)"
+        )
+    if st.st_size > MAX_SIDECAR_BYTES:
+        raise Rejected(
+            f"{side.name}: is {st.st_size} bytes; a sidecar may hold at most {MAX_SIDECAR_BYTES // 1024} KiB of key:value lines"
+        )
+    try:
+        fd = safefs.open_regular(side, max_size=MAX_SIDECAR_BYTES)
+        with open(fd, "rb") as f:
+            raw = f.read(MAX_SIDECAR_BYTES + 1)
+        return raw.decode()
+    except safefs.NotRegular as e:  # swapped since the lstat
+        raise Rejected(f"{side.name}: is {e.what}; a sidecar must be a regular text file — replace it with one") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise Rejected(f"{side.name}: can't be read ({e.__class__.__name__}); make it a readable text file") from None
+
+
 def signature(item: Path) -> tuple:
     """What must stay unchanged for the settle time: entries, sizes, mtimes (and the sidecar's)."""
     parts = []
@@ -109,13 +160,10 @@ def signature(item: Path) -> tuple:
             paths += list(_walk(item))
         except OSError as e:  # unreadable inside: settles like anything else, then is rejected
             parts.append((str(item) + "\0unreadable", e.errno or 0, 0))
-    side = sidecar_of(item)
-    if side.exists():
-        paths.append(side)
+    paths.append(sidecar_of(item))
     for p in paths:
-        try:
-            st = os.lstat(p)
-        except FileNotFoundError:
+        st = _lstat(p)
+        if st is None:
             continue
         parts.append((str(p), st.st_size, st.st_mtime_ns))
     return tuple(sorted(parts))
@@ -134,13 +182,9 @@ def item_tags(root: Path, item: Path, rule: WatchRule) -> list[Tag]:
             raise Rejected(e.message) from None
     tags += segment_tags(item.parent.relative_to(root))
     tags.append(Tag("name", item.name))
-    side = sidecar_of(item)
-    if side.exists():
-        try:
-            text = side.read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            raise Rejected(f"{side.name}: can't be read ({e.__class__.__name__}); make it a readable text file") from None
-        tags += parse_sidecar(text, side.name)
+    text = read_sidecar(item)
+    if text is not None:
+        tags += parse_sidecar(text, sidecar_of(item).name)
     return list(dict.fromkeys(tags))
 
 
@@ -188,14 +232,13 @@ def ingest(session: Session, rule: WatchRule, root: Path, item: Path, sig: tuple
     if done:
         if rule.mode == "move":
             _remove(item)
-            sidecar_of(item).unlink(missing_ok=True)
+            _unlink_quiet(sidecar_of(item))
         return Result(item, done, already=True)
     try:
         _check(root, item)
         tags = item_tags(root, item, rule)
     except Rejected as e:
-        reject(root, item, str(e))
-        return Result(item, rejected=str(e))
+        return Result(item, rejected=_reject_noting(root, item, str(e)))
     same_fs = os.stat(item, follow_symlinks=False).st_dev == os.stat(session.home.staging).st_dev
     # A directory changes parent only if it is writable itself (its `..`); a read-only one is copied.
     movable = not item.is_dir() or os.access(item, os.W_OK)
@@ -208,43 +251,93 @@ def ingest(session: Session, rule: WatchRule, root: Path, item: Path, sig: tuple
             raise  # the store's trouble, not the item's: it stays (moved back) and is tried again
         why = e.message if isinstance(e, KnitError) else _denied(item, e)
         if item.exists() or item.is_symlink():
-            reject(root, item, why)
+            why = _reject_noting(root, item, why)
         return Result(item, rejected=why)
     if rule.mode == "move":
         if item.exists():
             _remove(item)  # copied across filesystems: now remove the original
-        sidecar_of(item).unlink(missing_ok=True)
+        _unlink_quiet(sidecar_of(item))
     return Result(item, knit_id)
 
 
+def _reject_noting(root: Path, item: Path, reason: str) -> str:
+    """reject(); the reason, with why the item stayed where it is when it could not be moved aside."""
+    try:
+        reject(root, item, reason)
+    except KnitError as e:
+        return f"{reason} (left in place: {e.message})"
+    return reason
+
+
 def reject(root: Path, item: Path, reason: str) -> Path:
-    """Move an item (and its sidecar) to `<root>/.rejected/` with `<name>.error`."""
+    """Move an item (and its sidecar) to `<root>/.rejected/` with `<name>.error`.
+
+    Everything is done relative to a handle on `.rejected/` that is never a link: the error
+    file is created new (never through a link planted there, never over a file), and names
+    too long for `<name>.error` are shortened."""
     rejected = root / REJECTED
-    rejected.mkdir(exist_ok=True, mode=0o700)
-    name = item.name
-    n = 1
-    while (rejected / name).exists() or (rejected / name).is_symlink():
-        n += 1
-        name = f"{item.name}.{n}"
-    _rename(item, rejected / name)
-    side = sidecar_of(item)
-    if side.exists():
-        os.rename(side, rejected / (name + SIDECAR_SUFFIX))
-    (rejected / (name + ".error")).write_text(reason.rstrip() + "\n")
+    try:
+        os.mkdir(rejected, 0o700)
+    except FileExistsError:
+        pass
+    try:
+        rfd = safefs.open_dir(rejected)
+    except OSError:
+        what = safefs.kind(os.lstat(rejected).st_mode) if _lstat(rejected) else "missing"
+        raise KnitError(
+            f"{rejected} is {what}, not a directory; knit writes nothing through it — remove it and knitd makes a new one"
+        ) from None
+    try:
+        pfd = safefs.open_dir(item.parent)
+        try:
+            name = _claim_error_name(rfd, item.name, reason)
+            _rename(item.name, name, pfd, rfd)
+            side = item.name + SIDECAR_SUFFIX
+            if _lstat(item.parent / side) is not None:
+                os.rename(side, safefs.fit_name(name, SIDECAR_SUFFIX), src_dir_fd=pfd, dst_dir_fd=rfd)
+        finally:
+            os.close(pfd)
+    finally:
+        os.close(rfd)
     return rejected / name
 
 
-def _rename(src: Path, dst: Path) -> None:
+def _claim_error_name(rfd: int, base: str, reason: str) -> str:
+    """A name in `.rejected/` free for the item, its sidecar and its `.error` — the error
+    file written (created new) as the claim."""
+    for n in range(1, 10_000):
+        name = base if n == 1 else safefs.fit_name(base, f".{n}")
+        taken = [x for x in (name, safefs.fit_name(name, SIDECAR_SUFFIX)) if _exists_at(rfd, x)]
+        if taken:
+            continue
+        try:
+            safefs.create_new(safefs.fit_name(name, ERROR_SUFFIX), (reason.rstrip() + "\n").encode(), dir_fd=rfd)
+        except FileExistsError:  # a file or link already there: never written through, another name taken
+            continue
+        return name
+    raise KnitError("the inbox's .rejected/ holds too many items of this name; empty it")
+
+
+def _exists_at(dir_fd: int, name: str) -> bool:
     try:
-        os.rename(src, dst)
+        os.lstat(name, dir_fd=dir_fd)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _rename(name: str, new: str, src_fd: int, dst_fd: int) -> None:
+    try:
+        os.rename(name, new, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
     except PermissionError:
-        if not src.is_dir() or src.is_symlink():
+        st = os.lstat(name, dir_fd=src_fd)
+        if not stat.S_ISDIR(st.st_mode):
             raise
         # a directory moves to another parent only if writable itself (its `..` changes)
-        mode = stat.S_IMODE(os.lstat(src).st_mode)
-        os.chmod(src, mode | stat.S_IWUSR | stat.S_IXUSR)
-        os.rename(src, dst)
-        os.chmod(dst, mode)
+        mode = stat.S_IMODE(st.st_mode)
+        os.chmod(name, mode | stat.S_IWUSR | stat.S_IXUSR, dir_fd=src_fd)
+        os.rename(name, new, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+        os.chmod(new, mode, dir_fd=dst_fd)
 
 
 def _remove(item: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .controlchars import describe, escape, first_control
 from .errors import UsageError
 
 RESERVED_PREFIX = "knit#"
@@ -47,8 +48,12 @@ def parse(text: str, *, where: str = "tag") -> Tag:
     key, value = key.strip(), value.strip()
     if not key:
         raise UsageError(f"{where}: {text!r} has an empty key; write it as key:value")
-    if any(c in key + value for c in "\n\r\0"):
-        raise UsageError(f"{where}: {text!r} contains a line break or NUL; tags are single-line")
+    bad = first_control(key + value)
+    if bad is not None:
+        raise UsageError(
+            f"{where}: '{escape(text)}' contains the control character {describe(bad)}; "
+            "tags are single-line printable text — remove it"
+        )
     return Tag(key, value)
 
 
@@ -61,6 +66,11 @@ def parse_user(text: str, *, where: str = "tag") -> Tag:
             "system tags are computed by knit and can't be set"
         )
     return tag
+
+
+def name_tag(name: str, *, where: str = "name") -> Tag:
+    """The `name:<name>` tag for a file or directory's name; a name with control characters is refused."""
+    return parse(f"name:{name}", where=where)
 
 
 def parse_many(texts, *, where: str = "tag", user: bool = True) -> list[Tag]:

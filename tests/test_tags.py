@@ -52,6 +52,22 @@ def test_line_breaks_and_nul_are_refused(text):
         tags.parse(text)
 
 
+@pytest.mark.parametrize("text", [
+    "a:\x1b]0;title\x07", "a:\x1b[2J", "a:b\x07c", "a\x01b:c", "a:b\tc", "a:b\x7fc", "a:b\x9b31m", "a:b\x85c", "a:b\x0bc",
+])
+def test_control_characters_are_refused_and_named(text):
+    with pytest.raises(UsageError, match="control character") as e:
+        tags.parse(text, where="--tag")
+    assert "\x1b" not in e.value.message and "\x07" not in e.value.message and "\x9b" not in e.value.message
+    assert e.value.message.startswith("--tag: ")
+
+
+def test_a_name_tag_with_control_characters_is_refused():
+    assert tags.name_tag("day-01") == Tag("name", "day-01")
+    with pytest.raises(UsageError, match="control character .x1b"):
+        tags.name_tag("n\x1b[2Jx", where="-n /tmp/x")
+
+
 def test_non_string_is_refused():
     with pytest.raises(UsageError, match="expected a 'key:value' string"):
         tags.parse(42)  # type: ignore[arg-type]
@@ -68,8 +84,8 @@ def test_str_round_trips():
     assert tags.parse(str(t)) == t
 
 
-_key = st.text(st.characters(blacklist_characters=":\n\r\0", blacklist_categories=("Cs",)), min_size=1).map(str.strip).filter(bool)
-_value = st.text(st.characters(blacklist_characters="\n\r\0", blacklist_categories=("Cs",))).map(str.strip)
+_key = st.text(st.characters(blacklist_characters=":", blacklist_categories=("Cs", "Cc")), min_size=1).map(str.strip).filter(bool)
+_value = st.text(st.characters(blacklist_categories=("Cs", "Cc"))).map(str.strip)
 
 
 @given(_key, _value)

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from .. import explain as explain_api
+from ..controlchars import escape
 from .common import OutputOpt, open_session
 from .output import Format, emit
 
@@ -18,7 +19,7 @@ def _print(doc: dict, output: Optional[Format], lines: list[str]) -> None:
     if output in (Format.json, Format.yaml):
         emit([doc], output, [], single=True)
     else:
-        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.write(escape("\n".join(lines), keep_lines=True) + "\n")
 
 
 @app.command("data")

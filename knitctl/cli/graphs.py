@@ -5,8 +5,12 @@ from __future__ import annotations
 import sys
 from enum import Enum
 
-from ..errors import UsageError
 from .. import render
+from ..controlchars import escape
+from ..errors import UsageError
+
+
+MAX_DEPTH = 1_000_000
 
 
 class GraphFormat(str, Enum):
@@ -25,6 +29,8 @@ def parse_depth(text: str) -> int | None:
         raise UsageError(f"--numbers: {text!r} is not a depth; give a number (e.g. 3) or 'all'") from None
     if n < 0:
         raise UsageError("--numbers: the depth can't be negative")
+    if n > MAX_DEPTH:
+        raise UsageError(f"--numbers: {text} is more hops than any graph here has; give at most {MAX_DEPTH} or 'all'")
     return n
 
 
@@ -35,4 +41,4 @@ def print_graph(graph: dict, fmt: GraphFormat) -> None:
         GraphFormat.json: render.to_json,
         GraphFormat.tree: render.to_tree,
     }[fmt](graph)
-    sys.stdout.write(out)
+    sys.stdout.write(escape(out, keep_lines=True))

@@ -333,7 +333,7 @@ def test_cli_resource_and_annotate(cli_inproc, session):
     assert r.code == 2 and r.err_lines == ["knitctl: error: --set: 'disk' is not a resource; use cpu, memory or gpu"], r
     r = cli_inproc("plan", "find", "-i", "k:v", "--active", "yes", "--output", "json")
     assert r.code == 0 and [p["plan_id"] for p in r.json()] == [plan.plan_id], r
-    r = cli_inproc("plan", "find", "-o", "k:v")                      # -o is --out-tag here
+    r = cli_inproc("plan", "find", "-O", "k:v")                      # -O is --out-tag (-o is the format)
     assert r.code == 0 and r.out == "", r
 
 

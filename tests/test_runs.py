@@ -505,7 +505,7 @@ def test_cli_run_find_show_stop_abort_retry_rm(session, cli_inproc):
         "SELECT knit_id FROM data d JOIN run r ON r.run_id = d.run_id WHERE r.plan_id = 'knit#uploaded'")[0])
     assert r.code == 0 and [line.split("\t")[0] for line in r.out_lines] == [run_a], r
 
-    r = cli_inproc("run", "find", "-o", outputs_of(session, run_a)[0], "--since", "2000-01-01T00:00:00Z",
+    r = cli_inproc("run", "find", "-O", outputs_of(session, run_a)[0], "--since", "2000-01-01T00:00:00Z",
                    "--duration", "100000d", "--output", "json")
     assert r.code == 0 and [x["run_id"] for x in r.json()] == [run_a], r
 

@@ -10,9 +10,16 @@ when no root option is given).
 from __future__ import annotations
 
 import os
+import sys
 from typing import Optional
 
 import typer
+import typer.core
+
+# Help and usage errors are plain text (no boxes, no escape sequences) unless a terminal that
+# takes them reads them: piped, TERM=dumb or NO_COLOR.
+if not sys.stdout.isatty() or os.environ.get("TERM") == "dumb" or "NO_COLOR" in os.environ:
+    typer.core.HAS_RICH = False
 
 from ..session import Session
 from . import context, daemon, data, explain, plan, run as run_cmd, watch
@@ -23,7 +30,8 @@ from .output import message
 app = typer.Typer(
     name="knitctl",
     help="knit: tagged data, plans that run on it, and the lineage between them.",
-    no_args_is_help=True,
+    no_args_is_help=False,  # `knitctl` alone: the root callback prints the help and exits 0
+    invoke_without_command=True,
     pretty_exceptions_show_locals=False,
     add_completion=True,
 )
@@ -42,16 +50,36 @@ app.command("doctor")(daemon.doctor)
 app.command("tui")(tui_command)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("knit")
+        except PackageNotFoundError:
+            v = "unknown (not installed)"
+        typer.echo(f"knitctl {v}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main(
+    ctx: typer.Context,
     context_: Optional[str] = typer.Option(
         None, "--context", help="Run in this context (over $KNIT_CONTEXT and the config's current-context).",
         envvar=None,
     ),
+    version_: bool = typer.Option(False, "--version", is_eager=True, callback=_version, help="Print knitctl's version and exit."),
 ):
-    """knit: tagged data, plans that run on it, and the lineage between them."""
+    """knit: tagged data, plans that run on it, and the lineage between them.
+
+    Examples: knitctl quickstart; knitctl data push ./dataset -t project:demo; knitctl run find -o json
+    """
     if context_:
         os.environ["KNIT_CONTEXT"] = context_
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
 
 
 @app.command("init")

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from ..controlchars import escape
+
 if TYPE_CHECKING:  # yaml and rich are imported where used: a one-liner's start-up pays for neither unless it prints with them
     from rich.console import Console
+
+
+_RAW_IN_JSON = re.compile("[\x7f-\x9f]")
 
 
 class Format(str, Enum):
@@ -26,18 +32,24 @@ def _no_color() -> bool:
 def stdout_console() -> Console:
     from rich.console import Console
 
-    return Console(no_color=_no_color(), highlight=False, soft_wrap=False)
+    return Console(no_color=_no_color(), highlight=False, soft_wrap=False, color_system=None if _no_color() else "auto")  # NO_COLOR: no bold either
 
 
 def stderr_console() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, no_color=_no_color(), highlight=False, soft_wrap=True)
+    return Console(stderr=True, no_color=_no_color(), highlight=False, soft_wrap=True, color_system=None if _no_color() else "auto")
 
 
 def message(text: str) -> None:
-    """A human message: stderr, never mixed with data."""
-    stderr_console().print(text, markup=False)
+    """A human message: stderr, never mixed with data; control characters in it are shown escaped."""
+    stderr_console().print(escape(text, keep_lines=True), markup=False)
+
+
+def json_text(doc: Any) -> str:
+    """JSON for stdout: like json.dumps, with DEL and C1 controls (which json leaves raw) as \\u escapes."""
+    text = json.dumps(doc, indent=2, ensure_ascii=False)
+    return _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if _RAW_IN_JSON.search(text) else text
 
 
 def emit(
@@ -49,7 +61,7 @@ def emit(
 ) -> None:
     """Print records as a table (TTY), TSV (piped), JSON or YAML."""
     if fmt == Format.json:
-        sys.stdout.write(json.dumps(records[0] if single else list(records), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(records[0] if single else list(records)) + "\n")
         return
     if fmt == Format.yaml:
         import yaml
@@ -58,6 +70,7 @@ def emit(
         return
     rows = [[_cell(fn(r)) for _, fn in columns] for r in records]
     if fmt == Format.table or sys.stdout.isatty():
+        rows = [[escape(c, keep_lines=True) for c in row] for row in rows]
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False, header_style="bold")
@@ -68,7 +81,7 @@ def emit(
         stdout_console().print(table)
     else:
         for row in rows:
-            sys.stdout.write("\t".join(c.replace("\t", " ").replace("\n", " ") for c in row) + "\n")
+            sys.stdout.write("\t".join(escape(c.replace("\t", " ").replace("\n", " ")) for c in row) + "\n")
 
 
 def _cell(v: Any) -> str:

@@ -95,10 +95,13 @@ def find(
     active: str = typer.Option("both", "--active", help="yes, no or both."),
     image: Optional[str] = typer.Option(None, "--image", help="Only plans with this image (name or name:tag)."),
     in_tag: List[str] = typer.Option([], "-i", "--in-tag", help="Only plans with an input accepting these tags."),
-    out_tag: List[str] = typer.Option([], "-o", "--out-tag", help="Only plans with an output carrying these tags."),
-    output: Optional[Format] = typer.Option(None, "--output", help="table, json or yaml (-o here means --out-tag)."),
+    out_tag: List[str] = typer.Option([], "-O", "--out-tag", help="Only plans with an output carrying these tags."),
+    output: Optional[Format] = OutputOpt,
 ):
-    """List plans."""
+    """List plans.
+
+    Examples: knitctl plan find -i project:demo -o json; knitctl plan find --active yes -O type:model
+    """
     oneliners.plan_find(active=active, image=image, in_tag=in_tag, out_tag=out_tag, output=output)
 
 

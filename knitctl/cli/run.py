@@ -22,16 +22,19 @@ _emit_runs = oneliners.emit_runs
 
 @app.command("find")
 def find(
-    plan: List[str] = typer.Option([], "-p", "--plan", help="Only runs of this plan (repeatable)."),
-    input_: List[str] = typer.Option([], "-i", "--input", help="Only runs taking this datum as input."),
-    output_datum: List[str] = typer.Option([], "-o", "--output-data", help="Only the run that made this datum."),
+    plan: List[str] = typer.Option([], "-p", "--plan", "--planid", help="Only runs of this plan (repeatable)."),
+    input_: List[str] = typer.Option([], "-i", "--input", "--in-knitid", help="Only runs taking this datum as input."),
+    output_datum: List[str] = typer.Option([], "-O", "--output-data", "--out-knitid", help="Only the run that made this datum."),
     status: List[str] = typer.Option([], "-s", "--status", help="Only runs in this status (repeatable); invalidated runs show only when asked."),
     since: Optional[str] = typer.Option(None, "--since", help="Only runs created at or after this RFC 3339 time."),
     duration: Optional[str] = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h)."),
     context: List[str] = typer.Option([], "--context", "-c", help="Only runs made for this context (repeatable)."),
-    output: Optional[Format] = typer.Option(None, "--output", help="table, json or yaml (-o here means --output-data)."),
+    output: Optional[Format] = OutputOpt,
 ):
-    """List runs."""
+    """List runs.
+
+    Examples: knitctl run find -s running -o json; knitctl run find --since 2h -p 3f2a
+    """
     oneliners.run_find(plan=plan, input_=input_, output_datum=output_datum, status=status, since=since, duration=duration,
                        context=context, output=output)
 

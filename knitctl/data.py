@@ -106,7 +106,7 @@ def push(
     for p in paths:
         per = list(user_tags)
         if name_tag:
-            nm = Tag("name", Path(os.path.abspath(p)).name)
+            nm = tagrules.name_tag(Path(os.path.abspath(p)).name, where=f"-n {p}")
             if nm not in per:
                 per.append(nm)
         uploads.append(Upload(p, per, move=move, source=os.path.abspath(p)))

@@ -42,6 +42,7 @@ Semantics:
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
 from typing import Union
@@ -64,6 +65,16 @@ class Token:
 
 _NUMBER = re.compile(r"-?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_NESTING = 100       # parentheses and NOTs inside one another
+MAX_TERMS = 500         # comparisons in one query (SQLite's expression depth is 1000)
+MAX_IN_ITEMS = 10_000   # values in one IN list (SQLite binds at most 32,766 parameters)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 30 else text[:27] + "..."
 
 
 class FilterQueryError(Exception):
@@ -137,6 +148,10 @@ def tokenize(q: str) -> list[Token]:
             if _IDENT.match(q, m.end()):
                 raise FilterQueryError(f"malformed number {q[i:m.end() + 1]!r}", i)
             value: object = float(text) if any(c in text for c in ".eE") else int(text)
+            if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+                raise FilterQueryError(f"the number {_short(text)} is outside the 64-bit integer range", i)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise FilterQueryError(f"the number {_short(text)} is too large for a double", i)
             out.append(Token("NUMBER", text, i, value))
             i = m.end()
             continue
@@ -246,6 +261,13 @@ class Parser:
     def __init__(self, text: str):
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0
+        self.terms = 0
+
+    def enter(self, t: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise FilterQueryError(f"nested more than {MAX_NESTING} deep (parentheses and NOTs); simplify the query", t.pos)
 
     def peek(self, k: int = 0) -> Token:
         return self.tokens[min(self.i + k, len(self.tokens) - 1)]
@@ -295,19 +317,27 @@ class Parser:
     def not_expr(self) -> Expr:
         if self.at_keyword("NOT"):
             t = self.next()
-            return Not(self.not_expr(), t.pos)
+            self.enter(t)
+            inner = self.not_expr()
+            self.depth -= 1
+            return Not(inner, t.pos)
         return self.predicate()
 
     def predicate(self) -> Expr:
         t = self.peek()
         if t.kind == "(":
             self.next()
+            self.enter(t)
             e = self.or_expr()
             close = self.peek()
             if close.kind != ")":
                 raise FilterQueryError(f"expected ')' to close the '(' at column {t.pos + 1}, found {_describe(close)}", close.pos)
             self.next()
+            self.depth -= 1
             return e
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise FilterQueryError(f"more than {MAX_TERMS} comparisons in one query; split it or use IN (...)", t.pos)
         left = self.operand()
         t = self.peek()
         if t.kind == "OP":
@@ -328,6 +358,8 @@ class Parser:
             while self.peek().kind == ",":
                 self.next()
                 items.append(self.operand())
+                if len(items) > MAX_IN_ITEMS:
+                    raise FilterQueryError(f"more than {MAX_IN_ITEMS} values in one IN list; split the query", t.pos)
             self.expect(")", "',' or ')' in the IN list")
             return In(left, tuple(items), negated, t.pos)
         if self.at_keyword("IS"):

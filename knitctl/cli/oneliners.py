@@ -124,7 +124,7 @@ def plan_find(active, image, in_tag, out_tag, output):
 
 
 def status(output):
-    from .. import knitd, tags as tagrules
+    from .. import health, knitd, tags as tagrules
     from ..data import INGEST_PROPERTY
 
     with _session() as s:
@@ -148,11 +148,14 @@ def status(output):
         "context": (context[0] if context else None) or "local",
         "runs": counts,
         "recent_ingests": recent,
+        "components": health.components(s.home) if pid else [],
     }
     if output in (Format.json, Format.yaml):
         emit([doc], output, [], single=True)
         return
-    rows = [("knitd", f"running (pid {pid})" if pid else "stopped"), ("home", doc["home"]), ("context", doc["context"]),
-            ("runs", " ".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "none")]
+    rows = [("knitd", f"running (pid {pid})" if pid else "stopped")]
+    rows += [(c["name"], ("ok" if c["ok"] else "FAIL") + f' — {c["detail"]}') for c in doc["components"]]
+    rows += [("home", doc["home"]), ("context", doc["context"]),
+             ("runs", " ".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "none")]
     rows += [("ingested", f'{x["knit_id"]} from {x["from"]} at {x["at"]}') for x in recent]
     emit([{"k": k, "v": v} for k, v in rows], output, [("field", lambda r: r["k"]), ("value", lambda r: r["v"])])

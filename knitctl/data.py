@@ -326,14 +326,23 @@ def deferred(session: Session, limit: int = 100) -> list[str]:
 # -- pull ------------------------------------------------------------------------
 
 
-def pull(session: Session, text: str, dest: str | os.PathLike, *, extract: bool, progress: Progress | None = None) -> Path:
+def pull(session: Session, text: str, dest: str | os.PathLike, *, extract: bool, progress: Progress | None = None,
+         stream=None) -> Path | None:
+    """Into the directory `dest` (made when missing), or with dest "-" as a .tar.gz to `stream` (returns None)."""
+    to_stream = str(dest) == "-"
+    if to_stream and extract:
+        raise UsageError("-x/--extract writes files, and - streams a .tar.gz; give a directory, or drop -x")
+    target = Path(dest)
+    if not to_stream and (target.exists() or target.is_symlink()) and not target.is_dir():
+        raise UsageError(f"{target}: exists and is not a directory; give a directory to pull into (made when missing)")
     d = get(session, text)
     if d.status != "done" or not d.digest:
         raise KnitError(f"datum {d.knit_id} is not committed yet (its run is {d.status}); wait for it to finish")
     d.digest = ensure_digest(session, d.knit_id)
-    target = Path(dest)
-    if not target.is_dir():
-        raise UsageError(f"{target}: not a directory; give an existing directory to pull into")
+    if to_stream:
+        session.store.stream_tar(d.knit_id, stream, d.digest, progress)
+        return None
+    target.mkdir(parents=True, exist_ok=True)
     if extract:
         return session.store.export_dir(d.knit_id, target, d.digest, progress)
     return session.store.export_tar(d.knit_id, target, d.digest, progress)

@@ -361,7 +361,7 @@ BAD_LIB = {
     "tag-unknown-id": (lambda s, c: data_api.tag(s, _unknown(c["ids"]), add=["a:b"]), "no data with id"),
     "tag-ambiguous-prefix": (lambda s, c: data_api.tag(s, _ambiguous(c["ids"]), add=["a:b"]), "ambiguous"),
     "tag-remove-system-key": (lambda s, c: data_api.tag(s, c["ids"][0], remove_keys=["knit#id"]), "reserved"),
-    "pull-into-missing-dir": (lambda s, c: data_api.pull(s, c["ids"][1], c["base"] / "nope", extract=False), "not a directory"),
+    "pull-into-a-file": (lambda s, c: data_api.pull(s, c["ids"][1], c["base"] / "good" / "a", extract=False), "not a directory"),
 }
 
 

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from .. import data as data_api
+from ..errors import UsageError
 from . import oneliners
 from .common import OutputOpt, open_session, transfer_progress
 from .graphs import GraphFormat, parse_depth, print_graph
@@ -68,15 +69,23 @@ def show(knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is e
 @app.command("pull")
 def pull(
     knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough)."),
-    dest: Path = typer.Argument(..., help="Existing directory to write into."),
+    dest: str = typer.Argument(".", help="Directory to write into, made when missing (default: the current one); - writes the .tar.gz to stdout."),
     extract: bool = typer.Option(False, "-x", "--extract", help="Write the files into DEST/<id>/ instead of DEST/<id>.tar.gz."),
 ):
-    """Copy a datum out, verifying its digest."""
+    """Copy a datum out, verifying its digest.
+
+    Examples: knitctl data pull 9dba68b5 ./out -x; knitctl data pull 9dba68b5 - | tar -tzf -
+    """
+    import sys
+
+    if dest == "-" and sys.stdout.isatty():
+        raise UsageError("- writes a .tar.gz to stdout, which is a terminal here; redirect it (> datum.tar.gz) or give a directory")
     with open_session() as s:
         d = data_api.get(s, knit_id)
         with transfer_progress(d.size or 0, "pulling") as progress:
-            out = data_api.pull(s, knit_id, dest, extract=extract, progress=progress)
-    typer.echo(str(out))
+            out = data_api.pull(s, knit_id, dest, extract=extract, progress=progress, stream=sys.stdout.buffer)
+    if out is not None:
+        typer.echo(str(out))
 
 
 @app.command("tag")

@@ -13,6 +13,7 @@ from watchfiles import watch
 
 from knitctl import runstate
 
+from knitctl.health import COMPONENTS, Health
 from knitctl.home import Home
 from knitctl.session import Session
 
@@ -23,6 +24,8 @@ from .worker import STOP_GRACE_SECONDS, Worker, gpu_count, run_worker
 log = logging.getLogger("knitd")
 
 SAFETY_TICK_MS = 1000   # a tick at least this often, in case a file event is missed
+WATCHER_MAX_PAUSE = 30.0
+RUN_LOOP, WATCHER = COMPONENTS
 
 
 class Daemon:
@@ -37,6 +40,8 @@ class Daemon:
         self.workers: dict[str, Worker] = {}
         self.stopping = threading.Event()
         self.hash_wake = threading.Event()    # wakes the background hashing of moved data
+        self.health = Health(home)
+        self.watcher_restarts = 0
 
     # -- start-up ------------------------------------------------------------------
 
@@ -98,7 +103,7 @@ class Daemon:
 
         from . import digests
 
-        self.watcher = Watcher(self.home, self.stopping)
+        self.watcher = Watcher(self.home, self.stopping, beat=lambda: self.health.beat(WATCHER))
         threading.Thread(target=self._watch_folders, daemon=True, name="watcher").start()
         threading.Thread(target=digests.serve, args=(self.home, self.stopping, self.hash_wake), daemon=True, name="digests").start()
         self.reconcile()
@@ -118,12 +123,26 @@ class Daemon:
             self.tick()
 
     def _watch_folders(self) -> None:
-        try:
-            self.watcher.serve()
-        except Exception:
-            log.exception("the folder watcher stopped")
+        """The folder watcher, restarted (with a growing pause) whenever it dies."""
+        from .watcher import Watcher
+
+        while not self.stopping.is_set():
+            try:
+                self.watcher.serve()
+                return  # knitd is stopping
+            except Exception as e:  # noqa: BLE001 — whatever killed it, drops must keep being ingested
+                self.watcher_restarts += 1
+                pause = min(WATCHER_MAX_PAUSE, 0.1 * 2 ** min(self.watcher_restarts, 10))
+                log.exception("the folder watcher died (%s); restarting it in %.1fs (restart %d)",
+                              type(e).__name__, pause, self.watcher_restarts)
+                self.health.beat(WATCHER, "restarting", f"died: {type(e).__name__}: {str(e)[:200]}",
+                                 restarts=self.watcher_restarts)
+                if self.stopping.wait(pause):  # a pause between restarts, not a synchronisation
+                    return
+                self.watcher = Watcher(self.home, self.stopping, beat=lambda: self.health.beat(WATCHER))
 
     def tick(self) -> None:
+        self.health.beat(RUN_LOOP)
         self.hash_wake.set()
         for run_id in [r for r, w in self.workers.items() if w.done.is_set()]:
             del self.workers[run_id]

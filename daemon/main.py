@@ -42,14 +42,20 @@ def run(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     home = Home.resolve(args.home)
     home.ensure()
+    os.close(os.open(home.daemon_log, os.O_CREAT | os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW, 0o600))
+    os.chmod(home.daemon_log, 0o600)  # private from its first byte, and kept so if it was made before
     logging.basicConfig(
         filename=str(home.daemon_log),
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
     )
-    os.chmod(home.daemon_log, 0o600)
     logging.getLogger("watchfiles").setLevel(logging.WARNING)
     log = logging.getLogger("knitd")
+    try:
+        if home.make_private():
+            log.info("made files under %s private to the user (0600, folders 0700)", home.root)
+    except OSError as e:
+        log.warning("could not make everything under %s private: %s", home.root, e)
     lock = PidLock(home)
     try:
         lock.acquire()
@@ -69,6 +75,10 @@ def run(argv: list[str] | None = None) -> None:
     log.info("knitd %d started: home %s, parallelism %d, gpus %s", os.getpid(), home.root, daemon.parallelism, gpus)
     try:
         daemon.serve()
+    except Exception as e:  # noqa: BLE001 — the run loop itself died: say so loudly, exit non-zero
+        log.exception("knitd %d: the run loop died (%s); exiting", os.getpid(), type(e).__name__)
+        print(f"knitd: error: the run loop died ({type(e).__name__}: {e}); see {home.daemon_log}", file=sys.stderr)
+        sys.exit(1)
     finally:
         log.info("knitd %d stopping; running tasks keep running", os.getpid())
         lock.release()

@@ -41,9 +41,10 @@ RECENT = 20
 
 
 class Watcher:
-    def __init__(self, home: Home, stop: threading.Event):
+    def __init__(self, home: Home, stop: threading.Event, beat=None):
         self.home = home
         self.stop = stop
+        self.beat = beat or (lambda: None)   # called each time round: knitd's health file
         self.recent: deque = deque(maxlen=RECENT)
         self._seen: dict[Path, tuple[tuple, float]] = {}    # item -> (signature, since)
         self._done: dict[Path, tuple] = {}                  # items ingested but left in place (copy) -> signature
@@ -106,6 +107,7 @@ class Watcher:
                 thread.start()
                 try:
                     while not self.stop.is_set():
+                        self.beat()
                         due = self.scan(session, roots)
                         # sleep until something changes, the next item is due to settle, or it's
                         # time to look at the config again — whichever comes first

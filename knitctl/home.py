@@ -73,3 +73,28 @@ class Home:
         for d in (self.root, self.data, self.staging, self.trash, self.logs, self.runs, self.inbox):
             d.mkdir(mode=0o700, exist_ok=True)
             os.chmod(d, 0o700)
+
+    def make_private(self) -> int:
+        """Tighten what an older knit (or a umask) left readable by others: the top-level files and
+        logs/ to 0600, KNIT_HOME's own folders to 0700. Links are never followed. Returns how many changed."""
+        changed = 0
+        for folder, file_mode in ((self.root, 0o600), (self.logs, 0o600)):
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            for e in entries:
+                if e.is_symlink():
+                    continue
+                want = 0o700 if e.is_dir() else file_mode
+                if folder == self.root and e.is_dir() and e.name not in _OWN_DIRS:
+                    continue  # lost+found/ and the like: the store's own modes are its business
+                mode = e.stat(follow_symlinks=False).st_mode & 0o7777
+                if mode != want and (e.is_dir() or e.is_file()):
+                    os.chmod(e.path, want)
+                    changed += 1
+        return changed
+
+
+_OWN_DIRS = ("data", "staging", "trash", "logs", "runs", "inbox")
+

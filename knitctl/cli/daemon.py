@@ -64,10 +64,18 @@ def doctor(
     digests: bool = typer.Option(False, "--digests", help="Also re-hash every datum in the store (slow)."),
     context: Optional[str] = typer.Option(None, "--context", help="Check only this Kubernetes context: reachable, permissions, GPUs."),
     output: Optional[Format] = typer.Option(None, "-o", "--output", help="table, json or yaml."),
+    repair: bool = typer.Option(False, "--repair", help="Rebuild a damaged or unpaired catalog from what can be read "
+                                "(the old file is kept aside; store data are never deleted). Stop knitd first."),
 ):
     """Check Docker, GPUs, disk, the catalog, knitd and each context; say how to fix what's wrong."""
     from .. import doctor as doctor_api
 
+    if repair:
+        from .. import repair as repair_api
+
+        for line in repair_api.repair(Home.resolve()).lines():
+            message(line)
+        return
     results = doctor_api.run(Home.resolve(), digests=digests, context=context)
     if output in (Format.json, Format.yaml):
         emit(results, output, [])

@@ -1,0 +1,268 @@
+"""`knitctl doctor --repair`: a catalog rebuilt from what can still be read, paired with this store.
+
+The damaged file is never changed: it is renamed aside (catalog.db.damaged-<timestamp>, its
+-wal and -shm with it) and a new catalog is built beside it, table by table and row by row:
+rows are read by rowid in batches, and a batch that can't be read is retried one rowid at a
+time, so a corrupt page costs only the rows on it. Rows whose parents were lost are dropped
+(foreign keys hold in the new catalog). Store data are never deleted: directories the new
+catalog doesn't know are moved to KNIT_HOME/lost+found/, out of GC's reach.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import pairing
+from .catalog.db import Catalog, now_ms
+from .errors import Conflict
+from .home import Home
+
+BATCH = 500
+MAX_ROWID_SCAN = 5_000_000   # when a table's largest rowid can't be read
+
+
+@dataclass
+class Report:
+    kept_aside: list[str] = field(default_factory=list)
+    copied: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, int] = field(default_factory=dict)   # rows (or batches) that could not be read
+    dropped: dict[str, int] = field(default_factory=dict)      # rows whose parents were lost
+    lost_found: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def lines(self) -> list[str]:
+        out = [self.note] if self.note else []
+        if self.kept_aside:
+            out.append("kept the old catalog aside: " + ", ".join(self.kept_aside))
+        if self.copied:
+            out.append("recovered rows: " + ", ".join(f"{t} {n}" for t, n in self.copied.items() if n))
+        if any(self.unreadable.values()):
+            out.append("unreadable, lost: " + ", ".join(f"{t} {n}" for t, n in self.unreadable.items() if n))
+        if any(self.dropped.values()):
+            out.append("dropped (their parent rows were lost): " + ", ".join(f"{t} {n}" for t, n in self.dropped.items() if n))
+        if self.lost_found:
+            out.append(f"{len(self.lost_found)} store director{'y' if len(self.lost_found) == 1 else 'ies'} the catalog "
+                       f"no longer knows moved (not deleted) to lost+found/: {', '.join(self.lost_found[:10])}; "
+                       "look inside and push what you need again (knitctl data push lost+found/ID -t ...)")
+        return out
+
+
+def _stamp() -> str:
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
+
+
+def _open_old(path: Path) -> sqlite3.Connection | None:
+    for uri in (f"file:{path}?mode=ro", f"file:{path}?immutable=1"):
+        try:
+            conn = sqlite3.connect(uri, uri=True)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.DatabaseError:
+            continue
+    return None
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+
+
+def _has_rowid(conn: sqlite3.Connection, table: str) -> bool:
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    return not (sql and sql[0] and "WITHOUT ROWID" in sql[0].upper())
+
+
+def _max_rowid(old: sqlite3.Connection, table: str) -> int:
+    for sql in (f'SELECT max(rowid) FROM "{table}"', f'SELECT rowid FROM "{table}" ORDER BY rowid DESC LIMIT 1'):
+        try:
+            row = old.execute(sql).fetchone()
+            return (row[0] or 0) if row else 0
+        except sqlite3.DatabaseError:
+            continue
+    return MAX_ROWID_SCAN
+
+
+def copy_table(old: sqlite3.Connection, new: sqlite3.Connection, table: str, cols: list[str]) -> tuple[int, int]:
+    """Copy what can be read of one table; (rows copied, rows or batches unreadable)."""
+    names = ", ".join(f'"{c}"' for c in cols)
+    insert = f'INSERT OR IGNORE INTO "{table}" ({names}) VALUES ({", ".join("?" * len(cols))})'
+    copied = unreadable = 0
+    if not _has_rowid(new, table):
+        # no rowid to step over a bad page by: read forwards, then backwards from the other end
+        seen: set = set()
+        for order in ("ASC", "DESC"):
+            try:
+                for row in old.execute(f'SELECT {names} FROM "{table}" ORDER BY {names.split(", ")[0]} {order}'):
+                    if row not in seen:
+                        seen.add(row)
+                        copied += new.execute(insert, row).rowcount
+                else:
+                    break
+            except sqlite3.DatabaseError:
+                unreadable += 1
+        return copied, unreadable
+    top = _max_rowid(old, table)
+    start = 1 if top > 0 else top
+    lo = min(start, _min_rowid(old, table))
+    for a in range(lo, top + 1, BATCH):
+        b = a + BATCH - 1
+        try:
+            rows = old.execute(f'SELECT {names} FROM "{table}" WHERE rowid BETWEEN ? AND ?', (a, b)).fetchall()
+        except sqlite3.DatabaseError:
+            rows = []
+            for rid in range(a, b + 1):
+                try:
+                    rows += old.execute(f'SELECT {names} FROM "{table}" WHERE rowid = ?', (rid,)).fetchall()
+                except sqlite3.DatabaseError:
+                    unreadable += 1
+        for row in rows:
+            copied += new.execute(insert, row).rowcount
+    return copied, unreadable
+
+
+def _min_rowid(old: sqlite3.Connection, table: str) -> int:
+    try:
+        row = old.execute(f'SELECT min(rowid) FROM "{table}"').fetchone()
+        return row[0] if row and row[0] is not None else 1
+    except sqlite3.DatabaseError:
+        return 1
+
+
+def _drop_orphans(new: sqlite3.Connection) -> dict[str, int]:
+    dropped: dict[str, int] = {}
+    for _ in range(20):  # dropping a parent may orphan its children: until none is left
+        bad = new.execute("PRAGMA foreign_key_check").fetchall()
+        if not bad:
+            break
+        for table, rowid, _parent, _fk in bad:
+            if rowid is None:
+                continue
+            new.execute(f'DELETE FROM "{table}" WHERE rowid = ?', (rowid,))
+            dropped[table] = dropped.get(table, 0) + 1
+    return dropped
+
+
+def rebuild(old_path: Path, new_path: Path, report: Report) -> None:
+    """A fresh catalog at new_path holding what can be read of old_path."""
+    Catalog(new_path).close()                      # the current schema, empty
+    new = sqlite3.connect(new_path, isolation_level=None)
+    try:
+        new.execute("PRAGMA foreign_keys = OFF")
+        tables = [r[0] for r in new.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'store_pairing'")]
+        old = _open_old(old_path) if old_path.exists() else None
+        if old is not None:
+            new.execute("BEGIN")
+            for table in tables:
+                try:
+                    old_cols = set(_columns(old, table))
+                except sqlite3.DatabaseError:
+                    old_cols = set()
+                cols = [c for c in _columns(new, table) if c in old_cols]
+                if not cols:
+                    continue
+                try:
+                    report.copied[table], report.unreadable[table] = copy_table(old, new, table, cols)
+                except sqlite3.DatabaseError:
+                    report.unreadable[table] = report.unreadable.get(table, 0) + 1
+            report.dropped = _drop_orphans(new)
+            new.execute("COMMIT")
+            old.close()
+        new.execute("PRAGMA journal_mode = DELETE")  # one file to move into place
+    finally:
+        new.close()
+
+
+def _set_aside(home: Home, stamp: str) -> list[str]:
+    moved = []
+    for suffix in ("", "-wal", "-shm"):
+        f = Path(str(home.catalog) + suffix)
+        if f.exists() or f.is_symlink():
+            to = home.root / f"catalog.db.damaged-{stamp}{suffix}"
+            os.rename(f, to)
+            moved.append(to.name)
+    return moved
+
+
+def _to_lost_found(home: Home, known: set[str]) -> list[str]:
+    lost = home.root / "lost+found"
+    moved = []
+    for e in sorted(os.scandir(home.data), key=lambda e: e.name):
+        if not pairing.ID_RE.match(e.name) or e.name in known:
+            continue
+        lost.mkdir(mode=0o700, exist_ok=True)
+        src = Path(e.path)
+        mode = src.lstat().st_mode
+        if e.is_dir(follow_symlinks=False):
+            os.chmod(src, (mode & 0o7777) | 0o200)  # moving a directory rewrites its '..'
+        os.rename(src, lost / e.name)
+        if e.is_dir(follow_symlinks=False):
+            os.chmod(lost / e.name, mode & 0o7777)
+        moved.append(e.name)
+    return moved
+
+
+def diagnose(home: Home) -> tuple[bool, str]:
+    """(healthy, why not): the catalog reads, passes the quick check and is paired with this store."""
+    state = pairing.inspect_file(home.catalog)
+    n = pairing.store_data(home.data)
+    if state in ("missing", "empty"):
+        return (not n), f"the catalog is {state}" + (f" beside a store holding {n} data" if n else "")
+    if state == "damaged":
+        return False, "the catalog is not an SQLite database"
+    conn = _open_old(home.catalog)
+    if conn is None:
+        return False, "the catalog can't be opened"
+    try:
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            return False, f"the catalog fails SQLite's quick check ({check})"
+        try:
+            cid = pairing.catalog_id(conn)
+        except sqlite3.OperationalError:
+            cid = None   # from before pairing: the next command pairs it
+        known = conn.execute("SELECT count(*) FROM data").fetchone()[0]
+        v = pairing.verdict(file_state="sqlite", catalog_id=cid, store_id=pairing.read_store_id(home.root),
+                            store_data=n, catalog_data=known)
+        return v.ok, v.problem
+    except sqlite3.DatabaseError as e:
+        return False, f"the catalog can't be read ({e})"
+    finally:
+        conn.close()
+
+
+def repair(home: Home) -> Report:
+    """Rebuild the catalog if it needs it; raises Conflict while knitd runs."""
+    from . import knitd
+
+    pid = knitd.running_pid(home)
+    if pid:
+        raise Conflict(f"knitd (pid {pid}) is using the catalog; stop it first (`knitctl down`), then repair")
+    report = Report()
+    healthy, why = diagnose(home)
+    if healthy:
+        report.note = "the catalog is healthy and paired with this store; nothing to repair"
+        return report
+    report.note = f"repaired: {why}"
+    stamp = _stamp()
+    tmp = home.root / f".catalog.db.repair-{stamp}"
+    try:
+        rebuild(home.catalog, tmp, report)
+        report.kept_aside = _set_aside(home, stamp)
+        os.rename(tmp, home.catalog)
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(tmp) + suffix).unlink(missing_ok=True)
+    conn = sqlite3.connect(home.catalog, isolation_level=None)
+    try:
+        known = {r[0] for r in conn.execute("SELECT knit_id FROM data")}
+        report.lost_found = _to_lost_found(home, known)
+        sid = pairing.read_store_id(home.root) or pairing.write_store_id(home.root, pairing.new_store_id())
+        conn.execute("INSERT OR REPLACE INTO store_pairing (one, store_id, paired_ms) VALUES (1, ?, ?)", (sid, now_ms()))
+    finally:
+        conn.close()
+    os.chmod(home.catalog, 0o600)
+    return report

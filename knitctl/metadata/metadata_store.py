@@ -11,7 +11,8 @@
 
 Every store is a knit catalog (same schema and migrations, WAL, one
 `BEGIN IMMEDIATE` transaction per write call), so many processes can write
-one file at once. The methods, their arguments and their errors follow ML
+one file at once; except an SQLite file written by ml-metadata itself, which
+is read in place and never written (see `mlmd_file`). The methods, their arguments and their errors follow ML
 Metadata 1.17; where this differs it says so in the method's docstring.
 
 In the knit catalog, rows of knit's own types (`knit.Data` artifacts,
@@ -42,6 +43,7 @@ from . import errors, lineage
 from . import metadata_store_pb2 as pb
 from ._codec import ARTIFACT, CONTEXT, EXECUTION, Kind
 from .filter_query import compile_filter
+from .mlmd_file import MlmdFile
 
 KNIT_TYPE_PREFIX = "knit."
 
@@ -172,6 +174,8 @@ def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig) -> tuple[Catalog, bool, boo
     try:
         preflight.check(path, readonly)  # refused before anything writes to the file
     except preflight.Refused as e:
+        if e.reason == "ml-metadata":  # read in place, through knit-shaped views; writes are refused
+            return MlmdFile(str(path)), False, False, str(path)
         raise _REFUSED.get(e.reason, errors.FailedPreconditionError)(e.message) from None
     return Catalog(path, readonly=readonly), readonly, False, str(path)
 

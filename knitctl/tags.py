@@ -98,9 +98,15 @@ def parse_time(text: str, *, where: str = "time") -> int:
         dt = datetime.fromisoformat(s)
     except ValueError:
         raise UsageError(f"{where}: {text!r} is not an RFC 3339 time (e.g. 2026-01-31T12:00:00+00:00)") from None
-    if dt.tzinfo is None:
-        dt = dt.astimezone()  # local time
-    return int(round(dt.timestamp() * 1000))
+    try:
+        if dt.tzinfo is None:
+            dt = dt.astimezone()  # local time
+        return int(round(dt.timestamp() * 1000))
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(
+            f"{where}: {text!r} is at the very edge of the calendar, where local time can't be worked out; "
+            "give a later time or an explicit offset (e.g. 0001-01-02T00:00:00+00:00)"
+        ) from None
 
 
 def system_tags(knit_id: str, finished_ms: int | None, status: str) -> list[Tag]:

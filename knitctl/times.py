@@ -8,6 +8,8 @@ from . import tags as tagrules
 from .errors import UsageError
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+MAX_DURATION_YEARS = 10_000          # past the calendar's end from any start; sums stay well inside 64 bits
+MAX_DURATION_MS = MAX_DURATION_YEARS * 365_25 * 864_000  # 365.25 days a year
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
@@ -15,7 +17,7 @@ def parse_duration(text: str, *, where: str = "--duration") -> int:
     """`90s`, `1h30m`, `2d` → milliseconds."""
     s = text.strip().replace(" ", "")
     if re.fullmatch(r"\d+(?:\.\d+)?", s):
-        return int(float(s) * 1000)  # a bare number is seconds
+        return _bounded(float(s) * 1000, text, where)  # a bare number is seconds
     pos, total = 0, 0.0
     for m in _DURATION_RE.finditer(s):
         if m.start() != pos:
@@ -24,7 +26,14 @@ def parse_duration(text: str, *, where: str = "--duration") -> int:
         pos = m.end()
     if not s or pos != len(s):
         raise UsageError(f"{where}: {text!r} is not a duration; write it like 90s, 30m, 1h30m or 2d")
-    return int(total)
+    return _bounded(total, text, where)
+
+
+def _bounded(ms: float, text: str, where: str) -> int:
+    if not ms <= MAX_DURATION_MS:  # also NaN and infinity (a number of 400 digits is infinite as a float)
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        raise UsageError(f"{where}: {shown!r} is longer than {MAX_DURATION_YEARS:,} years; give a shorter duration")
+    return int(ms)
 
 
 def window_sql(column: str, since: str | None, duration: str | None) -> tuple[list[str], list[int]]:

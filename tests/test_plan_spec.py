@@ -503,5 +503,5 @@ def test_load_plan_of_a_missing_file_says_how_to_make_one(tmp_path):
 
 
 def test_load_plan_of_a_directory_is_an_error(tmp_path):
-    with pytest.raises(UsageError, match="can't read it as a text file"):
+    with pytest.raises(UsageError, match="is a directory, not a plan file"):
         load_plan(str(tmp_path))

@@ -258,6 +258,15 @@ MIGRATIONS: list[str] = [
         paired_ms INTEGER NOT NULL
     );
     """,
+    # 4: plans an older knit accepted with a timeout or cpu of .nan / .inf, which Python wrote into the JSON as
+    # NaN / Infinity (not JSON: SQLite's json functions refused the row, so every push matching it failed):
+    # the value becomes null, i.e. no timeout / no cpu limit, which is what it meant
+    """
+    UPDATE plan SET spec = replace(replace(replace(spec, '": NaN', '": null'), '": -Infinity', '": null'), '": Infinity', '": null')
+        WHERE NOT json_valid(spec);
+    UPDATE plan SET resources = replace(replace(replace(resources, '": NaN', '": null'), '": -Infinity', '": null'), '": Infinity', '": null')
+        WHERE NOT json_valid(resources);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

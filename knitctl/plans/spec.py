@@ -9,15 +9,17 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
+from .. import safeyaml
 from .. import tags as tagrules
 from ..errors import UsageError
+from ..safeyaml import read_text
+from ..times import MAX_DURATION_MS, MAX_DURATION_YEARS
 
 TOP_KEYS = (
     "image", "entrypoint", "args", "env", "inputs", "outputs", "log", "active",
@@ -35,6 +37,10 @@ _IMAGE_RE = re.compile(
 )
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+MAX_PLAN_BYTES = 1 << 20
+MAX_CPU = 100_000
+MAX_MEMORY = 1 << 60
+MAX_GPU = 1024
 _QTY_RE = re.compile(r"^(\d+(?:\.\d+)?)([a-zA-Z]*)$")
 _MEM_UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
               "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -238,19 +244,27 @@ def _mounts(ctx: _Ctx, where: str, value: Any, *, inputs: bool) -> tuple[Mount, 
     return tuple(out)
 
 
+def _float(n: int | float) -> float:
+    """A YAML number as a float; an integer too large for one is infinite (and so out of every range)."""
+    try:
+        return float(n)
+    except OverflowError:
+        return math.inf if n > 0 else -math.inf
+
+
 def _quantity_cpu(ctx: _Ctx, where: str, value: Any) -> float:
     if isinstance(value, bool):
         raise ctx.fail(where, "must be a number of cores (e.g. 2, 0.5 or 500m)")
     if isinstance(value, (int, float)):
-        cores = float(value)
+        cores = _float(value)
     else:
         s = _string(ctx, where, value).strip()
         m = _QTY_RE.match(s)
         if not m or m.group(2) not in ("", "m"):
             raise ctx.fail(where, f"{s!r} is not a CPU quantity; write cores (2, 0.5) or millicores (500m)")
         cores = float(m.group(1)) / (1000 if m.group(2) == "m" else 1)
-    if cores <= 0:
-        raise ctx.fail(where, "must be more than 0 cores")
+    if not 0 < cores <= MAX_CPU:  # NaN too
+        raise ctx.fail(where, f"must be more than 0 and at most {MAX_CPU:,} cores")
     return cores
 
 
@@ -259,10 +273,12 @@ def parse_memory(text: Any, *, where: str = "memory") -> int:
     m = _QTY_RE.match(s)
     if isinstance(text, bool) or not m or m.group(2) not in _MEM_UNITS:
         raise UsageError(f"{where}: {s!r} is not a memory quantity; write it like 512Mi, 2Gi or 1G")
-    n = int(float(m.group(1)) * _MEM_UNITS[m.group(2)])
-    if n <= 0:
+    n = float(m.group(1)) * _MEM_UNITS[m.group(2)]
+    if not n <= MAX_MEMORY:  # also a number of 400 digits, infinite as a float
+        raise UsageError(f"{where}: {s[:30]!r} is more than any machine has (at most {MAX_MEMORY >> 50} PiB)")
+    if int(n) <= 0:
         raise UsageError(f"{where}: must be more than 0 bytes")
-    return n
+    return int(n)
 
 
 def _gpu(ctx: _Ctx, where: str, value: Any) -> int | tuple[str, ...]:
@@ -271,8 +287,10 @@ def _gpu(ctx: _Ctx, where: str, value: Any) -> int | tuple[str, ...]:
     if isinstance(value, int):
         if value < 1:
             raise ctx.fail(where, "must be at least 1; leave `gpu` out for none")
+        if value > MAX_GPU:
+            raise ctx.fail(where, f"asks for more than {MAX_GPU:,} GPUs; give the count a run needs")
         return value
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 20:
         return _gpu(ctx, where, int(value.strip()))
     if isinstance(value, list) and value:
         ids = []
@@ -309,7 +327,7 @@ def _timeout(ctx: _Ctx, where: str, value: Any) -> float:
     if isinstance(value, bool):
         raise ctx.fail(where, "must be a duration like 30m, 2h or a number of seconds")
     if isinstance(value, (int, float)):
-        secs = float(value)
+        secs = _float(value)
     else:
         from ..times import parse_duration
 
@@ -317,8 +335,12 @@ def _timeout(ctx: _Ctx, where: str, value: Any) -> float:
             secs = parse_duration(_string(ctx, where, value), where=f"{ctx.source}: {where}") / 1000
         except UsageError as e:
             raise PlanError(e.message) from None
+    if math.isnan(secs) or math.isinf(secs):
+        raise ctx.fail(where, f"must be a finite duration like 30m or 2h, not {value!r}")
     if secs <= 0:
         raise ctx.fail(where, "must be longer than 0")
+    if secs > MAX_DURATION_MS / 1000:
+        raise ctx.fail(where, f"is longer than {MAX_DURATION_YEARS:,} years; give a shorter duration")
     return secs
 
 
@@ -347,12 +369,9 @@ def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
     """Parse and validate a plan file's text."""
     ctx = _Ctx(source)
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise PlanError(f"{source}: {at}not valid YAML ({problem}); check the indentation and quoting there") from None
+        doc = safeyaml.load(text, source)
+    except safeyaml.YamlError as e:
+        raise PlanError(e.message) from None
     if doc is None:
         raise ctx.fail("", "is empty; `knitctl plan template` prints a starting point")
     m = _mapping(ctx, "", doc) if isinstance(doc, dict) else None
@@ -443,13 +462,8 @@ def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
 
 
 def load_plan(path: str) -> PlanSpec:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file; `knitctl plan template > plan.yaml` makes one") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: can't read it as a text file ({e.__class__.__name__})") from None
+    """A plan file: only a regular file of at most MAX_PLAN_BYTES is read (never a FIFO or /dev/zero)."""
+    text = read_text(path, max_bytes=MAX_PLAN_BYTES, what="plan file", hint="`knitctl plan template > plan.yaml` makes one")
     return parse_plan(text, path)
 
 

@@ -62,7 +62,7 @@ def run() -> None:
         where = f": {e.filename}" if e.filename else ""
         message(f"knitctl: error: {e.strerror or e}{where}")
         sys.exit(1)
-    except sqlite3.OperationalError as e:
+    except sqlite3.DatabaseError as e:  # locked, or a damaged file found mid-command
         message(f"knitctl: error: the catalog could not be used ({e}); `knitctl doctor` checks it")
         sys.exit(1)
     except _typer("Exit") as e:

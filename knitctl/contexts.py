@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
 from . import config as config_mod
+from . import safeyaml
 from .config import LOCAL
 from .errors import NotFound, UsageError
+from .safeyaml import read_text
 
 KINDS = ("docker", "kubernetes")
 KUBE_KEYS = ("kind", "kubeconfig", "kube-context", "namespace", "image-pull-secrets")
@@ -96,6 +96,9 @@ def kubeconfig_paths(explicit: str | None = None) -> list[Path]:
     return [Path.home() / ".kube" / "config"]
 
 
+MAX_KUBECONFIG_BYTES = 16 << 20   # kubeconfigs carry certificates inline; none is near this
+
+
 def read_kube_contexts(paths: list[Path]) -> tuple[list[dict], str | None]:
     """Contexts from kubeconfig files (first file wins per name, as kubectl merges), and current-context."""
     seen: dict[str, dict] = {}
@@ -103,19 +106,57 @@ def read_kube_contexts(paths: list[Path]) -> tuple[list[dict], str | None]:
     for p in paths:
         if not p.exists():
             continue
+        text = read_text(p, max_bytes=MAX_KUBECONFIG_BYTES, what="kubeconfig", hint="pass --kubeconfig")
         try:
-            doc = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise UsageError(f"{p}: not a valid kubeconfig ({getattr(e, 'problem', e)})") from None
-        if current_ctx is None and doc.get("current-context"):
-            current_ctx = doc["current-context"]
-        for c in doc.get("contexts") or []:
-            name = c.get("name")
-            if name and name not in seen:
-                seen[name] = {"name": name, "namespace": (c.get("context") or {}).get("namespace") or "default", "file": str(p)}
+            doc = safeyaml.load(text, str(p))
+        except safeyaml.YamlError as e:
+            raise UsageError(f"not a valid kubeconfig: {e.message}") from None
+        file_current, contexts = parse_kubeconfig(doc, str(p))
+        if current_ctx is None and file_current:
+            current_ctx = file_current
+        for name, ns in contexts:
+            if name not in seen:
+                seen[name] = {"name": name, "namespace": ns, "file": str(p)}
     if not seen:
         raise UsageError("no Kubernetes contexts found in " + ", ".join(str(p) for p in paths) + "; pass --kubeconfig")
     return list(seen.values()), current_ctx
+
+
+def parse_kubeconfig(doc, source: str) -> tuple[str | None, list[tuple[str, str]]]:
+    """A loaded kubeconfig's current-context and (name, namespace) of each context. Pure.
+
+    Anything not shaped like a kubeconfig is one UsageError naming the file and the field.
+    """
+    def bad(field: str, what: str) -> UsageError:
+        return UsageError(f"{source}: {field}: {what}; is this a kubeconfig? (`kubectl config view` shows a valid one)")
+
+    if doc is None:
+        return None, []
+    if not isinstance(doc, dict):
+        raise UsageError(f"{source}: not a kubeconfig (a YAML mapping with `contexts`, not {type(doc).__name__}); pass the right file with --kubeconfig")
+    current = doc.get("current-context")
+    if current is not None and not isinstance(current, str):
+        raise bad("current-context", "must be a context's name")
+    entries = doc.get("contexts") or []
+    if not isinstance(entries, list):
+        raise bad("contexts", f"must be a list of {{name, context}}, not {type(entries).__name__}")
+    out = []
+    for i, c in enumerate(entries):
+        if not isinstance(c, dict):
+            raise bad(f"contexts[{i}]", "must be a mapping with name and context")
+        name = c.get("name")
+        if name is None or name == "":
+            continue
+        if not isinstance(name, str):
+            raise bad(f"contexts[{i}].name", "must be text")
+        ctx = c.get("context") or {}
+        if not isinstance(ctx, dict):
+            raise bad(f"contexts[{i}].context", "must be a mapping (cluster, user, namespace)")
+        ns = ctx.get("namespace") or "default"
+        if not isinstance(ns, str):
+            raise bad(f"contexts[{i}].context.namespace", "must be text")
+        out.append((name, ns))
+    return current or None, out
 
 
 def import_kube(explicit: str | None = None, *, namespace: str | None = None) -> list[dict]:

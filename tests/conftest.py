@@ -547,3 +547,7 @@ def cli_inproc(knit_home, monkeypatch, capsys) -> Callable[..., Result]:
 def _private_knit_config(tmp_path_factory, monkeypatch):
     """Every test gets its own config file: no test may read or write the user's real one."""
     monkeypatch.setenv("KNIT_CONFIG", str(tmp_path_factory.mktemp("config") / "config.yaml"))
+
+
+# docker / kubernetes / slow applied from the fixtures a test uses (tests/markers.py)
+from markers import pytest_collection_modifyitems  # noqa: E402,F401

@@ -22,6 +22,7 @@ def _load() -> None:
     from ..metadata import errors, metadata_store, metadata_store_pb2 as pb
     from ..metadata._message import MAP, MAP_MESSAGE, MESSAGE, REPEATED, REPEATED_MESSAGE, SCALAR
 
+from ..errors import UsageError
 from .common import OutputOpt
 from .output import Format, emit
 
@@ -33,7 +34,9 @@ app = typer.Typer(
 DbOpt = typer.Option(None, "--db", help="An MLMD SQLite file to read instead of the knit catalog.")
 FilterOpt = typer.Option(None, "-f", "--filter", help="An ML Metadata filter query, e.g. \"uri LIKE '/data/%'\".")
 TypeOpt = typer.Option(None, "-t", "--type", help="Only nodes of this type (by name).")
-LimitOpt = typer.Option(None, "-n", "--limit", min=1, help="At most this many.")
+MAX_COUNT = 2**63 - 1  # SQLite's integers: a larger id, limit or hop count is refused, not an overflow
+MAX_HOPS = 10_000      # more event edges than any lineage here has
+LimitOpt = typer.Option(None, "-n", "--limit", min=1, max=MAX_COUNT, help="At most this many.")
 
 
 class OrderBy(str, Enum):
@@ -231,7 +234,7 @@ def contexts(
 def lineage(
     node: str = typer.Argument(..., help="An artifact id, or an artifact's name (a knit id); with -x an execution's."),
     execution: bool = typer.Option(False, "-x", "--execution", help="NODE is an execution (a knit run id works too)."),
-    hops: int = typer.Option(20, "--hops", min=0, help="How many event edges to walk."),
+    hops: int = typer.Option(20, "--hops", min=0, max=MAX_HOPS, help="How many event edges to walk."),
     direction: Direction = typer.Option(Direction.upstream, "-d", "--direction", help="upstream, downstream or both."),
     db: Optional[Path] = DbOpt,
     output: GraphFormat = typer.Option(None, "-o", "--output", help="table, json, yaml, tree, dot or mermaid."),
@@ -241,6 +244,8 @@ def lineage(
     Q = pb.LineageSubgraphQueryOptions
     q = Q()
     start = q.starting_executions if execution else q.starting_artifacts
+    if node.isdigit() and (len(node) > 19 or int(node) > MAX_COUNT):
+        raise UsageError(f"NODE: {node[:30]}{'...' if len(node) > 30 else ''} is larger than any id (at most {MAX_COUNT})")
     start.filter_query = f"id = {int(node)}" if node.isdigit() else "name = " + json.dumps(node)
     q.max_num_hops = hops
     q.direction = {Direction.upstream: Q.UPSTREAM, Direction.downstream: Q.DOWNSTREAM,

@@ -159,9 +159,9 @@ def pair(home, catalog, *, file_state: str) -> None:
 
     cid = catalog_id(catalog.conn)
     sid = read_store_id(home.root)
-    n = store_data(home.data)
     if cid and sid and cid == sid:
-        return  # the common case: one read, no write
+        return  # the common case: one read of each, no scan of the store, no write
+    n = store_data(home.data)
     known = catalog.one("SELECT count(*) FROM data")[0] if not cid else None
     v = verdict(file_state=file_state, catalog_id=cid, store_id=sid, store_data=n, catalog_data=known)
     if not v.ok:

@@ -63,7 +63,9 @@ def run() -> None:
         message(f"knitctl: error: {e.strerror or e}{where}")
         sys.exit(1)
     except sqlite3.DatabaseError as e:  # locked, or a damaged file found mid-command
-        message(f"knitctl: error: the catalog could not be used ({e}); `knitctl doctor` checks it")
+        from .boundary import database_error
+
+        message(database_error(e))
         sys.exit(1)
     except _typer("Exit") as e:
         sys.exit(e.exit_code)
@@ -71,4 +73,7 @@ def run() -> None:
         if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
-        raise
+        from .boundary import unexpected
+
+        message(unexpected(e, sys.argv[1:]))  # anything else: one line, the traceback in a file
+        sys.exit(1)

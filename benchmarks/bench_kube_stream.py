@@ -1,6 +1,6 @@
 """Kubernetes exec streams: input staging and output collection against the fake API server.
 
-Issue 8: bytes per second of staging an input into a pod and of collecting an output back, both
+Bytes per second of staging an input into a pod and of collecting an output back, both
 as tar over the exec WebSocket (the v5 channel protocol), for a 100 MiB input. The server is
 tests/kube_fake.py, which runs pods as Docker containers and each exec as `docker exec -i`, so the
 reference is that same `docker exec -i … tar` pipe without the API server and WebSocket in between:
@@ -60,6 +60,7 @@ def run(argv: list[str]) -> list[str]:
 
     from daemon.executors.base import Job
     from daemon.executors.kubernetes import KEEPER, OUT_ROOT, KubernetesExecutor
+
     from kube_fake import FakeKube
 
     client = docker.from_env()

@@ -1,4 +1,4 @@
-"""Projection and lineage at scale (DESIGN §13, issue 3).
+"""Projection and lineage at scale (docs/ARCHITECTURE.md#benchmarks).
 
 - A new datum against 1,000 plans and 100,000 existing data: the projection of one push (the
   catalog work done in the push's transaction: which plan inputs it fits, the runs to create)
@@ -7,7 +7,7 @@
   bare `executemany` of 100,000 rows into a table shaped like `run` — the floor for writing that
   many rows at all.
 - Lineage 20 runs deep, upstream, over a catalog of 1,000,000 events (chains of runs, each taking
-  the previous run's output), against the 0.5 ms bar for MLMD lineage in DESIGN §13.
+  the previous run's output), against the 0.5 ms bar for MLMD lineage (docs/ARCHITECTURE.md#benchmarks).
 
 The catalog is built by bulk inserts (every row a real knit would write for those data and runs,
 no files) under benchmarks/.work/projection and removed afterwards. Each measured step runs in a

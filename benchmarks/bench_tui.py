@@ -1,6 +1,6 @@
 """The TUI on 100,000 runs: time to first paint of the Runs screen, and memory.
 
-DESIGN §13: the TUI opens on 100,000 runs in < 1 s.
+docs/ARCHITECTURE.md#benchmarks: the TUI opens on 100,000 runs in < 1 s.
 
 A synthetic KNIT_HOME (benchmarks/tui_catalog.py: 50 plans, 2,000 uploads,
 100,000 runs with inputs and outputs, ~110 MB of catalog) is built once under

@@ -1,6 +1,6 @@
 """Watched folders: drop → datum committed, and drop → container running, beyond the settle time.
 
-DESIGN §13 asks a drop to reach a running container within 150 ms of what a bare `docker run`
+docs/ARCHITECTURE.md#benchmarks asks a drop to reach a running container within 150 ms of what a bare `docker run`
 takes; a watched folder adds its settle time on purpose (an item must stop changing first), so
 the figures here are what comes on top of it. `--drops` items (default 50) are dropped one at a
 time into KNIT_HOME/inbox (a rename, as a finished download or a `mv` would), each a directory

@@ -53,7 +53,7 @@ def build(home: Path, *, runs: int = 100_000, plans: int = 50, uploads: int | No
         plan_ids = []
         for p in range(plans):
             doc = {
-                "image": f"knit/python:3.11",
+                "image": "knit/python:3.11",
                 "args": ["train.py", f"--variant={p}"],
                 "inputs": [{"path": "/in/data", "tags": ["kind:dataset"]}],
                 "outputs": [{"path": "/out/model", "tags": ["kind:model", f"variant:{p}"]}],

@@ -1,4 +1,4 @@
-"""knitctl.metadata reads a store the real ml-metadata 1.17.1 wrote, value for value, and leaves it as it was.
+"""knitctl.metadata reads and writes a store the real ml-metadata 1.17.1 wrote, and ml-metadata sees the writes.
 
 ml-metadata (in its own virtualenv, see mlmd_venv) writes a TFX-shaped store: types with properties
 and base types, a pipeline context whose three runs are child contexts, ExampleGen → Trainer →
@@ -221,16 +221,101 @@ def test_knit_reads_what_ml_metadata_wrote_value_for_value(tfx_store, mode):
     assert sha(path) == before and sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
-def test_writing_to_an_ml_metadata_store_is_refused_and_changes_nothing(tfx_store):
+MLMD_WRITES_MORE = r'''
+import sys
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2 as pb
+c = pb.ConnectionConfig(); c.sqlite.filename_uri = sys.argv[1]
+store = metadata_store.MetadataStore(c)
+pushed = store.get_artifact_type("PushedModel")
+a = pb.Artifact(type_id=pushed.id, uri="/serving/taxi/2", name="pushed-2")
+a.properties["destination"].string_value = "prod"
+x = store.get_executions_by_type("Pusher")[0]
+store.put_execution(x, [(a, pb.Event(type=pb.Event.OUTPUT))], [])
+'''
+
+
+def knit_writes(store) -> None:
+    """A user's writes with knit into the store ml-metadata wrote: every kind of write MetadataStore has."""
+    t = pb.ArtifactType(name="PushedModel", base_type=pb.ArtifactType.MODEL)
+    t.properties["destination"] = pb.STRING
+    pushed = store.put_artifact_type(t)
+    pusher = store.put_execution_type(pb.ExecutionType(name="Pusher", base_type=pb.ExecutionType.DEPLOY))
+    ex = store.get_artifact_type("Examples", type_version="1.0")
+    ex.properties["source"] = pb.STRING
+    store.put_artifact_type(ex, can_add_fields=True)
+    deployments = store.put_context_type(pb.ContextType(name="deployments"))
+
+    model = store.get_artifacts_by_uri("/pipelines/taxi/1/model")[0]
+    out = pb.Artifact(type_id=pushed, uri="/serving/taxi/1", name="pushed-1", state=pb.Artifact.LIVE)
+    out.properties["destination"].string_value = "staging"
+    out.custom_properties["replicas"].int_value = 3
+    out.custom_properties["latency"].double_value = 0.02
+    out.custom_properties["canary"].bool_value = False
+    out.custom_properties["config"].struct_value.update({"regions": ["eu", "us"], "limits": {"qps": 100}})
+    out.custom_properties["blob"].proto_value.type_url = "type.googleapis.com/ml_metadata.Artifact"
+    out.custom_properties["blob"].proto_value.value = b"\x1a\x03abc"
+    x = pb.Execution(type_id=pusher, name="push-1", last_known_state=pb.Execution.COMPLETE)
+    into = pb.Event(type=pb.Event.INPUT)
+    into.path.steps.add().key = "model"
+    into.path.steps.add().index = 0
+    taxi = store.get_context_by_type_and_name("pipeline", "taxi")
+    store.put_execution(x, [(model, into), (out, pb.Event(type=pb.Event.OUTPUT))],
+                        [taxi, pb.Context(type_id=deployments, name="prod")])
+    prod = store.get_context_by_type_and_name("deployments", "prod")
+    store.put_parent_contexts([pb.ParentContext(child_id=prod.id, parent_id=taxi.id)])
+    old = store.get_artifacts_by_uri("/pipelines/taxi/3/examples")[0]
+    old.state = pb.Artifact.DELETED
+    old.custom_properties["rows"].int_value = 0
+    store.put_artifacts([old], field_mask_paths=["state", "custom_properties.rows"])
+    whole = store.get_artifacts_by_uri("/pipelines/taxi/2/examples")[0]
+    whole.properties["source"].string_value = "bq"
+    del whole.custom_properties["validated"]
+    store.put_artifacts([whole])
+    store.put_attributions_and_associations([pb.Attribution(context_id=prod.id, artifact_id=whole.id)], [])
+
+
+def test_knit_writes_into_an_ml_metadata_store_and_ml_metadata_sees_them(tfx_store, tmp_path):
+    import shutil
+    import sqlite3
+
+    path = tmp_path / "shared.sqlite"
+    shutil.copyfile(tfx_store[0], path)
+    with MetadataStore(config(path, pb.SqliteMetadataSourceConfig.READWRITE)) as store:
+        knit_writes(store)
+        with pytest.raises(errors.AlreadyExistsError):
+            store.put_artifacts([pb.Artifact(type_id=store.get_artifact_type("PushedModel").id, name="pushed-1")])
+        with pytest.raises(errors.InvalidArgumentError):
+            store.put_events([pb.Event(artifact_id=9999, execution_id=1, type=pb.Event.INPUT)])
+        by_knit = knit_dump(store)
+    by_mlmd = json.loads(mlmd_venv.run(READ_BACK, str(path)))
+    assert by_mlmd == by_knit
+    pushed = [a for a in by_mlmd["artifacts"] if a["name"] == "pushed-1"][0]
+    assert pushed["custom"]["config"] == ["struct", {"limits": {"qps": 100.0}, "regions": ["eu", "us"]}]
+    assert pushed["custom"]["blob"] == ["proto", "type.googleapis.com/ml_metadata.Artifact", "1a03616263"]
+    assert [t["base_type"] for t in by_mlmd["artifact_types"] if t["name"] == "PushedModel"] == [2]
+    assert [t["base_type"] for t in by_mlmd["execution_types"] if t["name"] == "Pusher"] == [5]
+    deleted = [a for a in by_mlmd["artifacts"] if a["uri"] == "/pipelines/taxi/3/examples"][0]
+    assert deleted["state"] == pb.Artifact.DELETED and deleted["custom"]["rows"] == ["int_value", 0]
+
+    # and back: ml-metadata writes after knit, knit reads what it wrote
+    mlmd_venv.run(MLMD_WRITES_MORE, str(path))
+    with MetadataStore(config(path, pb.SqliteMetadataSourceConfig.READONLY)) as store:
+        assert knit_dump(store) == json.loads(mlmd_venv.run(READ_BACK, str(path)))
+        assert [a.name for a in store.get_artifacts_by_type("PushedModel")] == ["pushed-1", "pushed-2"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"  # ml-metadata's, not switched to WAL
+    conn.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared.sqlite"]
+
+
+def test_a_read_only_open_refuses_writes_and_changes_nothing(tfx_store):
     path, written = tfx_store
     before = sha(path)
-    with MetadataStore(config(path, pb.SqliteMetadataSourceConfig.READWRITE)) as store:
-        with pytest.raises(errors.PermissionDeniedError, match="ml-metadata store, which knit reads but does not write"):
+    with MetadataStore(config(path, pb.SqliteMetadataSourceConfig.READONLY)) as store:
+        with pytest.raises(errors.PermissionDeniedError, match="read-only"):
             store.put_artifact_type(pb.ArtifactType(name="Mine"))
-        with pytest.raises(errors.PermissionDeniedError):
-            store.put_artifacts([pb.Artifact(type_id=written["artifact_types"][0]["id"], uri="/x")])
     assert sha(path) == before
-    assert json.loads(mlmd_venv.run(READ_BACK, str(path))) == written  # ml-metadata still opens it as it was
 
 
 def test_an_ml_metadata_store_of_another_schema_version_is_refused(tfx_store, tmp_path):

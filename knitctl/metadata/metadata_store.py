@@ -174,8 +174,8 @@ def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig) -> tuple[Catalog, bool, boo
     try:
         preflight.check(path, readonly)  # refused before anything writes to the file
     except preflight.Refused as e:
-        if e.reason == "ml-metadata":  # read in place, through knit-shaped views; writes are refused
-            return MlmdFile(str(path)), False, False, str(path)
+        if e.reason == "ml-metadata":  # used in place, through knit-shaped views over its own tables
+            return MlmdFile(str(path), writable=not readonly), readonly, False, str(path)
         raise _REFUSED.get(e.reason, errors.FailedPreconditionError)(e.message) from None
     return Catalog(path, readonly=readonly), readonly, False, str(path)
 
@@ -1152,6 +1152,7 @@ def knit_catalog(home=None, *, readonly: bool = False) -> MetadataStore:
 _DOWNGRADES = {
     2: "DROP INDEX IF EXISTS context_property_value;",
     3: "DROP TABLE IF EXISTS store_pairing;",
+    4: "",  # a data repair (NaN/Infinity in plan JSON made null): nothing to undo, older knits read null
 }
 
 

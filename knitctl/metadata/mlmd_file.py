@@ -1,6 +1,6 @@
-"""Reading an SQLite store written by ml-metadata itself (its schema version 10, as 1.17.1 writes it).
+"""Using an SQLite store written by ml-metadata itself (its schema version 10, as 1.17.1 writes it).
 
-The file is opened read-only and never written: not its tables, not its journal mode. On that
+Its journal mode is left as ml-metadata set it, and opened read-only nothing is written. On the
 connection, TEMP views named like knit's metadata tables (`type`, `artifact`, `artifact_property`,
 `event_path`, ...) present ml-metadata's tables (`Type`, `Artifact`, `ArtifactProperty`,
 `EventPath`, ...) in knit's shape, so every read of `MetadataStore` works on them unchanged (SQLite
@@ -12,6 +12,9 @@ looks an unqualified name up in `temp` before `main`). The views translate:
 - a struct value (`string_value` "mlmd-struct::" + base64 of a protobuf Struct) becomes knit's JSON;
   a proto value (base64 of a protobuf Any) becomes the Any's bytes;
 - an event path's steps keep the order ml-metadata wrote them in (EventPath rows by rowid).
+
+Writes (opened read-write) go the other way: `_Writer` rewrites each of MetadataStore's
+INSERT/UPDATE/DELETE statements onto ml-metadata's table, with the same translations.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 import sqlite3
 import struct
 from typing import Iterator
@@ -106,6 +110,67 @@ def decode_struct(data: bytes) -> dict:
     return out
 
 
+def _put_varint(out: bytearray, n: int) -> None:
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return
+
+
+def _put_field(out: bytearray, number: int, payload: bytes) -> None:
+    _put_varint(out, number << 3 | 2)
+    _put_varint(out, len(payload))
+    out += payload
+
+
+def _encode_value(v) -> bytes:
+    out = bytearray()
+    if v is None:
+        out += bytes([1 << 3, 0])
+    elif isinstance(v, bool):
+        out += bytes([4 << 3, 1 if v else 0])
+    elif isinstance(v, (int, float)):
+        out.append(2 << 3 | 1)
+        out += struct.pack("<d", float(v))
+    elif isinstance(v, str):
+        _put_field(out, 3, v.encode("utf-8"))
+    elif isinstance(v, dict):
+        _put_field(out, 5, encode_struct(v))
+    else:
+        items = bytearray()
+        for item in v:
+            _put_field(items, 1, _encode_value(item))
+        _put_field(out, 6, bytes(items))
+    return bytes(out)
+
+
+def encode_struct(d: dict) -> bytes:
+    """A plain dict as a google.protobuf.Struct's wire encoding (the inverse of decode_struct)."""
+    out = bytearray()
+    for key in sorted(d):
+        entry = bytearray()
+        _put_field(entry, 1, key.encode("utf-8"))
+        _put_field(entry, 2, _encode_value(d[key]))
+        _put_field(out, 1, bytes(entry))
+    return bytes(out)
+
+
+def stored_string(string_value, struct_value):
+    """What ml-metadata keeps in string_value: the string, or a struct as "mlmd-struct::" + base64."""
+    if struct_value is None:
+        return string_value
+    return STRUCT_PREFIX + base64.b64encode(encode_struct(json.loads(struct_value))).decode("ascii")
+
+
+def stored_proto(value):
+    """What ml-metadata keeps in proto_value: the base64 text of the Any's encoding."""
+    return None if value is None else base64.b64encode(bytes(value)).decode("ascii")
+
+
 def struct_json(text: str | None) -> str | None:
     """ml-metadata's stored struct ("mlmd-struct::" + base64) as knit's JSON; None for anything else."""
     if not isinstance(text, str) or not text.startswith(STRUCT_PREFIX):
@@ -170,15 +235,153 @@ VIEWS = [
 ]
 
 
-class MlmdFile:
-    """A read-only connection to an ml-metadata SQLite store, in knit's shape (what MetadataStore
-    needs of a Catalog: `conn`, `read()`, `write()`, `close()`)."""
+# -- writes: knit's INSERT/UPDATE/DELETE statements rewritten onto ml-metadata's tables ------------------
+#
+# The views can't take writes (a TEMP trigger can't name `main.Artifact`, and unqualified it would be
+# the view itself), so the connection handed to MetadataStore rewrites each write statement once
+# (cached) into one on ml-metadata's table, translating its columns and values.
 
-    def __init__(self, path: str):
+_TABLES = {
+    "type": "Type", "type_property": "TypeProperty", "parent_type": "ParentType", "artifact": "Artifact",
+    "execution": "Execution", "context": "Context", "artifact_property": "ArtifactProperty",
+    "execution_property": "ExecutionProperty", "context_property": "ContextProperty", "event": "Event",
+    "event_path": "EventPath", "attribution": "Attribution", "association": "Association",
+    "parent_context": "ParentContext",
+}
+_COLUMNS = {"kind": "type_kind", "create_time_ms": "create_time_since_epoch",
+            "update_time_ms": "last_update_time_since_epoch", "is_custom": "is_custom_property"}
+_PROP_COLUMNS = ("name", "is_custom", "int_value", "double_value", "string_value", "struct_value", "proto_value",
+                 "bool_value")
+# Rows a new row must point at (ml-metadata's tables declare no foreign keys; knit's do).
+_REFERENCES = {"context_id": "Context", "artifact_id": "Artifact", "execution_id": "Execution",
+               "parent_context_id": "Context", "type_id": "Type", "event_id": "Event"}
+_INSERT = re.compile(r"INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)\s*(?:\(([^)]*)\))?\s*VALUES\s*\(([?,\s]*)\)$", re.I | re.S)
+_UPDATE = re.compile(r"UPDATE\s+(\w+)\s+SET\s+(.*?)\s+WHERE\s+id\s*=\s*\?$", re.I | re.S)
+_DELETE = re.compile(r"DELETE\s+FROM\s+(\w+)\s+WHERE\s+(.*)$", re.I | re.S)
+_BASE_TYPE_NAMES = {1: {1: "mlmd.Dataset", 2: "mlmd.Model", 3: "mlmd.Metrics", 4: "mlmd.Statistics"},
+                    0: {1: "mlmd.Train", 2: "mlmd.Transform", 3: "mlmd.Process", 4: "mlmd.Evaluate", 5: "mlmd.Deploy"}}
+
+
+class _Done:
+    """What a rewritten write statement returns: the cursor attributes MetadataStore reads."""
+
+    def __init__(self, lastrowid: int | None, rowcount: int):
+        self.lastrowid, self.rowcount = lastrowid, rowcount
+
+    def fetchone(self):
+        return None
+
+    def fetchall(self):
+        return []
+
+
+def _names(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+class _Writer:
+    """A connection that answers reads itself and rewrites knit's writes onto ml-metadata's tables."""
+
+    def __init__(self, raw: sqlite3.Connection):
+        self._raw = raw
+
+    def __getattr__(self, name):
+        return getattr(self._raw, name)
+
+    def execute(self, sql: str, params=()):
+        head = sql.lstrip()[:6].upper()
+        if head not in ("INSERT", "UPDATE", "DELETE"):
+            return self._raw.execute(sql, params)
+        text = sql.strip()
+        m = _INSERT.match(text)
+        if m:
+            return self._insert(m.group(2).lower(), bool(m.group(1)), m.group(3), list(params))
+        m = _UPDATE.match(text)
+        if m:
+            sets = [part.split("=")[0].strip() for part in m.group(2).split(",")]
+            return self._update(m.group(1).lower(), sets, list(params))
+        m = _DELETE.match(text)
+        if m:
+            table = m.group(1).lower()
+            conds = [c.split("=")[0].strip() for c in re.split(r"\s+AND\s+", m.group(2), flags=re.I)]
+            where = " AND ".join(f"{_COLUMNS.get(c, c)} = ?" for c in conds)
+            cur = self._raw.execute(f"DELETE FROM main.{_TABLES[table]} WHERE {where}", params)
+            return _Done(None, cur.rowcount)
+        raise errors.UnimplementedError(f"knit cannot yet write this to an ml-metadata store: {text[:80]}")
+
+    def executemany(self, sql: str, seq):
+        if sql.lstrip()[:6].upper() not in ("INSERT", "UPDATE", "DELETE"):
+            return self._raw.executemany(sql, seq)
+        n = 0
+        for params in seq:
+            n += self.execute(sql, params).rowcount
+        return _Done(None, n)
+
+    def _check_references(self, row: dict) -> None:
+        for col, table in _REFERENCES.items():
+            if row.get(col) is not None and self._raw.execute(
+                    f"SELECT 1 FROM main.{table} WHERE id = ?", (row[col],)).fetchone() is None:
+                raise sqlite3.IntegrityError(f"FOREIGN KEY constraint failed ({col} {row[col]})")
+
+    def _insert(self, table: str, ignore: bool, columns: str | None, params: list):
+        if columns is None:  # a property row, all columns in order
+            cols = [f"{table[:-len('_property')]}_id", *_PROP_COLUMNS]
+        else:
+            cols = _names(columns)
+        row = dict(zip(cols, params))
+        base_type = row.pop("base_type", None) if table == "type" else None
+        if table.endswith("_property") and table != "type_property":
+            row["string_value"] = stored_string(row.get("string_value"), row.pop("struct_value", None))
+            row["proto_value"] = stored_proto(row.get("proto_value"))
+        if table == "event_path":
+            row.pop("position", None)  # ml-metadata keeps the steps in insertion order
+        if table != "type":
+            self._check_references(row)
+        names = ", ".join(_COLUMNS.get(c, c) for c in row)
+        cur = self._raw.execute(
+            f"INSERT {'OR IGNORE ' if ignore else ''}INTO main.{_TABLES[table]}({names}) "
+            f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        new_id = cur.lastrowid
+        if base_type:
+            self._set_base_type(new_id, row["kind"], base_type)
+        return _Done(new_id, cur.rowcount)
+
+    def _update(self, table: str, sets: list[str], params: list):
+        values, row_id = dict(zip(sets, params[:-1])), params[-1]
+        if table == "type" and "base_type" in values:
+            kind = self._raw.execute("SELECT type_kind FROM main.Type WHERE id = ?", (row_id,)).fetchone()[0]
+            self._set_base_type(row_id, kind, values.pop("base_type"))
+        if not values:
+            return _Done(None, 1)
+        assignments = ", ".join(f"{_COLUMNS.get(c, c)} = ?" for c in values)
+        cur = self._raw.execute(f"UPDATE main.{_TABLES[table]} SET {assignments} WHERE id = ?", [*values.values(), row_id])
+        return _Done(None, cur.rowcount)
+
+    def _set_base_type(self, type_id: int, kind: int, base_type: int | None) -> None:
+        """ml-metadata keeps a base type as a ParentType link to its built-in type of that name."""
+        system = ", ".join(f"'{n}'" for n in SYSTEM_TYPES)
+        self._raw.execute(
+            f"DELETE FROM main.ParentType WHERE type_id = ? AND parent_type_id IN "
+            f"(SELECT id FROM main.Type WHERE name IN ({system}))", (type_id,))
+        name = _BASE_TYPE_NAMES.get(kind, {}).get(base_type or 0)
+        if name:
+            self._raw.execute(
+                "INSERT INTO main.ParentType(type_id, parent_type_id) SELECT ?, id FROM main.Type WHERE name = ? AND type_kind = ?",
+                (type_id, name, kind))
+
+
+class MlmdFile:
+    """A connection to an ml-metadata SQLite store, in knit's shape (what MetadataStore needs of a
+    Catalog: `conn`, `read()`, `write()`, `close()`). Read-only unless `writable`; its journal mode
+    stays what ml-metadata set."""
+
+    def __init__(self, path: str, *, writable: bool = False, busy_timeout_ms: int = 60_000):
         self.path = path
-        self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+        self.writable = writable
+        raw = sqlite3.connect(f"file:{path}?mode={'rw' if writable else 'ro'}", uri=True, isolation_level=None,
+                                    check_same_thread=False)
         try:
-            row = self.conn.execute("SELECT schema_version FROM MLMDEnv").fetchone()
+            row = raw.execute("SELECT schema_version FROM MLMDEnv").fetchone()
             version = row[0] if row else None
             if version != SCHEMA_VERSION:
                 how = ("upgrade it by opening it once with ml-metadata 1.17.1 and enable_upgrade_migration=True"
@@ -187,15 +390,17 @@ class MlmdFile:
                     f"cannot open {path}: it is an ml-metadata store of schema version {version}; knit reads version "
                     f"{SCHEMA_VERSION} (ml-metadata 1.17.1's): {how}"
                 )
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA temp_store = MEMORY")
-            self.conn.create_function("knit_mlmd_struct", 1, struct_json, deterministic=True)
-            self.conn.create_function("knit_mlmd_plain", 1, plain_string, deterministic=True)
-            self.conn.create_function("knit_mlmd_proto", 1, proto_bytes, deterministic=True)
+            raw.row_factory = sqlite3.Row
+            raw.execute("PRAGMA temp_store = MEMORY")
+            raw.create_function("knit_mlmd_struct", 1, struct_json, deterministic=True)
+            raw.create_function("knit_mlmd_plain", 1, plain_string, deterministic=True)
+            raw.create_function("knit_mlmd_proto", 1, proto_bytes, deterministic=True)
+            raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             for view in VIEWS:
-                self.conn.execute(view)
+                raw.execute(view)
+            self.conn = _Writer(raw)
         except BaseException:
-            self.conn.close()
+            raw.close()
             raise
 
     _depth = 0
@@ -214,11 +419,26 @@ class MlmdFile:
             self._depth = 0
             self.conn.execute("COMMIT")
 
-    def write(self):
-        raise errors.PermissionDeniedError(
-            f"{self.path} is an ml-metadata store, which knit reads but does not write yet; "
-            "write to it with ml-metadata, or record into a knit store"
-        )
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction (nested calls join the outer one), as the knit catalog's."""
+        if not self.writable:
+            raise errors.PermissionDeniedError(
+                f"the store is read-only ({self.path}); open it with connection_mode READWRITE to write"
+            )
+        if self._depth:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()

@@ -15,10 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import safeyaml
 from .. import tags as tagrules
 from ..errors import UsageError
-from ..safeyaml import read_text
 from ..times import MAX_DURATION_MS, MAX_DURATION_YEARS
 
 TOP_KEYS = (
@@ -367,6 +365,8 @@ def parse_annotation(text: str, *, where: str = "annotation") -> str:
 
 def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
     """Parse and validate a plan file's text."""
+    from .. import safeyaml  # yaml only where a plan file is read: listings start without it
+
     ctx = _Ctx(source)
     try:
         doc = safeyaml.load(text, source)
@@ -463,6 +463,8 @@ def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
 
 def load_plan(path: str) -> PlanSpec:
     """A plan file: only a regular file of at most MAX_PLAN_BYTES is read (never a FIFO or /dev/zero)."""
+    from ..safeyaml import read_text
+
     text = read_text(path, max_bytes=MAX_PLAN_BYTES, what="plan file", hint="`knitctl plan template > plan.yaml` makes one")
     return parse_plan(text, path)
 

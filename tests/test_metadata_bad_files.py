@@ -186,3 +186,14 @@ def test_table_rules():
     assert preflight.tables_problem({"type", "artifact", "mlmdenv", "context"}, 0)[0] == "ml-metadata"
     assert preflight.tables_problem({"users"}, 0)[0] == "foreign"
     assert preflight.tables_problem(set(), 3)[0] == "foreign"  # someone's versioned but empty database
+
+
+@pytest.mark.parametrize("case", ["not-sqlite", "foreign", "truncated"])
+def test_the_cli_says_it_in_one_line(cli, tmp_path, case):
+    make, _, words = CASES[case]
+    path = make(tmp_path)
+    before = snapshot(tmp_path)
+    r = cli("metadata", "artifacts", "--db", str(path))
+    assert r.code == 1 and r.out == "", r
+    assert len(r.err_lines) == 1 and "Traceback" not in r.err and words[0] in r.err, r
+    assert snapshot(tmp_path) == before

@@ -350,3 +350,12 @@ def test_struct_decoding_rules():
     data = entry("a", num) + entry("b", lst) + entry("c", inner)
     assert mlmd_file.decode_struct(data) == {"a": 1.5, "b": ["x", True], "c": {"d": None}}
     assert mlmd_file.struct_json("plain text") is None and mlmd_file.plain_string("mlmd-struct::AAAA") is None
+
+
+def test_knitctl_metadata_lists_an_ml_metadata_store(cli, tfx_store):
+    path, written = tfx_store
+    r = cli("metadata", "artifacts", "--db", str(path), "-o", "json")
+    assert r.code == 0, r
+    assert sorted(a["uri"] for a in r.json()) == sorted(a["uri"] for a in written["artifacts"])
+    r = cli("metadata", "types", "--db", str(path))
+    assert r.code == 0 and {"Examples", "Trainer", "pipeline_run"} <= set(r.out.split()), r

@@ -359,3 +359,13 @@ def test_knitctl_metadata_lists_an_ml_metadata_store(cli, tfx_store):
     assert sorted(a["uri"] for a in r.json()) == sorted(a["uri"] for a in written["artifacts"])
     r = cli("metadata", "types", "--db", str(path))
     assert r.code == 0 and {"Examples", "Trainer", "pipeline_run"} <= set(r.out.split()), r
+
+
+def test_knit_does_not_downgrade_an_ml_metadata_store(tfx_store):
+    from knitctl.metadata import downgrade_schema
+
+    path, _ = tfx_store
+    before = sha(path)
+    with pytest.raises(errors.FailedPreconditionError, match="ml-metadata's own downgrade_schema"):
+        downgrade_schema(config(path, pb.SqliteMetadataSourceConfig.READWRITE), 1)
+    assert sha(path) == before

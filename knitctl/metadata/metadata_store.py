@@ -1181,6 +1181,11 @@ def downgrade_schema(config, downgrade_to_schema_version: int) -> None:
         )
     store = MetadataStore(config)
     try:
+        if isinstance(store._catalog, MlmdFile):
+            raise errors.FailedPreconditionError(
+                f"{store._where} is an ml-metadata store: its schema is ml-metadata's, not knit's; "
+                "downgrade it with ml-metadata's own downgrade_schema"
+            )
         if store._readonly:
             raise errors.PermissionDeniedError(f"cannot downgrade a read-only store ({store._where})")
         missing = [v for v in range(downgrade_to_schema_version + 1, LATEST + 1) if v not in _DOWNGRADES]

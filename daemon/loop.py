@@ -103,6 +103,7 @@ class Daemon:
 
         from . import digests
 
+        self.health.beat(RUN_LOOP, "starting", "re-attaching to the runs of the previous knitd")
         self.watcher = Watcher(self.home, self.stopping, beat=lambda: self.health.beat(WATCHER))
         threading.Thread(target=self._watch_folders, daemon=True, name="watcher").start()
         threading.Thread(target=digests.serve, args=(self.home, self.stopping, self.hash_wake), daemon=True, name="digests").start()

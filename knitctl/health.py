@@ -84,7 +84,9 @@ def judge(doc: dict | None, pid: int | None, now: float) -> list[dict]:
         state, detail = str(c.get("state")), str(c.get("detail") or "")
         restarts = c.get("restarts") or 0
         suffix = f"; restarted {restarts} time(s)" if restarts else ""
-        if state != "ok":
+        if state == "starting" and age <= STALE_SECONDS:
+            out.append({"name": name, "ok": True, "detail": f"starting: {detail}"})
+        elif state != "ok":
             out.append({"name": name, "ok": False, "detail": f"{state}: {detail}{suffix}"})
         elif age > STALE_SECONDS:
             out.append({"name": name, "ok": False, "detail": f"silent for {age:.0f}s (stuck?){suffix}"})

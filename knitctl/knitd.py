@@ -89,14 +89,23 @@ def start(home: Home, args: list[str] = (), *, wait: float = 15.0) -> int:
             )
         finally:
             os.close(err)
+    from . import health
+
     deadline = time.monotonic() + wait
+    seen = None
     while time.monotonic() < deadline:
         pid = running_pid(home)
-        if pid:
-            return pid
+        if pid and (health.read(home) or {}).get("pid") == pid:
+            return pid  # past its checks (catalog, store, executor) and serving
+        if seen and not pid:
+            break  # it held its lock and let go: it refused to start
+        seen = seen or pid
         time.sleep(0.05)
     err = (home.root / "knitd.err")
     tail = err.read_text(errors="replace").strip().splitlines()[-1:] if err.exists() else []
+    if running_pid(home):
+        raise KnitError(f"knitd (pid {running_pid(home)}) started but has not reported in {wait:.0f}s; "
+                        f"see {home.daemon_log}")
     raise KnitError("knitd did not start" + (f": {tail[0]}" if tail else "") + f"; see {home.daemon_log}")
 
 

@@ -269,3 +269,17 @@ def test_a_fresh_home_is_private(knit_home):
     for p in home.root.iterdir():
         want = 0o700 if p.is_dir() else 0o600
         assert p.stat().st_mode & 0o777 == want, p
+
+
+def test_a_running_knitd_reports_its_components_healthy(knit_home, knitd, cli):
+    from conftest import wait_until
+
+    Session.open().close()
+    knitd()
+    home = Home.resolve(knit_home)
+    wait_until(lambda: all(c["ok"] for c in health.components(home)) and health.components(home),
+               timeout=30, what="knitd's components to report", home=knit_home)
+    st = cli("status", "-o", "json")
+    assert {c["name"]: c["ok"] for c in st.json()["components"]} == {"run loop": True, "folder watcher": True}, st
+    checks = {c["check"]: c for c in cli("doctor", "-o", "json").json()}
+    assert checks["knitd folder watcher"]["ok"] and checks["knitd run loop"]["ok"], checks

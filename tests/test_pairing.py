@@ -183,3 +183,18 @@ def test_a_lost_store_id_beside_a_full_store_is_refused(full_home):
     with pytest.raises(CatalogRefused, match="lost its id file"):
         Session.open(full_home)
     assert not (full_home.root / pairing.STORE_ID_FILE).exists()
+
+
+def test_knitctl_up_beside_a_full_store_without_catalog_refuses_and_keeps_the_store(full_home, cli):
+    _drop_catalog(full_home)
+    before = read_tree(full_home.data)
+    try:
+        r = cli("up")
+        assert r.code == 1 and "Traceback" not in r.err and len(r.err_lines) == 1, r
+        assert "doctor --repair" in r.err or "knitd did not start" in r.err, r
+    finally:
+        from knitctl import knitd as knitd_api
+
+        knitd_api.stop(full_home)
+    assert read_tree(full_home.data) == before
+    assert not full_home.catalog.exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from knitctl.controlchars import escape, first_control
+
 STATUS_STYLE = {
     "done": "green",
     "failed": "bold red",
@@ -17,6 +19,16 @@ STATUS_STYLE = {
     "deactivated": "dim",
     "processing": "cyan",
 }
+
+
+def clean(text) -> str:
+    """Stored text for a cell: control characters (from an older catalog) shown as \\xNN, never sent raw."""
+    return escape("" if text is None else str(text))
+
+
+def clean_text(t: Text) -> Text:
+    """A Text whose plain text holds control characters, rebuilt escaped (its own style kept)."""
+    return Text(escape(t.plain), style=t.style, justify=t.justify) if first_control(t.plain) else t
 
 
 def status(text: str) -> Text:

@@ -14,6 +14,7 @@ MAX_TAGS = 64
 
 
 def _clip(text: str, n: int) -> str:
+    text = fmt.clean(text)
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -22,8 +23,8 @@ def run_cells(row: Row, now_ms: int) -> list:
     live = v["status"] not in runstate.TERMINAL
     inputs = " ".join(f"{p}={k}" for p, k in v["inputs"]) or ("(upload)" if v["plan_id"] == UPLOAD_PLAN else "")
     return [
-        Text(v["run_id"], style="bold"),
-        Text(v["plan_id"] if v["plan_id"] != UPLOAD_PLAN else "upload"),
+        Text(fmt.clean(v["run_id"]), style="bold"),
+        Text(fmt.clean(v["plan_id"]) if v["plan_id"] != UPLOAD_PLAN else "upload"),
         Text(_clip(v["image"] or "", 28), style="dim"),
         fmt.status(v["status"]),
         Text(_clip(inputs, 48)),
@@ -36,11 +37,11 @@ def data_cells(row: Row, now_ms: int) -> list:
     v = row.values
     producer = "upload" if v["plan_id"] == UPLOAD_PLAN else f"{v['run_id']} ({v['plan_id']})"
     return [
-        Text(v["knit_id"], style="bold"),
+        Text(fmt.clean(v["knit_id"]), style="bold"),
         Text(_clip(" ".join(v["tags"]), MAX_TAGS)),
         fmt.status(v["status"]),
         Text(fmt.size(v["size"]), justify="right"),
-        Text(producer, style="dim" if v["plan_id"] == UPLOAD_PLAN else ""),
+        Text(fmt.clean(producer), style="dim" if v["plan_id"] == UPLOAD_PLAN else ""),
         Text(fmt.age(v["created_ms"], now_ms), justify="right"),
     ]
 
@@ -63,7 +64,7 @@ def plan_cells(row: Row, now_ms: int) -> list:
                 runs.append(" ")
             runs.append(f"{status} {n}", style=fmt.STATUS_STYLE.get(status, ""))
     return [
-        Text(v["plan_id"], style="bold"),
+        Text(fmt.clean(v["plan_id"]), style="bold"),
         Text(_clip(v["image"] or "", 28)),
         Text(_clip(_mounts(v["inputs"]), 48)),
         Text(_clip(_mounts(v["outputs"]), 48)),

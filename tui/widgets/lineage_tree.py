@@ -57,7 +57,7 @@ def label(node: LNode, facts: dict | None) -> Text:
             t.append(f"  {tags[:60]}")
     if node.path:
         t.append(f"  @ {node.path}", style="italic dim")
-    return t
+    return fmt.clean_text(t)
 
 
 class LineageTree(Tree):

@@ -49,6 +49,10 @@ def run(argv: list[str] | None = None) -> None:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
     )
+    from knitctl.controlchars import log_formatter
+
+    for handler in logging.getLogger().handlers:  # names from a watched folder or a plan can't inject into the log
+        handler.setFormatter(log_formatter("%(asctime)s %(levelname)s %(message)s"))
     logging.getLogger("watchfiles").setLevel(logging.WARNING)
     log = logging.getLogger("knitd")
     try:

@@ -39,3 +39,18 @@ def escape(text: str, *, keep_lines: bool = False) -> str:
         text = str(text)
     pattern = _CONTROL_BUT_LINES_RE if keep_lines else _CONTROL_RE
     return pattern.sub(_code, text) if pattern.search(text) else text
+
+
+def log_formatter(fmt: str):
+    """A logging.Formatter whose lines can't carry control characters: a message's (even a newline, which
+    would forge a log line) are escaped; a traceback keeps its lines."""
+    import logging
+
+    class _Escaping(logging.Formatter):
+        def formatMessage(self, record: logging.LogRecord) -> str:
+            return escape(super().formatMessage(record))
+
+        def formatException(self, ei) -> str:
+            return escape(super().formatException(ei), keep_lines=True)
+
+    return _Escaping(fmt)

@@ -111,3 +111,21 @@ def test_a_plan_with_a_control_character_in_an_output_tag_is_refused(cli, knit_h
     r = cli("plan", "apply", p)
     assert r.code == 2, r
     assert "control character" in r.err and _raw_controls(r.err) == []
+
+
+def test_log_lines_escape_control_characters_and_newlines():
+    import logging
+
+    from knitctl.controlchars import log_formatter
+
+    rec = logging.LogRecord("knitd", logging.INFO, __file__, 1, "ingested %s", ("inbox/a\x1b]0;x\x07\nFAKE line",), None)
+    line = log_formatter("%(levelname)s %(message)s").format(rec)
+    assert line == "INFO ingested inbox/a\\x1b]0;x\\x07\\x0aFAKE line"
+    try:
+        raise ValueError("bad \x1b[2J")
+    except ValueError:
+        import sys
+
+        rec = logging.LogRecord("knitd", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    text = log_formatter("%(message)s").format(rec)
+    assert "\x1b" not in text and "\\x1b[2J" in text and "\n" in text

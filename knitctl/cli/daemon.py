@@ -10,6 +10,7 @@ from .. import knitd
 from ..home import Home
 from . import oneliners
 from .common import open_session
+from ..controlchars import escape
 from .output import Format, emit, message
 
 
@@ -83,8 +84,8 @@ def doctor(
         for r in results:
             mark = "ok " if r["ok"] else "FAIL"
             line = f"{mark} {r['check']}: {r['detail']}"
-            print(line)
+            print(escape(line, keep_lines=True))
             if not r["ok"]:
-                print(f"     fix: {r['fix']}")
+                print(escape(f"     fix: {r['fix']}", keep_lines=True))
     if not all(r["ok"] for r in results):
         raise typer.Exit(1)

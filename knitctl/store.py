@@ -512,11 +512,23 @@ def _copy_file(src: Path, dst: Path, h, progress: Progress | None, *, stored: bo
     return n, executable
 
 
+_buffers = threading.local()
+
+
+def _buffer(size: int, aligned: bool = False) -> memoryview:
+    """This thread's copy buffer (one each kind, reused: no 256 KiB to zero for every small file)."""
+    key = f"b{size}{'a' if aligned else ''}"
+    view = getattr(_buffers, key, None)
+    if view is None:
+        view = memoryview(mmap.mmap(-1, size) if aligned else bytearray(size))  # mmap: page-aligned
+        setattr(_buffers, key, view)
+    return view
+
+
 def _loop_copy(fi, fo: int, h, progress: Progress | None, *, writeback: bool) -> int:
     n = flushed = 0
-    buf = bytearray(COPY_BUFFER)
-    view = memoryview(buf)
-    while k := fi.readinto(buf):
+    view = _buffer(COPY_BUFFER)
+    while k := fi.readinto(view):
         chunk = view[:k]
         h.update(chunk)
         while chunk:
@@ -551,29 +563,24 @@ def _direct_copy(fi, fo: int, h, progress: Progress | None) -> int:
     from the (aligned) buffer they were hashed in straight to the disk, so nothing is left to
     flush at the commit and no cache pages are filled with what was only copied. The tail
     (less than a block) and any short read switch back to ordinary writes."""
-    buf = mmap.mmap(-1, DIRECT_BUFFER)  # page-aligned, as O_DIRECT needs
-    view = memoryview(buf)
+    view = _buffer(DIRECT_BUFFER, aligned=True)  # page-aligned, as O_DIRECT needs
     n = 0
     direct = True
-    try:
-        while k := fi.readinto(view):
-            chunk = view[:k]
-            h.update(chunk)
-            if direct and k % DIRECT_ALIGN:
-                direct = not _set_direct(fo, False)
-            while chunk:
-                try:
-                    chunk = chunk[os.write(fo, chunk):]
-                except OSError as e:
-                    if not direct or e.errno != errno.EINVAL:
-                        raise
-                    direct = not _set_direct(fo, False)  # the device wants a bigger alignment
-            n += k
-            if progress:
-                progress(k)
-    finally:
-        view.release()
-        buf.close()
+    while k := fi.readinto(view):
+        chunk = view[:k]
+        h.update(chunk)
+        if direct and k % DIRECT_ALIGN:
+            direct = not _set_direct(fo, False)
+        while chunk:
+            try:
+                chunk = chunk[os.write(fo, chunk):]
+            except OSError as e:
+                if not direct or e.errno != errno.EINVAL:
+                    raise
+                direct = not _set_direct(fo, False)  # the device wants a bigger alignment
+        n += k
+        if progress:
+            progress(k)
     return n
 
 

@@ -290,3 +290,34 @@ def test_a_fifo_and_a_device_node_in_outputs_fail_the_run_and_knitd_keeps_servin
     run2 = wait_until(lambda: catalog_rows(knit_home, "SELECT run_id FROM run WHERE plan_id = ?", (plain,)),
                       timeout=30, what="the plain run")[0][0]
     assert wait_run(knit_home, run2, timeout=60)["status"] == "done", knitd_diagnostics(knit_home)
+
+
+# -- the one-pass copy ------------------------------------------------------------------------------------
+
+
+def test_a_copy_push_stores_exact_bytes_and_digest_in_one_pass(session, tmp_path, monkeypatch):
+    """Big files (written around the page cache, with a tail that is not a whole block), small
+    ones and empty ones: the stored bytes are the source's, the digest is known at commit and is
+    the one a fresh read of the store gives; every byte is read from the source once."""
+    from knitctl import store as store_mod
+
+    rng = __import__("random").Random(7)
+    spec = {"big-tail.bin": rng.randbytes((1 << 20) * 3 + 123), "big-even.bin": rng.randbytes(1 << 21),
+            "small.txt": "s", "empty": "", "sub": {"mid.bin": rng.randbytes(300_000)}}
+    src = make_tree(tmp_path / "src", spec)
+    reads: list[int] = []
+    real = store_mod._open_regular.__enter__
+
+    def counting(self):
+        f = real(self)
+        reads.append(1)
+        return f
+
+    monkeypatch.setattr(store_mod._open_regular, "__enter__", counting)
+    (d,) = data_api.push(session, [src])
+    assert len(reads) == 5                                   # each file opened once: copied and hashed together
+    monkeypatch.undo()
+    stored = session.store.path_of(d.knit_id)
+    assert read_tree(stored) == read_tree(src)
+    assert d.digest == session.store.manifest(stored).digest == session.store.manifest(src).digest
+    assert stat.S_IMODE(os.lstat(stored / "big-tail.bin").st_mode) == 0o400

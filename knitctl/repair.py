@@ -11,7 +11,9 @@ catalog doesn't know are moved to KNIT_HOME/lost+found/, out of GC's reach.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from .home import Home
 
 BATCH = 500
 MAX_ROWID_SCAN = 5_000_000   # when a table's largest rowid can't be read
+RECOVER_TIMEOUT = 600
 
 
 @dataclass
@@ -33,13 +36,14 @@ class Report:
     dropped: dict[str, int] = field(default_factory=dict)      # rows whose parents were lost
     lost_found: list[str] = field(default_factory=list)
     note: str = ""
+    method: str = "row by row"
 
     def lines(self) -> list[str]:
         out = [self.note] if self.note else []
         if self.kept_aside:
             out.append("kept the old catalog aside: " + ", ".join(self.kept_aside))
         if self.copied:
-            out.append("recovered rows: " + ", ".join(f"{t} {n}" for t, n in self.copied.items() if n))
+            out.append(f"recovered rows ({self.method}): " + ", ".join(f"{t} {n}" for t, n in self.copied.items() if n))
         if any(self.unreadable.values()):
             out.append("unreadable, lost: " + ", ".join(f"{t} {n}" for t, n in self.unreadable.items() if n))
         if any(self.dropped.values()):
@@ -145,35 +149,67 @@ def _drop_orphans(new: sqlite3.Connection) -> dict[str, int]:
     return dropped
 
 
+def sqlite_recover(old_path: Path, out_path: Path) -> bool:
+    """SQLite's own `.recover` (the sqlite3 tool, when installed) into out_path; False when unavailable or failed."""
+    exe = shutil.which("sqlite3")
+    if not exe:
+        return False
+    try:
+        dump = subprocess.run([exe, "-readonly", str(old_path), ".recover"], capture_output=True,
+                              timeout=RECOVER_TIMEOUT, stdin=subprocess.DEVNULL)
+        if not dump.stdout:
+            return False
+        load = subprocess.run([exe, str(out_path)], input=dump.stdout, capture_output=True, timeout=RECOVER_TIMEOUT)
+        return load.returncode == 0 and out_path.exists()
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _copy_all(old: sqlite3.Connection, new: sqlite3.Connection, tables: list[str], report: Report, *, count_unreadable: bool) -> None:
+    for table in tables:
+        try:
+            old_cols = set(_columns(old, table))
+        except sqlite3.DatabaseError:
+            old_cols = set()
+        cols = [c for c in _columns(new, table) if c in old_cols]
+        if not cols:
+            continue
+        try:
+            copied, unreadable = copy_table(old, new, table, cols)
+        except sqlite3.DatabaseError:
+            copied, unreadable = 0, 1
+        report.copied[table] = report.copied.get(table, 0) + copied
+        if count_unreadable:
+            report.unreadable[table] = report.unreadable.get(table, 0) + unreadable
+
+
 def rebuild(old_path: Path, new_path: Path, report: Report) -> None:
-    """A fresh catalog at new_path holding what can be read of old_path."""
+    """A fresh catalog at new_path holding what can be read of old_path: first what SQLite's `.recover`
+    gets back (when the sqlite3 tool is installed), then, row by row, anything it missed."""
     Catalog(new_path).close()                      # the current schema, empty
     new = sqlite3.connect(new_path, isolation_level=None)
+    recovered = Path(str(new_path) + ".recovered")
     try:
         new.execute("PRAGMA foreign_keys = OFF")
         tables = [r[0] for r in new.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'store_pairing'")]
-        old = _open_old(old_path) if old_path.exists() else None
-        if old is not None:
-            new.execute("BEGIN")
-            for table in tables:
-                try:
-                    old_cols = set(_columns(old, table))
-                except sqlite3.DatabaseError:
-                    old_cols = set()
-                cols = [c for c in _columns(new, table) if c in old_cols]
-                if not cols:
-                    continue
-                try:
-                    report.copied[table], report.unreadable[table] = copy_table(old, new, table, cols)
-                except sqlite3.DatabaseError:
-                    report.unreadable[table] = report.unreadable.get(table, 0) + 1
-            report.dropped = _drop_orphans(new)
-            new.execute("COMMIT")
-            old.close()
+        sources = []
+        if old_path.exists() and sqlite_recover(old_path, recovered):
+            sources.append((_open_old(recovered), False))
+            report.method = "sqlite3 .recover, then row by row"
+        if old_path.exists():
+            sources.append((_open_old(old_path), not sources))
+        new.execute("BEGIN")
+        for old, count_unreadable in sources:
+            if old is not None:
+                _copy_all(old, new, tables, report, count_unreadable=count_unreadable)
+                old.close()
+        report.dropped = _drop_orphans(new)
+        new.execute("COMMIT")
         new.execute("PRAGMA journal_mode = DELETE")  # one file to move into place
     finally:
         new.close()
+        recovered.unlink(missing_ok=True)
 
 
 def _set_aside(home: Home, stamp: str) -> list[str]:

@@ -106,7 +106,14 @@ def _leaf_pages(path: Path, table: str) -> list[int]:
         conn.close()
 
 
-def test_repair_of_a_corrupted_page_recovers_the_intact_rows(knit_home, cli):
+@pytest.mark.parametrize("tool", ["sqlite3-recover", "python-only"])
+def test_repair_of_a_corrupted_page_recovers_the_intact_rows(knit_home, cli, tool, monkeypatch):
+    import shutil
+
+    if tool == "python-only":
+        monkeypatch.setattr(repair.shutil, "which", lambda name: None)
+    elif not shutil.which("sqlite3"):
+        pytest.skip("no sqlite3 tool here")
     with Session.open() as s:
         ids = [d.knit_id for d in push_datum(s, "k:v", n=300)]
         page_size = s.catalog.one("PRAGMA page_size")[0]
@@ -128,6 +135,7 @@ def test_repair_of_a_corrupted_page_recovers_the_intact_rows(knit_home, cli):
 
     report = repair.repair(home)
     assert report.kept_aside
+    assert report.method == ("row by row" if tool == "python-only" else "sqlite3 .recover, then row by row")
     conn = sqlite3.connect(home.catalog)
     kept = {r[0] for r in conn.execute("SELECT knit_id FROM data")}
     conn.close()

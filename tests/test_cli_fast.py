@@ -77,12 +77,19 @@ def test_a_one_liner_imports_no_heavy_module(knit, some_data, args):
     assert heavy(loaded) == []
 
 
-def test_data_push_imports_no_parser(knit, some_data):
+def test_data_push_imports_nothing_heavy(knit, some_data):
     knit("data", "find")
     code, out, err, loaded = knit("data", "push", "-t", "kind:fast", some_data / "a", "-o", "json")
     assert code == 0, err
     assert json.loads(out)[0]["tags"][0] == "kind:fast"
-    assert not [m for m in heavy(loaded) if not m.startswith("rich")]  # rich prints the "pushed" line
+    assert heavy(loaded) == []
+    assert err.startswith("pushed ")
+
+
+def test_a_message_is_written_as_it_is(cli):
+    r = cli("data", "find", "-t", ":smile:")
+    assert r.code == 2 and len(r.err_lines) == 1
+    assert "':smile:'" in r.err  # quoted as given: no emoji made of it
 
 
 CASES = [

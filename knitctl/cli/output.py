@@ -42,8 +42,12 @@ def stderr_console() -> Console:
 
 
 def message(text: str) -> None:
-    """A human message: stderr, never mixed with data; control characters in it are shown escaped."""
-    stderr_console().print(escape(text, keep_lines=True), markup=False)
+    """A human message: stderr, never mixed with data; control characters in it are shown escaped.
+
+    Written as it is (tabs expanded, as a terminal would): no rich console, so a command that only
+    says something starts without importing rich, and `:name:` in a quoted value stays text."""
+    sys.stderr.write(escape(text, keep_lines=True).expandtabs(8) + "\n")
+    sys.stderr.flush()
 
 
 def json_text(doc: Any) -> str:

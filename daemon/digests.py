@@ -6,6 +6,7 @@ import logging
 import threading
 
 from knitctl.data import deferred, ensure_digest
+from knitctl.errors import KnitError
 from knitctl.home import Home
 from knitctl.session import Session
 
@@ -26,6 +27,8 @@ def serve(home: Home, stop: threading.Event, wake: threading.Event) -> None:
                     log.info("hashed %s (pushed with --move)", knit_id)
                 except FileNotFoundError:
                     log.warning("datum %s: its directory is missing; `knitctl doctor --digests` reports it", knit_id)
+                except KnitError as e:  # e.g. a special file found in it: said once a pass, never opened
+                    log.warning("datum %s: can't be hashed: %s", knit_id, e.message)
                 except Exception:
                     log.exception("hashing %s failed", knit_id)
             wake.wait(IDLE_SECONDS)

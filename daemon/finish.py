@@ -13,7 +13,7 @@ from pathlib import Path
 
 from knitctl import runstate, safefs
 from knitctl.session import Session
-from knitctl.store import _make_writable, _walk
+from knitctl.store import _make_readonly, _make_writable, _walk
 
 
 def output_dirs(session: Session, run_id: str) -> list[tuple[str, str, Path]]:
@@ -61,9 +61,11 @@ def finish(session: Session, run_id: str, success: bool, *, exit_code: int | Non
                 d.mkdir(parents=True, mode=0o700)
             _make_writable(d)  # the task may have left files it can't read back; they are ours now
             found = strip_special(d)
-            if found:
-                special.append(f"{path}: {', '.join(found)}")
             store.publish(knit_id, d)
+        else:  # published by an earlier attempt (perhaps by a knit that took special files in)
+            found = _strip_published(final)
+        if found:
+            special.append(f"{path}: {', '.join(found)}")
         m = store.manifest(final)
         committed.append((knit_id, m, str(final)))
     if special:
@@ -103,6 +105,15 @@ def strip_special(root: Path) -> list[str]:
         if safefs.is_special(mode):
             found.append(f"{p.relative_to(root).as_posix()} ({safefs.kind(mode)})")
             os.unlink(p)
+    return found
+
+
+def _strip_published(final: Path) -> list[str]:
+    if not any(safefs.is_special(os.lstat(p).st_mode) for p in _walk(final)):
+        return []
+    _make_writable(final)
+    found = strip_special(final)
+    _make_readonly(final)
     return found
 
 

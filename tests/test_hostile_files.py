@@ -321,3 +321,25 @@ def test_a_copy_push_stores_exact_bytes_and_digest_in_one_pass(session, tmp_path
     assert read_tree(stored) == read_tree(src)
     assert d.digest == session.store.manifest(stored).digest == session.store.manifest(src).digest
     assert stat.S_IMODE(os.lstat(stored / "big-tail.bin").st_mode) == 0o400
+
+
+@pytest.mark.parametrize("published", [False, True])
+def test_finish_fails_a_run_whose_outputs_hold_a_fifo_without_opening_it(session, published):
+    """`published`: an earlier attempt had already renamed the output into the store (as a knit
+    that hung on the FIFO left it) — the next attempt still finishes instead of hanging again."""
+    from conftest import runs_of
+    from daemon.finish import finish, output_dirs
+
+    plan = apply_plan(session, {"/in": ["kind:a"]}, {"/out": ["kind:b"]}).plan.plan_id
+    push_datum(session, "kind:a")
+    (run_id, *_), = runs_of(session, plan)
+    (knit_id, _, d), = [o for o in output_dirs(session, run_id) if o[1] == "/out"]
+    make_tree(d, {"ok.txt": "ok"})
+    os.mkfifo(d / "trap")
+    if published:
+        session.store.publish(knit_id, d)
+    status = _bounded(lambda: finish(session, run_id, True, exit_code=0, message=None))
+    assert status == "failed"
+    (message,) = catalog_rows(session.home.root, "SELECT message FROM run WHERE run_id = ?", (run_id,))[0]
+    assert "/out: trap (a FIFO" in message
+    assert sorted(p.name for p in session.store.path_of(knit_id).iterdir()) == ["ok.txt"]

@@ -207,11 +207,11 @@ def corpus() -> list[Case]:
         add(Case(f"mlmd-id/filter/{i[:24]}", ["metadata", "artifacts", "-f", f"id = {i}"], expect=ANY))
 
     # filter queries
-    for depth in (50, 5000, 100000):
+    for depth in (50, 5000, 50000):
         add(Case(f"filter/parens-{depth}", ["metadata", "artifacts", "-f", "(" * depth + "id = 1" + ")" * depth],
                  expect=ANY if depth <= 50 else USAGE_OR_REFUSED))
     add(Case("filter/not-chain-5000", ["metadata", "artifacts", "-f", "NOT " * 5000 + "id = 1"]))
-    add(Case("filter/and-chain-20000", ["metadata", "artifacts", "-f", " AND ".join(["id = 1"] * 20000)], expect=ANY))
+    add(Case("filter/and-chain-5000", ["metadata", "artifacts", "-f", " AND ".join(["id = 1"] * 5000)], expect=ANY))
     for q in ("id = ", "uri LIKE", "((id = 1)", "id = 1)", "name = 'x", "properties.x.int_value = 1e999",
               "create_time_since_epoch > 99999999999999999999999", "\x1b[2J", "id IN ()", "events_0.type = 1"):
         add(Case(f"filter/bad/{q[:20]!r}", ["metadata", "artifacts", "-f", q], expect=ANY))
@@ -242,7 +242,8 @@ def corpus() -> list[Case]:
         body = PLAN_OK.replace("image: knit/busybox:latest\n", "") if k == "image" else PLAN_OK
         if k == "inputs":
             body = "image: knit/busybox:latest\noutputs: [{path: /out, tags: [a:b]}]\n"
-        add(Case(f"plan/{k}/{v[:20]}", ["plan", "apply", "{tmp}/p.yaml"], prepare=_write("p.yaml", body + f"{k}: {v}\n")))
+        add(Case(f"plan/{k}/{v[:20]}", ["plan", "apply", "{tmp}/p.yaml"], prepare=_write("p.yaml", body + f"{k}: {v}\n"),
+                 expect=ANY if k == "args" else USAGE_OR_REFUSED, must_not_change=k != "args"))  # args are the task's own
     add(Case("plan/tag-64k", ["plan", "apply", "{tmp}/p.yaml"], prepare=_write("p.yaml", PLAN_OK.replace("project:fuzz-out", "a:" + "x" * 65536))))
     add(Case("plan/not-utf8", ["plan", "apply", "{tmp}/p.yaml"], prepare=_write("p.yaml", PLAN_OK.encode() + b"# \xff\xfe\n")))
     add(Case("plan/list-doc", ["plan", "apply", "{tmp}/p.yaml"], prepare=_write("p.yaml", "- 1\n- 2\n")))

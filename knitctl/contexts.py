@@ -13,6 +13,7 @@ from pathlib import Path
 from . import config as config_mod
 from . import safeyaml
 from .config import LOCAL
+from .controlchars import escape, first_control
 from .errors import NotFound, UsageError
 from .safeyaml import read_text
 
@@ -149,6 +150,8 @@ def parse_kubeconfig(doc, source: str) -> tuple[str | None, list[tuple[str, str]
             continue
         if not isinstance(name, str):
             raise bad(f"contexts[{i}].name", "must be text")
+        if first_control(name):
+            raise UsageError(f"{source}: contexts[{i}].name: '{escape(name)}' holds control characters; rename that context (`kubectl config rename-context`)")
         ctx = c.get("context") or {}
         if not isinstance(ctx, dict):
             raise bad(f"contexts[{i}].context", "must be a mapping (cluster, user, namespace)")

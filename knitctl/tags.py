@@ -19,6 +19,8 @@ KEY_TIMESTAMP = "knit#timestamp"
 KEY_TRANSIENT = "knit#transient"
 TRANSIENT_PROCESSING = "processing"
 TRANSIENT_FAILED = "failed"
+MAX_KEY = 256
+MAX_VALUE = 4096
 
 
 @dataclass(frozen=True, order=True)
@@ -48,6 +50,11 @@ def parse(text: str, *, where: str = "tag") -> Tag:
     key, value = key.strip(), value.strip()
     if not key:
         raise UsageError(f"{where}: {text!r} has an empty key; write it as key:value")
+    if len(key) > MAX_KEY or len(value) > MAX_VALUE:
+        raise UsageError(
+            f"{where}: '{escape(text[:40])}...' is too long ({len(key):,}-character key, {len(value):,}-character value); "
+            f"a tag's key is at most {MAX_KEY} characters and its value at most {MAX_VALUE:,}"
+        )
     bad = first_control(key + value)
     if bad is not None:
         raise UsageError(

@@ -68,3 +68,11 @@ def test_cli_import_kube_of_a_bad_file(cli, knit_home, tmp_path, label):
     assert r.code == 2, r
     assert "Traceback" not in r.err and len(r.err_lines) == 1, r
     assert not cfg.exists()
+
+
+def test_a_context_name_with_control_characters_is_refused(tmp_path):
+    p = tmp_path / "kc"
+    p.write_text('contexts: [{name: "a\\e]0;x\\a", context: {cluster: c}}]\n')
+    with pytest.raises(UsageError, match="control characters") as e:
+        read_kube_contexts([p])
+    assert "\x1b" not in e.value.message

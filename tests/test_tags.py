@@ -84,8 +84,8 @@ def test_str_round_trips():
     assert tags.parse(str(t)) == t
 
 
-_key = st.text(st.characters(blacklist_characters=":", blacklist_categories=("Cs", "Cc")), min_size=1).map(str.strip).filter(bool)
-_value = st.text(st.characters(blacklist_categories=("Cs", "Cc"))).map(str.strip)
+_key = st.text(st.characters(blacklist_characters=":", blacklist_categories=("Cs", "Cc")), min_size=1, max_size=200).map(str.strip).filter(bool)
+_value = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=1000).map(str.strip)
 
 
 @given(_key, _value)
@@ -252,3 +252,11 @@ def test_later_times_format_to_later_strings():
     a = tags.format_time(1_800_000_000_000)
     b = tags.format_time(1_800_000_000_000 + int(timedelta(days=1, milliseconds=1).total_seconds() * 1000))
     assert a < b
+
+
+def test_overlong_keys_and_values_are_refused():
+    assert tags.parse("k:" + "v" * tags.MAX_VALUE).value == "v" * tags.MAX_VALUE
+    with pytest.raises(UsageError, match="too long"):
+        tags.parse("k:" + "v" * (tags.MAX_VALUE + 1))
+    with pytest.raises(UsageError, match="too long"):
+        tags.parse("k" * (tags.MAX_KEY + 1) + ":v")

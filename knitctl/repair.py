@@ -135,17 +135,23 @@ def _min_rowid(old: sqlite3.Connection, table: str) -> int:
         return 1
 
 
-def _drop_orphans(new: sqlite3.Connection) -> dict[str, int]:
+def _drop_orphans(new: sqlite3.Connection, tables: list[str]) -> dict[str, int]:
+    """Delete rows whose parent rows were lost (by each foreign key, WITHOUT ROWID tables too)."""
     dropped: dict[str, int] = {}
     for _ in range(20):  # dropping a parent may orphan its children: until none is left
-        bad = new.execute("PRAGMA foreign_key_check").fetchall()
-        if not bad:
+        total = 0
+        for table in tables:
+            for fk in new.execute(f'PRAGMA foreign_key_list("{table}")').fetchall():
+                parent, col, to = fk[2], fk[3], fk[4]
+                if to is None:
+                    to = next((r[1] for r in new.execute(f'PRAGMA table_info("{parent}")') if r[5] == 1), "rowid")
+                n = new.execute(f'DELETE FROM "{table}" WHERE "{col}" IS NOT NULL AND "{col}" NOT IN '
+                                f'(SELECT "{to}" FROM "{parent}")').rowcount
+                if n > 0:
+                    dropped[table] = dropped.get(table, 0) + n
+                    total += n
+        if not total:
             break
-        for table, rowid, _parent, _fk in bad:
-            if rowid is None:
-                continue
-            new.execute(f'DELETE FROM "{table}" WHERE rowid = ?', (rowid,))
-            dropped[table] = dropped.get(table, 0) + 1
     return dropped
 
 
@@ -204,7 +210,7 @@ def rebuild(old_path: Path, new_path: Path, report: Report) -> None:
             if old is not None:
                 _copy_all(old, new, tables, report, count_unreadable=count_unreadable)
                 old.close()
-        report.dropped = _drop_orphans(new)
+        report.dropped = _drop_orphans(new, tables)
         new.execute("COMMIT")
         new.execute("PRAGMA journal_mode = DELETE")  # one file to move into place
     finally:

@@ -138,6 +138,8 @@ def test_repair_of_a_corrupted_page_recovers_the_intact_rows(knit_home, cli, too
     assert report.method == ("row by row" if tool == "python-only" else "sqlite3 .recover, then row by row")
     conn = sqlite3.connect(home.catalog)
     kept = {r[0] for r in conn.execute("SELECT knit_id FROM data")}
+    assert conn.execute("SELECT count(*) FROM tag WHERE knit_id NOT IN (SELECT knit_id FROM data)").fetchone()[0] == 0
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     conn.close()
     assert before == set(ids)
     assert 200 <= len(kept) < 300                                   # only the bad page's rows are lost

@@ -442,3 +442,77 @@ class MlmdFile:
 
     def close(self) -> None:
         self.conn.close()
+
+
+# -- a new, empty store in ml-metadata's format -----------------------------------------------------
+
+def _node_table(name: str, extra: str, name_null: str = "") -> str:
+    return (f"CREATE TABLE {name} (id INTEGER PRIMARY KEY AUTOINCREMENT, type_id INT NOT NULL, {extra}"
+            f"name VARCHAR(255){name_null}, external_id VARCHAR(255) UNIQUE, "
+            f"create_time_since_epoch INT NOT NULL DEFAULT 0, last_update_time_since_epoch INT NOT NULL DEFAULT 0, "
+            f"UNIQUE(type_id, name))")
+
+
+def _prop_table(name: str, fk: str) -> str:
+    return (f"CREATE TABLE {name} ({fk} INT NOT NULL, name VARCHAR(255) NOT NULL, is_custom_property TINYINT(1) NOT NULL, "
+            f"int_value INT, double_value DOUBLE, string_value TEXT, byte_value BLOB, proto_value BLOB, "
+            f"bool_value BOOLEAN, PRIMARY KEY ({fk}, name, is_custom_property))")
+
+
+# ml-metadata's SQLite schema, version 10: its tables with their columns and keys, and the indexes
+# its queries expect. Nothing knit-specific is added.
+SCHEMA = [
+    "CREATE TABLE Type (id INTEGER PRIMARY KEY AUTOINCREMENT, name VARCHAR(255) NOT NULL, version VARCHAR(255), "
+    "type_kind TINYINT(1) NOT NULL, description TEXT, input_type TEXT, output_type TEXT, external_id VARCHAR(255) UNIQUE)",
+    "CREATE TABLE TypeProperty (type_id INT NOT NULL, name VARCHAR(255) NOT NULL, data_type INT NULL, "
+    "PRIMARY KEY (type_id, name))",
+    "CREATE TABLE ParentType (type_id INT NOT NULL, parent_type_id INT NOT NULL, PRIMARY KEY (type_id, parent_type_id))",
+    _node_table("Artifact", "uri TEXT, state INT, "),
+    _prop_table("ArtifactProperty", "artifact_id"),
+    _node_table("Execution", "last_known_state INT, "),
+    _prop_table("ExecutionProperty", "execution_id"),
+    "CREATE TABLE Event (id INTEGER PRIMARY KEY AUTOINCREMENT, artifact_id INT NOT NULL, execution_id INT NOT NULL, "
+    "type INT NOT NULL, milliseconds_since_epoch INT, UNIQUE(artifact_id, execution_id, type))",
+    "CREATE TABLE EventPath (event_id INT NOT NULL, is_index_step TINYINT(1) NOT NULL, step_index INT, step_key TEXT)",
+    "CREATE TABLE MLMDEnv (schema_version INTEGER PRIMARY KEY)",
+    _node_table("Context", "", " NOT NULL"),
+    _prop_table("ContextProperty", "context_id"),
+    "CREATE TABLE ParentContext (context_id INT NOT NULL, parent_context_id INT NOT NULL, "
+    "PRIMARY KEY (context_id, parent_context_id))",
+    "CREATE TABLE Association (id INTEGER PRIMARY KEY AUTOINCREMENT, context_id INT NOT NULL, execution_id INT NOT NULL, "
+    "UNIQUE(context_id, execution_id))",
+    "CREATE TABLE Attribution (id INTEGER PRIMARY KEY AUTOINCREMENT, context_id INT NOT NULL, artifact_id INT NOT NULL, "
+    "UNIQUE(context_id, artifact_id))",
+    "CREATE INDEX idx_artifact_uri ON Artifact(uri)",
+    "CREATE INDEX idx_event_execution_id ON Event(execution_id)",
+    "CREATE INDEX idx_parentcontext_parent_context_id ON ParentContext(parent_context_id)",
+    "CREATE INDEX idx_type_name ON Type(name)",
+    "CREATE INDEX idx_eventpath_event_id ON EventPath(event_id)",
+    *(f"CREATE INDEX idx_{t.lower()}_{c} ON {t}({c})" for t in ("Artifact", "Execution", "Context")
+      for c in ("create_time_since_epoch", "last_update_time_since_epoch", "external_id")),
+    "CREATE INDEX idx_type_external_id ON Type(external_id)",
+    *(f"CREATE INDEX idx_{k}_property_{v} ON {k.capitalize()}Property(name, is_custom_property, {v}_value) "
+      f"WHERE {v}_value IS NOT NULL" for k in ("artifact", "execution", "context") for v in ("int", "double", "string")),
+]
+
+
+def create(path: str) -> None:
+    """Make a new, empty ml-metadata store (schema 10, with its built-in types) at `path`, which must not
+    exist or be empty; FailedPreconditionError otherwise."""
+    import os
+
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        raise errors.FailedPreconditionError(f"{path} exists already; give the path of a new file")
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in SCHEMA:
+            conn.execute(statement)
+        conn.execute("INSERT INTO MLMDEnv(schema_version) VALUES (?)", (SCHEMA_VERSION,))
+        conn.executemany("INSERT INTO Type(name, type_kind) VALUES (?, ?)",
+                         [(name, 1 if i < 4 else 0) for i, name in enumerate(SYSTEM_TYPES)])
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

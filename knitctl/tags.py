@@ -7,8 +7,10 @@ which are computed from the catalog and never stored as user tags.
 
 from __future__ import annotations
 
+import functools
+import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from .controlchars import describe, escape, first_control
 from .errors import UsageError
@@ -91,9 +93,19 @@ def parse_many(texts, *, where: str = "tag", user: bool = True) -> list[Tag]:
 
 
 def format_time(ms: int) -> str:
-    """RFC 3339 with millisecond precision, in UTC."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+00:00"
+    """RFC 3339 with millisecond precision, in UTC. (Arithmetic, the date looked up per day: listings
+    format two times a row, and datetime's strftime was a quarter of `data find`'s time.)"""
+    s, milli = divmod(ms, 1000)
+    day, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return "%s%02d:%02d:%02d.%03d+00:00" % (_date_of_day(day), h, m, s, milli)
+
+
+@functools.lru_cache(maxsize=1024)
+def _date_of_day(day: int) -> str:
+    t = time.gmtime(day * 86400)
+    return "%04d-%02d-%02dT" % (t.tm_year, t.tm_mon, t.tm_mday)
 
 
 def parse_time(text: str, *, where: str = "time") -> int:

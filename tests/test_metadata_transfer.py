@@ -87,3 +87,20 @@ def test_export_makes_a_file_ml_metadata_opens_with_knits_data(home):
 def test_import_of_a_missing_file_is_one_clear_error(home, tmp_path):
     with pytest.raises(errors.NotFoundError, match="no store at"):
         transfer.import_store(tmp_path / "nope.sqlite", home.root)
+
+
+def test_the_cli_imports_and_exports(cli, knit_home, tfx_store, tmp_path):  # noqa: F811
+    path, _ = tfx_store
+    r = cli("metadata", "import", str(path))
+    assert r.code == 0 and r.out == "" and r.err_lines[1] == "artifacts: 8 copied, 0 already there", r
+    r = cli("metadata", "import", str(path))
+    assert r.code == 0 and r.err_lines[1] == "artifacts: 0 copied, 8 already there", r
+    dest = tmp_path / "out.sqlite"
+    r = cli("metadata", "export", str(dest))
+    assert r.code == 0 and dest.exists() and not (tmp_path / ".out.sqlite.partial").exists(), r
+    assert json.loads(mlmd_venv.run(READ_BACK, str(dest)))["artifacts"]
+    for args, words in ((["export", str(dest)], "exists already"),
+                        (["export", str(tmp_path / "no" / "dir.sqlite")], "not a directory"),
+                        (["import", str(tmp_path / "missing.sqlite")], "no store at")):
+        r = cli("metadata", *args)
+        assert r.code == 1 and len(r.err_lines) == 1 and words in r.err and "Traceback" not in r.err, r

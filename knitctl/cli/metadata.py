@@ -330,3 +330,26 @@ def render(graph, fmt: GraphFormat, root_key: Optional[str], direction: Directio
     if not rows:
         rows = list(labels.values())
     return "\n".join(rows) + "\n"
+
+
+# -- copies between stores ------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_store(source: Path = typer.Argument(..., help="An ml-metadata SQLite file (read, never written).")):
+    """Copy an ml-metadata store into the knit catalog: ids remapped, a summary on stderr; running it again copies nothing twice."""
+    from ..metadata import transfer
+    from .output import message
+
+    for line in transfer.import_store(source).lines():
+        message(line)
+
+
+@app.command("export")
+def export_store(dest: Path = typer.Argument(..., help="The new file to write (it must not exist).")):
+    """Write the catalog's metadata to a new ml-metadata SQLite file, which ml-metadata 1.17.1 opens."""
+    from ..metadata import transfer
+    from .output import message
+
+    for line in transfer.export_catalog(dest).lines():
+        message(line)

@@ -186,8 +186,19 @@ def export_catalog(dest: str | os.PathLike, home=None) -> Summary:
     """Copy the knit catalog's metadata into a new ml-metadata SQLite file at `dest` (which must not exist)."""
     from .mlmd_file import create
 
-    path = Path(dest).expanduser().resolve()
-    create(str(path))
-    with knit_catalog(home, readonly=True) as src, \
-            MetadataStore(_sqlite(path, pb.SqliteMetadataSourceConfig.READWRITE)) as dst:
-        return copy_store(src, dst, label="knit")
+    path = Path(dest).expanduser().absolute()
+    if path.exists():
+        raise errors.FailedPreconditionError(f"{path} exists already; give the path of a new file")
+    if not path.parent.is_dir():
+        raise errors.NotFoundError(f"{path.parent} is not a directory; export into an existing one")
+    partial = path.with_name(f".{path.name}.partial")  # renamed into place once complete
+    partial.unlink(missing_ok=True)
+    try:
+        create(str(partial))
+        with knit_catalog(home, readonly=True) as src, \
+                MetadataStore(_sqlite(partial, pb.SqliteMetadataSourceConfig.READWRITE)) as dst:
+            summary = copy_store(src, dst, label="knit")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return summary

@@ -199,19 +199,25 @@ class Store:
         os.chmod(dest, 0o700)
         _fsync_dir(self.home.staging)
         _fsync_dir(source.absolute().parent)
-        _unshare_links(dest)
-        return dest, self.census(dest)
+        return dest, self.census(dest, unshare=True)
 
-    def census(self, root: Path) -> Manifest:
+    def census(self, root: Path, *, unshare: bool = False) -> Manifest:
         """Size and file count without reading a byte; the digest is DEFERRED.
 
         A same-filesystem move is a rename, so its cost must not grow with the
         data: hashing waits for knitd's background pass, or the first pull.
+        `unshare`: a file with other hard links is replaced by a copy of its own
+        (the one case where a move reads bytes: a datum must not share an inode
+        with a name outside the store, whose mode would change and whose writes
+        would change the datum).
         """
         size = files = 0
         for p in _walk(root):
-            if p.is_file() and not p.is_symlink():
-                size += os.lstat(p).st_size
+            st = os.lstat(p)
+            if stat.S_ISREG(st.st_mode):
+                if unshare and st.st_nlink > 1:
+                    _unshare(p, st)
+                size += st.st_size
                 files += 1
         return Manifest(DEFERRED, size, files)
 
@@ -602,28 +608,22 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
         _sync_file_range(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a failure only loses the head start
 
 
-def _unshare_links(root: Path) -> None:
-    """Replace each file that has other hard links with a copy of its own: a moved datum must
-    not share an inode with a name outside the store (its mode is changed, and writes through
-    that name would change the datum)."""
-    for p in _walk(root):
-        st = os.lstat(p)
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
-            continue
-        tmp = p.with_name(f".knit-unshare-{os.getpid()}-{threading.get_ident()}")
-        parent_mode = stat.S_IMODE(os.lstat(p.parent).st_mode)
-        if parent_mode & 0o300 != 0o300:  # a read-only directory of the source's: the store's now
-            os.chmod(p.parent, parent_mode | 0o300)
-        with _open_regular(p) as fi:
-            fo = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            try:
-                os.fchmod(fo, stat.S_IMODE(st.st_mode) & 0o700 | 0o600)
-                _loop_copy(fi, fo, hashlib.sha256(), None, writeback=True)
-            finally:
-                os.close(fo)
-        os.replace(tmp, p)
-        if parent_mode & 0o300 != 0o300:
-            os.chmod(p.parent, parent_mode)
+def _unshare(p: Path, st: os.stat_result) -> None:
+    """Replace a file that has other hard links with a copy of its own (same mode bits)."""
+    tmp = p.with_name(f".knit-unshare-{os.getpid()}-{threading.get_ident()}")
+    parent_mode = stat.S_IMODE(os.lstat(p.parent).st_mode)
+    if parent_mode & 0o300 != 0o300:  # a read-only directory of the source's: the store's now
+        os.chmod(p.parent, parent_mode | 0o300)
+    with _open_regular(p) as fi:
+        fo = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fo, stat.S_IMODE(st.st_mode) & 0o700 | 0o600)
+            _loop_copy(fi, fo, hashlib.sha256(), None, writeback=True)
+        finally:
+            os.close(fo)
+    os.replace(tmp, p)
+    if parent_mode & 0o300 != 0o300:
+        os.chmod(p.parent, parent_mode)
 
 
 _libc = None

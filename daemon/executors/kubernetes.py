@@ -678,6 +678,11 @@ class KubernetesExecutor:
             code, err = reader.result()
         except (WebSocketException, OSError) as e:
             raise _Unreachable(f"the exec stream from pod {name} broke (context {self.context}): {e}") from None
+        except tarfile.FilterError as e:  # a FIFO, device node or link out: never extracted, never read
+            raise ExecutorError(
+                f"the outputs of pod {name} hold what data can't hold ({e}); "
+                "a task may write only files, directories and links to its outputs"
+            ) from None
         except tarfile.TarError as e:
             raise ExecutorError(f"the outputs of pod {name} came back as a broken archive ({e}): {_short(reader.stderr)}") from None
         finally:

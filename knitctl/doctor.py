@@ -58,11 +58,9 @@ def _disk(home: Home) -> list[dict]:
 
 
 def _ro(home: Home):
-    import sqlite3
+    from .repair import open_untouched
 
-    conn = sqlite3.connect(f"file:{home.catalog}?mode=ro", uri=True, timeout=10)
-    conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    return conn
+    return open_untouched(home.catalog)
 
 
 def _catalog(home: Home) -> list[dict]:

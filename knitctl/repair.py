@@ -59,10 +59,24 @@ def _stamp() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}"
 
 
+def open_untouched(path: Path, timeout: float = 10) -> sqlite3.Connection:
+    """A read-only connection that leaves the file as it is: without a -wal beside it, SQLite would
+    make one (and a -shm) even read-only, so then the file is opened immutable (there is no WAL to read)."""
+    wal = Path(str(path) + "-wal")
+    uri = f"file:{path}?mode=ro" + ("" if wal.exists() else "&immutable=1")
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def _open_old(path: Path) -> sqlite3.Connection | None:
-    for uri in (f"file:{path}?mode=ro", f"file:{path}?immutable=1"):
+    for opener in (open_untouched, lambda p: sqlite3.connect(f"file:{p}?immutable=1", uri=True)):
         try:
-            conn = sqlite3.connect(uri, uri=True)
+            conn = opener(path)
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return conn
         except sqlite3.DatabaseError:

@@ -71,8 +71,11 @@ def _store_ids(home: Home) -> set[str]:
 def test_doctor_reports_each_kind_of_damage_and_repair_recovers(full_home, cli, damage):
     home, ids = full_home
     DAMAGE[damage](home.catalog)
+    files = lambda: {p.name: p.read_bytes() for p in home.root.glob("catalog.db*")}  # noqa: E731
+    before = files()
     r = cli("doctor", "-o", "json")
     assert r.code == 1 and "Traceback" not in r.err, r
+    assert files() == before                                        # the doctor changed nothing
     checks = {c["check"]: c for c in r.json()}
     bad = checks.get("pairing") if checks["catalog"]["ok"] else checks["catalog"]
     assert bad and not bad["ok"] and "--repair" in bad["fix"], checks

@@ -116,7 +116,7 @@ class Daemon:
             rust_timeout=SAFETY_TICK_MS,
             yield_on_timeout=True,
             debounce=20,
-            step=20,
+            step=5,  # a change is yielded after one to two quiet steps: 5-10 ms from a push's commit to its tick
             recursive=False,
         ):
             if self.stopping.is_set():

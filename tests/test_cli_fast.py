@@ -166,3 +166,18 @@ def test_parse_gives_what_typer_gives(described):
     assert got == {"tag": ["a:b", "c:d", "k:v"], "transient": "both", "since": None, "duration": None, "output": Format.json}
     push = fast.parse(described["data push"]["params"], ["x", "-n", "y", "--", "-z"])
     assert push["dirs"] == [Path("x"), Path("y"), Path("-z")] and push["name"] is True and push["move"] is False
+
+
+def test_a_mangled_cache_only_means_typer_answers(knit, some_data, tmp_path):
+    expected = knit("data", "find", "-o", "json")[:3]
+    for spec in (tmp_path / "cache" / "knit").glob("cli-*.json"):
+        doc = json.loads(spec.read_text())
+        for p in doc["commands"]["data find"]["params"]:
+            if p["enum"]:
+                p["enum"] = "os:system"  # nothing outside knitctl is imported on a cache file's word
+        spec.write_text(json.dumps(doc))
+    code, out, err, loaded = knit("data", "find", "-o", "json")
+    assert (code, out, err) == expected and "typer" in loaded
+    for spec in (tmp_path / "cache" / "knit").glob("cli-*.json"):
+        spec.write_text("{not json")
+    assert knit("data", "find", "-o", "json")[:3] == expected

@@ -156,16 +156,22 @@ def serve(argv: list[str]) -> tuple[bool, object]:
     command = (spec or {}).get("commands", {}).get(" ".join(key))
     if command is None:
         return False, None
-    kwargs = parse(command["params"], argv[len(key):])
+    try:
+        kwargs = parse(command["params"], argv[len(key):])
+    except (KeyError, TypeError, ValueError, AttributeError, ImportError):  # a cache file not as written: Typer's
+        kwargs = None
     if kwargs is None:
         return False, None
     return True, resolve(HOT[key])(**kwargs)
 
 
 def resolve(target: str):
+    """`module:name` of knit's own (the cache names enums so; nothing outside knitctl is imported from it)."""
     import importlib
 
     module, _, name = target.partition(":")
+    if not module.startswith("knitctl."):
+        raise ValueError(f"not one of knit's: {target}")
     return getattr(importlib.import_module(module), name)
 
 

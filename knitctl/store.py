@@ -11,7 +11,6 @@ heard of — except moved sources, which go back where they came from.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import hashlib
@@ -20,9 +19,7 @@ import mmap
 import os
 import shutil
 import stat
-import tarfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -166,6 +163,8 @@ class Store:
 
         size = 0
         if jobs:
+            from concurrent.futures import ThreadPoolExecutor  # here: reading the store needs no threads, tar or ctypes
+
             with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
                 for rel, n, line in pool.map(copy_one, jobs):
                     lines[rel] = line
@@ -453,6 +452,8 @@ class Store:
             raise UsageError(f"{final}: already exists; remove it or pull into another directory")
         tmp = dest / f".{knit_id}.tar.gz.partial"
         src = self.path_of(knit_id)
+        import tarfile
+
         try:
             with tarfile.open(tmp, "w:gz") as tar:
                 for p in _sorted_entries(src):
@@ -467,6 +468,8 @@ class Store:
         """Write the datum as a .tar.gz stream to the binary file `out` after verifying it (what export_tar writes)."""
         self.verify(knit_id, expected, progress)
         src = self.path_of(knit_id)
+        import tarfile
+
         with tarfile.open(fileobj=out, mode="w|gz") as tar:
             for p in _sorted_entries(src):
                 tar.add(p, arcname=p.relative_to(src).as_posix(), recursive=False)
@@ -598,6 +601,8 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
     (sync_file_range(SYNC_FILE_RANGE_WRITE)); the flush before the commit then waits for less."""
     global _sync_file_range
     if _sync_file_range is None:
+        import ctypes
+
         try:
             fn = ctypes.CDLL(None, use_errno=True).sync_file_range
             fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
@@ -636,6 +641,8 @@ def _sync(path: Path) -> None:
     try:
         try:
             if _libc is None:
+                import ctypes
+
                 _libc = ctypes.CDLL(None, use_errno=True)
             if _libc.syncfs(fd) == 0:
                 return

@@ -506,13 +506,14 @@ def _copy_file(src: Path, dst: Path, h, progress: Progress | None, *, stored: bo
     read-only mode, its pages sent to disk as it goes); otherwise it is a new file of the
     user's (0666 or 0777, less the umask)."""
     with _open_regular(src) as fi:
-        executable = bool(os.fstat(fi.fileno()).st_mode & stat.S_IXUSR)
+        st = os.fstat(fi.fileno())
+        executable = bool(st.st_mode & stat.S_IXUSR)
         mode = (0o500 if executable else 0o400) if stored else (0o777 if executable else 0o666)
         fo = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
         try:
             if stored:
                 os.fchmod(fo, mode)  # exactly, whatever the umask
-            if stored and os.fstat(fi.fileno()).st_size >= DIRECT_MIN and _set_direct(fo, True):
+            if stored and st.st_size >= DIRECT_MIN and _set_direct(fo, True):
                 n = _direct_copy(fi, fo, h, progress)
             else:
                 n = _loop_copy(fi, fo, h, progress, writeback=stored)

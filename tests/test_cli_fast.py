@@ -181,3 +181,11 @@ def test_a_mangled_cache_only_means_typer_answers(knit, some_data, tmp_path):
     for spec in (tmp_path / "cache" / "knit").glob("cli-*.json"):
         spec.write_text("{not json")
     assert knit("data", "find", "-o", "json")[:3] == expected
+
+
+def test_tsv_lines_escape_controls_cell_by_cell(capsys):
+    from knitctl.cli.output import emit
+
+    cols = [("a", lambda r: r["a"]), ("b", lambda r: r["b"])]
+    emit([{"a": "plain", "b": "p\tq\nr"}, {"a": "x\x1b[2Jy", "b": "\x9bz"}, {"a": "", "b": None}], None, cols)
+    assert capsys.readouterr().out == "plain\tp q r\nx\\x1b[2Jy\t\\x9bz\n\t\n"

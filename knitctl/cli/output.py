@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # yaml and rich are imported where used: a one-liner's start-
 
 
 _RAW_IN_JSON = re.compile("[\x7f-\x9f]")
+_CONTROL_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # what escape() would change in a TSV line, its tabs aside
 
 
 class Format(str, Enum):
@@ -84,8 +85,14 @@ def emit(
             table.add_row(*row)
         stdout_console().print(table)
     else:
+        lines = []
         for row in rows:
-            sys.stdout.write("\t".join(escape(c.replace("\t", " ").replace("\n", " ")) for c in row) + "\n")
+            cells = [c.replace("\t", " ").replace("\n", " ") for c in row]
+            line = "\t".join(cells)
+            if _CONTROL_BUT_TAB.search(line):  # one search a row; escaped cell by cell only where there is something to escape
+                line = "\t".join(escape(c) for c in cells)
+            lines.append(line + "\n")
+        sys.stdout.write("".join(lines))
 
 
 def _cell(v: Any) -> str:

@@ -61,6 +61,14 @@ def typ(t):
     return d
 
 
+def lineage(store):
+    Q = pb.LineageSubgraphQueryOptions
+    q = Q(starting_artifacts=Q.StartingNodes(filter_query="uri = '/pipelines/taxi/2/model'"), max_num_hops=2)
+    g = store.get_lineage_subgraph(q)
+    return {"artifacts": sorted(a.id for a in g.artifacts), "executions": sorted(e.id for e in g.executions),
+            "events": sorted([e.artifact_id, e.execution_id, int(e.type)] for e in g.events)}
+
+
 def dump(store):
     arts, execs, ctxs = store.get_artifacts(), store.get_executions(), store.get_contexts()
     events = store.get_events_by_execution_ids([e.id for e in execs])
@@ -80,6 +88,7 @@ def dump(store):
         "associations": {c.id: sorted(e.id for e in store.get_executions_by_context(c.id)) for c in ctxs},
         "by_type_and_name": node(store.get_artifact_by_type_and_name("Examples", "run-2-examples", type_version="1.0"),
                                  "artifact") if any(a["name"] == "run-2-examples" for a in [{"name": x.name} for x in arts]) else None,
+        "lineage": lineage(store) if any(a.uri == "/pipelines/taxi/2/model" for a in arts) else None,
         "filtered": sorted(a.id for a in store.get_artifacts(list_options=ListOptions(
             filter_query="type = 'Examples' AND properties.span.int_value >= 2"))),
     }
@@ -214,6 +223,7 @@ def test_knit_reads_what_ml_metadata_wrote_value_for_value(tfx_store, mode):
     path, written = tfx_store
     assert len(written["artifacts"]) == 3 + 3 + 2 and len(written["executions"]) == 3 + 3 + 2
     assert written["children"][str(written["contexts"][0]["id"])] == [2, 3, 4]
+    assert len(written["lineage"]["artifacts"]) == 3 and len(written["lineage"]["events"]) == 5
     before = sha(path)
     with MetadataStore(config(path, mode)) as store:
         got = knit_dump(store)

@@ -288,10 +288,15 @@ def reject(root: Path, item: Path, reason: str) -> Path:
             f"{rejected} is {what}, not a directory; knit writes nothing through it — remove it and knitd makes a new one"
         ) from None
     try:
-        pfd = safefs.open_dir(item.parent)
+        # the item's folder: the watched root itself may be a link the user chose (followed)
+        pfd = os.open(item.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             name = _claim_error_name(rfd, item.name, reason)
-            _rename(item.name, name, pfd, rfd)
+            try:
+                _rename(item.name, name, pfd, rfd)
+            except OSError:
+                os.unlink(safefs.fit_name(name, ERROR_SUFFIX), dir_fd=rfd)  # no error file without its item
+                raise
             side = item.name + SIDECAR_SUFFIX
             if _lstat(item.parent / side) is not None:
                 os.rename(side, safefs.fit_name(name, SIDECAR_SUFFIX), src_dir_fd=pfd, dst_dir_fd=rfd)

@@ -343,3 +343,12 @@ def test_finish_fails_a_run_whose_outputs_hold_a_fifo_without_opening_it(session
     (message,) = catalog_rows(session.home.root, "SELECT message FROM run WHERE run_id = ?", (run_id,))[0]
     assert "/out: trap (a FIFO" in message
     assert sorted(p.name for p in session.store.path_of(knit_id).iterdir()) == ["ok.txt"]
+
+
+def test_a_watched_root_that_is_a_link_still_gets_its_rejections(session, tmp_path):
+    real = make_tree(tmp_path / "real", {"bad": "x", "bad.tags": "nope\n"})
+    link = tmp_path / "link"
+    os.symlink(real, link)
+    r = _ingest(session, link, "bad")
+    assert r.rejected and "left in place" not in r.rejected
+    assert (real / ".rejected" / "bad").read_text() == "x" and (real / ".rejected" / "bad.error").exists()

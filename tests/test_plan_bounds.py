@@ -147,3 +147,11 @@ def test_values_yaml_itself_cannot_build_are_one_error(line):
 def test_cpu_of_a_huge_integer_is_refused(value):
     with pytest.raises(UsageError, match="cores"):
         parse_plan(PLAN + f"resources: {{cpu: {value}}}\n", "p.yaml")
+
+
+@pytest.mark.parametrize("line", ['annotations: ["a=\\e]0;x\\a"]', 'on_node: {may: ["k=\\e[2J"]}', 'service_account: "sa\\x9b"',
+                                  'context: "c\\x07"'])
+def test_names_and_labels_with_control_characters_are_refused(line):
+    with pytest.raises(UsageError, match="control character") as e:
+        parse_plan(PLAN + line + "\n", "p.yaml")
+    assert "\x1b" not in e.value.message and "\x07" not in e.value.message

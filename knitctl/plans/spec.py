@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import tags as tagrules
+from ..controlchars import describe, escape, first_control
 from ..errors import UsageError
 from ..times import MAX_DURATION_MS, MAX_DURATION_YEARS
 
@@ -342,11 +343,19 @@ def _timeout(ctx: _Ctx, where: str, value: Any) -> float:
     return secs
 
 
+def _printable(ctx: _Ctx, where: str, s: str) -> str:
+    """Text that is shown back to people (annotations, labels, names) holds no control characters."""
+    bad = first_control(s)
+    if bad is not None:
+        raise ctx.fail(where, f"'{escape(s)}' contains the control character {describe(bad)}; remove it")
+    return s
+
+
 def _kv_list(ctx: _Ctx, where: str, value: Any, *, label_keys: bool) -> tuple[str, ...]:
     out = []
     for i, item in enumerate(_list(ctx, where, value)):
         w = f"{where}[{i}]"
-        s = _string(ctx, w, item)
+        s = _printable(ctx, w, _string(ctx, w, item))
         if "=" not in s:
             raise ctx.fail(w, f"{s!r} is not key=value")
         k, v = s.split("=", 1)
@@ -439,10 +448,10 @@ def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
                 on_node[k] = tuple(sorted(set(_kv_list(ctx, f"on_node.{k}", om[k], label_keys=True))))
     sa = None
     if m.get("service_account") is not None:
-        sa = _string(ctx, "service_account", m["service_account"]).strip() or None
+        sa = _printable(ctx, "service_account", _string(ctx, "service_account", m["service_account"])).strip() or None
     annotations = tuple(sorted(set(_kv_list(ctx, "annotations", m["annotations"], label_keys=False)))) if m.get("annotations") is not None else ()
     timeout = _timeout(ctx, "timeout", m["timeout"]) if m.get("timeout") is not None else None
-    context = _string(ctx, "context", m["context"]).strip() or None if m.get("context") is not None else None
+    context = _printable(ctx, "context", _string(ctx, "context", m["context"])).strip() or None if m.get("context") is not None else None
     return PlanSpec(
         image=image,
         inputs=tuple(sorted(inputs, key=lambda x: x.path)),

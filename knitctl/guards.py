@@ -33,11 +33,10 @@ def refusal(text: str, *, home_root: Path, home_inbox: Path, user_home: str | No
     written = os.path.abspath(os.path.expanduser(text))
     real = os.path.realpath(written)
     roots = {os.path.abspath(home_root), os.path.realpath(home_root)}
-    inbox = {os.path.abspath(home_inbox), os.path.realpath(home_inbox)}
     user_home = user_home if user_home is not None else os.path.expanduser("~")
-    for p in dict.fromkeys((written, real)):
-        if p in inbox:
-            return None  # KNIT_HOME/inbox is the one folder inside KNIT_HOME meant for drops
+    if real == os.path.join(os.path.realpath(home_root), os.path.basename(home_inbox)) and \
+            written in {os.path.abspath(home_inbox), real}:
+        return None  # KNIT_HOME/inbox (a real folder, not a link elsewhere) is the one meant for drops
     for p in dict.fromkeys((written, real)):
         shown = p if p == written else f"{written} (a link to {p})"
         for root in roots:

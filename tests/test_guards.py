@@ -43,6 +43,17 @@ def test_knit_home_itself_inside_it_and_around_it_are_refused(tmp_path):
     assert _why(str(tmp_path / "h" / "knit-drops"), home) is None   # a sibling whose name merely starts alike
 
 
+def test_an_inbox_that_is_a_link_gives_no_way_round(tmp_path):
+    home = tmp_path / "knit"
+    home.mkdir()
+    (home / "inbox").symlink_to(home)                           # planted: the inbox leads to KNIT_HOME itself
+    assert "inside KNIT_HOME" in _why(str(home), home)
+    assert "inside KNIT_HOME" in _why(str(home / "inbox"), home)
+    (home / "inbox").unlink()
+    (home / "inbox").symlink_to("/etc")
+    assert _why(str(home / "inbox"), home) is not None          # refused, for one reason or another
+
+
 def test_links_are_judged_by_where_they_lead(tmp_path):
     home = tmp_path / "knit"
     (home / "data").mkdir(parents=True)

@@ -48,8 +48,8 @@ def parse(text: str, *, where: str = "tag") -> Tag:
         raise UsageError(f"{where}: expected a 'key:value' string, got {text!r}")
     if ":" not in text:
         raise UsageError(f"{where}: {text!r} is not a tag; write it as key:value (e.g. project:mnist)")
-    key, value = text.split(":", 1)
-    key, value = key.strip(), value.strip()
+    raw_key, raw_value = text.split(":", 1)
+    key, value = raw_key.strip(), raw_value.strip()
     if not key:
         raise UsageError(f"{where}: {text!r} has an empty key; write it as key:value")
     if len(key) > MAX_KEY or len(value) > MAX_VALUE:
@@ -57,7 +57,7 @@ def parse(text: str, *, where: str = "tag") -> Tag:
             f"{where}: '{escape(text[:40])}...' is too long ({len(key):,}-character key, {len(value):,}-character value); "
             f"a tag's key is at most {MAX_KEY} characters and its value at most {MAX_VALUE:,}"
         )
-    bad = first_control(key + value)
+    bad = first_control(raw_key.strip(" \t") + raw_value.strip(" \t"))  # NEL, VT, FF… are refused, not trimmed away
     if bad is not None:
         raise UsageError(
             f"{where}: '{escape(text)}' contains the control character {describe(bad)}; "

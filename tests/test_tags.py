@@ -53,7 +53,7 @@ def test_line_breaks_and_nul_are_refused(text):
 
 
 @pytest.mark.parametrize("text", [
-    "a:\x1b]0;title\x07", "a:\x1b[2J", "a:b\x07c", "a\x01b:c", "a:b\tc", "a:b\x7fc", "a:b\x9b31m", "a:b\x85c", "a:b\x0bc",
+    "a:\x1b]0;title\x07", "a:\x1b[2J", "a:b\x07c", "a\x01b:c", "a:b\tc", "a:b\x7fc", "a:b\x9b31m", "a:b\x85c", "a:b\x0bc", "a:b\x85", "\x0ba:b",
 ])
 def test_control_characters_are_refused_and_named(text):
     with pytest.raises(UsageError, match="control character") as e:

@@ -28,15 +28,15 @@ import shutil
 import stat
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 
+import pipwheels
 from conftest import REPO
 
 INSTALL = REPO / "install.sh"
-INSTALL_TIMEOUT = 600
+INSTALL_TIMEOUT = pipwheels.TIMEOUT
 
 SYSTEMCTL_STUB = r"""#!/usr/bin/env bash
 # A stand-in for `systemctl --user`: logs each call, keeps enable state like systemd does.
@@ -63,28 +63,10 @@ esac
 # -- the environment -----------------------------------------------------------------------
 
 
-def _fail_or_skip(msg: str):
-    if os.environ.get("CI"):
-        pytest.fail(msg)
-    pytest.skip(msg)
-
-
 @pytest.fixture(scope="session")
 def wheelhouse(request, tmp_path_factory) -> Path:
-    """Wheels of knit's dependencies and build backend, built once and kept in pytest's cache
-    (or for this session only, with the cache provider off)."""
-    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
-    reqs = list(meta["project"]["dependencies"]) + list(meta["build-system"]["requires"])
-    cache = getattr(request.config, "cache", None)
-    wh = Path(cache.mkdir("knit-install-wheelhouse")) if cache is not None else tmp_path_factory.mktemp("wheelhouse")
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "-q", "-w", str(wh)]
-    offline = subprocess.run([*pip, "--no-index", "--find-links", str(wh), *reqs], capture_output=True, text=True,
-                             env={**os.environ, "PIP_CONFIG_FILE": os.devnull}, timeout=INSTALL_TIMEOUT)
-    if offline.returncode != 0:
-        online = subprocess.run([*pip, *reqs], capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
-        if online.returncode != 0:
-            _fail_or_skip(f"can't build the wheelhouse for the install tests:\n{online.stderr[-2000:]}")
-    return wh
+    """Wheels of knit's dependencies and build backend (tests/pipwheels.py), built once."""
+    return pipwheels.wheelhouse(request, tmp_path_factory)
 
 
 def _path_without(real_home: Path, farm: Path | None, exclude: set[str]) -> str:
@@ -135,12 +117,7 @@ class Installer:
             "HOME": str(self.home),
             "PATH": path,
             "NO_COLOR": "1",
-            "PIP_CONFIG_FILE": os.devnull,
-            "PIP_NO_INDEX": "1",
-            "PIP_FIND_LINKS": str(wheelhouse),
-            "PIP_CACHE_DIR": str(root / "pip-cache"),
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            "PIP_NO_COMPILE": "1",
+            **pipwheels.pip_env(wheelhouse, root / "pip-cache"),
             "KNIT_TEST_SYSTEMCTL_LOG": str(self.systemctl_log),
         }
 

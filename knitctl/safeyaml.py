@@ -1,4 +1,4 @@
-"""YAML from files a user (or anyone) wrote, with bounds. Pure.
+"""YAML from files a user (or anyone) wrote, with bounds.
 
 PyYAML builds nested collections recursively, so a document nested 100,000
 deep ends in a RecursionError; and aliases make a few lines stand for billions
@@ -7,6 +7,10 @@ module reads the event stream first — iteratively, nothing built — and refus
 a document nested deeper than `MAX_DEPTH`, or one that stands for more than
 `MAX_NODES` nodes once its aliases are expanded, before anything is
 constructed.
+
+`read_text` is the one function here that touches the disk: it opens a file
+as what it is, refusing a FIFO, a device or a directory before reading a byte,
+and a file over its size bound.
 """
 
 from __future__ import annotations

@@ -269,8 +269,9 @@ def find(
 ) -> list[Datum]:
     """Data carrying every given tag (system tags included), oldest first."""
     wanted = tagrules.parse_many(tags, where="--tag", user=False)
+    transient = {"true": "yes", "false": "no"}.get(transient, transient)  # Knitfab's spelling
     if transient not in ("yes", "no", "both"):
-        raise UsageError(f"--transient: {transient!r} is not one of yes, no, both")
+        raise UsageError(f"--transient: {transient!r} is not one of yes, no, both (or true, false)")
     where, params = [], []
     user = [t for t in wanted if not t.reserved]
     for t in wanted:

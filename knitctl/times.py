@@ -36,13 +36,29 @@ def _bounded(ms: float, text: str, where: str) -> int:
     return int(ms)
 
 
+_AGO_RE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+
+
+def since_ms(text: str, now_ms: int | None = None) -> int:
+    """`--since`: an RFC 3339 time, or how long ago (`2h`, `3d`, `1h30m`) → epoch milliseconds."""
+    if _AGO_RE.fullmatch(text.strip().replace(" ", "")):
+        import time
+
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return now - parse_duration(text, where="--since")
+    try:
+        return tagrules.parse_time(text, where="--since")
+    except UsageError as e:
+        raise UsageError(f"{e.message}; or give how long ago, like 2h or 3d") from None
+
+
 def window_sql(column: str, since: str | None, duration: str | None) -> tuple[list[str], list[int]]:
     """`--since T [--duration D]` as SQL conditions on an epoch-milliseconds column."""
     if not since:
         if duration:
             raise UsageError("--duration needs --since: it is the length of the window starting there")
         return [], []
-    start = tagrules.parse_time(since, where="--since")
+    start = since_ms(since)
     if not duration:
         return [f"{column} >= ?"], [start]
     return [f"{column} >= ?", f"{column} < ?"], [start, start + parse_duration(duration)]

@@ -34,7 +34,7 @@ def push(
 @app.command("find")
 def find(
     tag: List[str] = typer.Option([], "-t", "--tag", help="Only data with this tag (repeatable; all must match)."),
-    transient: str = typer.Option("no", "--transient", help="yes: only unfinished or failed data; no (default): only committed; both."),
+    transient: str = typer.Option("no", "--transient", help="yes (or true): only unfinished or failed data; no (or false, the default): only committed; both."),
     since: Optional[str] = typer.Option(None, "--since", help="Only data committed at or after this RFC 3339 time."),
     duration: Optional[str] = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h, 1d)."),
     output: Optional[Format] = OutputOpt,

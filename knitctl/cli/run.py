@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import List, Optional
 
 import typer
 
 from .. import runs as runs_api
+from ..errors import UsageError
 from . import oneliners
 from .common import OutputOpt, open_session
 from .output import Format, emit, message
@@ -40,8 +42,27 @@ def find(
 
 
 @app.command("show")
-def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."), output: Optional[Format] = OutputOpt):
-    """One run: assignment, outputs, exit code and message, timings, history."""
+def show(
+    run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
+    output: Optional[Format] = OutputOpt,
+    log: bool = typer.Option(False, "--log", help="Then print its log (as `run log`)."),
+    follow: bool = typer.Option(False, "-f", "--follow", help="With --log: keep printing while the run is live."),
+):
+    """One run: assignment, outputs, exit code and message, timings, history.
+
+    Examples: knitctl run show 3f2a; knitctl run show 3f2a --log -f
+    """
+    if follow and not log:
+        raise UsageError("-f/--follow follows the log: give --log too (knitctl run show ID --log -f)")
+    if log and output in (Format.json, Format.yaml):
+        raise UsageError(f"--log prints the log as text after the fields; leave out -o {output.value}, or use `knitctl run log`")
+    _show(run_id, output)
+    if log:
+        sys.stdout.flush()
+        log_cmd(run_id, follow=follow)
+
+
+def _show(run_id: str, output: Optional[Format]) -> None:
     with open_session() as s:
         r = runs_api.show(s, run_id)
     d = r.to_dict()
@@ -76,12 +97,22 @@ def show(run_id: str = typer.Argument(..., help="Run id (a unique prefix is enou
 @app.command("stop")
 def stop(
     run_id: str = typer.Argument(..., help="Run id."),
-    fail: bool = typer.Option(False, "--fail", help="End it as failed (abort) instead of keeping its outputs."),
+    fail: bool = typer.Option(False, "-x", "--fail", help="End it as failed (abort): its outputs are discarded."),
 ):
-    """Stop a run: its outputs so far are kept as success (or, with --fail, it fails)."""
+    """Stop a run. Its outputs so far are committed as done and feed downstream plans like any
+    finished run's; with --fail (-x) it is aborted instead and its outputs are discarded.
+
+    Examples: knitctl run stop 3f2a; knitctl run stop 3f2a -x
+    """
     with open_session() as s:
         r = runs_api.stop(s, run_id, fail=fail)
-    message(f"run {r.run_id} is {r.status}")
+    if r.status == "completing":
+        message(f"run {r.run_id} is completing: its outputs so far will be committed as done and feed downstream "
+                "plans (`knitctl run stop --fail` aborts instead)")
+    elif r.status == "aborting":
+        message(f"run {r.run_id} is aborting: its outputs are discarded")
+    else:
+        message(f"run {r.run_id} is {r.status}")
 
 
 @app.command("abort")

@@ -14,7 +14,9 @@ over the rounds, in milliseconds and as a ratio to the reference's median.
 Python's compiled bytecode is used as an installed package has it: the processes run without
 PYTHONDONTWRITEBYTECODE, caching under benchmarks/.work/ (one warm-up round fills it).
 
-Options: --runs N (rounds, default 20), --size N (runs in the catalog, default 10000).
+Options: --runs N (rounds, default 20), --size N (runs in the catalog, default 10000), --compare DIR
+(another checkout of knit, e.g. `git archive` of an older commit: its one-liners run in the same rounds,
+with DIR first on PYTHONPATH, and each line says what they took there).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def run(argv: list[str]) -> list[str]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks cli", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="rounds (default 20)")
     parser.add_argument("--size", type=int, default=10_000, help="runs in the catalog (default 10000)")
+    parser.add_argument("--compare", type=Path, help="another checkout of knit to time in the same rounds")
     args, _ = parser.parse_known_args(argv)
 
     home = catalog(args.size)
@@ -75,21 +78,32 @@ def run(argv: list[str]) -> list[str]:
     ref = [sys.executable, "-c",
            f"import sqlite3; sqlite3.connect({str(home / 'catalog.db')!r}).execute('SELECT count(*) FROM run').fetchall()"]
     cli = knitctl()
-    cases = {"bare python + sqlite3": ref, **{"knitctl " + " ".join(c): cli + c for c in COMMANDS}}
-    for name, cmd in cases.items():  # warm-up: bytecode caches, the page cache; and a check that each works
-        _, out = timed(cmd, env)
+    cases = {"bare python + sqlite3": (ref, env), **{"knitctl " + " ".join(c): (cli + c, env) for c in COMMANDS}}
+    if args.compare:
+        other = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(args.compare.resolve()), env.get("PYTHONPATH")])),
+                 "XDG_CACHE_HOME": str(WORK / "compare-cache")}
+        cases.update({f"{name} @compare": (cmd, other) for name, (cmd, _) in list(cases.items())[1:]})
+    for name, (cmd, e) in cases.items():  # warm-up: bytecode caches, the page cache; and a check that each works
+        _, out = timed(cmd, e)
+        _, out = timed(cmd, e)
         log(f"{name}: {len(out.splitlines())} lines of output")
     times: dict[str, list[float]] = {name: [] for name in cases}
     for i in range(args.runs):
-        for name, cmd in cases.items():
-            times[name].append(timed(cmd, env)[0])
+        for name, (cmd, e) in cases.items():
+            times[name].append(timed(cmd, e)[0])
         log(f"round {i + 1}/{args.runs}: " + ", ".join(f"{t[-1] * 1000:.0f}" for t in times.values()) + " ms")
     base = statistics.median(times["bare python + sqlite3"]) * 1000
     load = os.getloadavg()[0]
     lines = []
     for name in cases:
+        if name.endswith("@compare"):
+            continue
         ms = statistics.median(times[name]) * 1000
         verdict = "" if name.startswith("bare") else f" | target ≤ {TARGET_MS} ms: {'met' if ms <= TARGET_MS else 'missed'}"
+        was = times.get(f"{name} @compare")
+        if was:
+            w = statistics.median(was) * 1000
+            verdict += f" | {args.compare.name}: {w:6.1f} ms, ratio {w / base:5.2f}"
         lines.append(f"{name:24} median {ms:6.1f} ms | ratio to bare {ms / base:5.2f} ({ms - base:+6.1f} ms){verdict}"
                      f" [{args.size} runs, {args.runs} rounds, load {load:.1f} on {os.cpu_count()} cpus]")
     return lines

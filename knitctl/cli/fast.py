@@ -226,7 +226,10 @@ def parse(params: list[dict], args: list[str]) -> dict | None:
         if not values:
             if p["required"]:
                 return None
-            out[p["name"]] = list(p["default"]) if isinstance(p["default"], list) else p["default"]
+            if p["multiple"]:
+                out[p["name"]] = () if p["default"] is None else list(p["default"])
+            else:
+                out[p["name"]] = p["default"]
             if p["choices"] is not None and p["default"] is not None:
                 out[p["name"]] = resolve(p["enum"])(p["default"])
             continue
@@ -390,9 +393,9 @@ def describe_param(p) -> dict | None:
         "required": bool(p.required), "choices": None, "enum": None,
     }
     if flag:
-        if ann is not bool or not getattr(p, "is_bool_flag", False):
+        if ann is not bool or not getattr(p, "is_bool_flag", False) or not isinstance(p.default, bool):
             return None
-        out.update(type="bool", default=bool(p.default))
+        out.update(type="bool", default=p.default)
         return out
     if ann is bool:
         return None
@@ -420,7 +423,7 @@ def describe_param(p) -> dict | None:
         return None
     if isinstance(default, list) and (not multiple or default):
         return None
-    out["default"] = [] if multiple and default is None else default
+    out["default"] = default  # a list option without a default: Typer gives ()
     return out
 
 

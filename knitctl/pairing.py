@@ -12,7 +12,6 @@ are the I/O at its edges.
 from __future__ import annotations
 
 import os
-import secrets
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,7 +132,7 @@ def catalog_id(conn: sqlite3.Connection) -> str | None:
 
 
 def new_store_id() -> str:
-    return secrets.token_hex(16)
+    return os.urandom(16).hex()  # secrets.token_hex(16), without importing secrets on every start
 
 
 def refusal(home, problem: str) -> CatalogRefused:

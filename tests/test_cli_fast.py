@@ -16,6 +16,7 @@ import pytest
 
 from conftest import cli_env, make_tree
 
+STORE_WRITING = ("tarfile", "concurrent", "ctypes", "secrets", "logging")
 HEAVY = ("typer", "click", "rich", "yaml", "pydantic", "docker", "kubernetes", "textual", "knitctl.metadata", "tui")
 
 PROBE = r"""
@@ -75,6 +76,7 @@ def test_a_one_liner_imports_no_heavy_module(knit, some_data, args):
     assert (code, out, err) == first[:3] and code == 0, err
     assert "typer" in first[3]
     assert heavy(loaded) == []
+    assert [m for m in loaded if m.split(".")[0] in STORE_WRITING] == []  # reading needs no copy threads, tar, ctypes
 
 
 def test_data_push_imports_nothing_heavy(knit, some_data):

@@ -552,16 +552,37 @@ def test_downgrade_schema(tmp_path):
         downgrade_schema(sqlite_config(path), -1)
     with pytest.raises(errors.InvalidArgumentError, match="cannot be downgraded to schema_version"):
         downgrade_schema(sqlite_config(path), LATEST)  # as in ml-metadata: only to an older version
-    with pytest.raises(errors.FailedPreconditionError, match="first one"):
+    with MetadataStore(sqlite_config(path)) as s:
+        s.put_artifact_type(data_type())
+    with pytest.raises(errors.FailedPreconditionError, match="1 type rows that would be lost; downgrade to 1 at most"):
         downgrade_schema(sqlite_config(path), 0)
     downgrade_schema(sqlite_config(path), 1)
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'context_property_value'").fetchone() is None
     conn.close()
-    with MetadataStore(sqlite_config(path)) as s:  # this knit migrates it forward again
-        assert s.get_artifact_types() == []
+    with pytest.raises(errors.MigrationDisabledError, match="schema version 1, older .*enable_upgrade_migration=True"):
+        MetadataStore(sqlite_config(path))  # as in ml-metadata: an older store is upgraded only when asked
+    with MetadataStore(sqlite_config(path), enable_upgrade_migration=True) as s:
+        assert [t.name for t in s.get_artifact_types()] == ["DataSet"]
     assert Catalog(path).version == LATEST
+
+
+def test_an_empty_store_goes_back_to_schema_zero_and_reads_as_old_not_new(tmp_path):
+    path = tmp_path / "m.db"
+    MetadataStore(sqlite_config(path)).close()
+    downgrade_schema(sqlite_config(path), 0)
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    conn.close()
+    with pytest.raises(RuntimeError, match="schema migration is disabled"):
+        MetadataStore(sqlite_config(path))
+    with MetadataStore(sqlite_config(path), enable_upgrade_migration=True) as s:
+        assert s.get_artifact_types() == []
+    fresh = tmp_path / "new.db"
+    sqlite3.connect(fresh).execute("VACUUM").connection.close()  # an empty SQLite file of no one: a new store
+    MetadataStore(sqlite_config(fresh)).close()
 
 
 def test_every_migration_after_the_first_has_a_downgrade():

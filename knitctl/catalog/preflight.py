@@ -30,6 +30,8 @@ HEADER_SIZE = 100
 # Tables every knit catalog has had since its first schema.
 KNIT_TABLES = frozenset({"type", "artifact", "execution", "context", "event", "data", "tag", "plan", "run"})
 MLMD_ENV_TABLE = "mlmdenv"  # ml-metadata keeps its schema version there
+# Set on a knit store taken back to schema 0 (emptied), so it reads as knit's and not as a new file.
+KNIT_APPLICATION_ID = 0x6B6E6974  # "knit"
 
 
 class Refused(KnitError):
@@ -144,13 +146,14 @@ def _check_tables(conn: sqlite3.Connection, path: str) -> None:
         raise _refuse(path, *problem)
 
 
-def check(path: str | os.PathLike, readonly: bool) -> None:
+def check(path: str | os.PathLike, readonly: bool) -> tuple[int, int] | None:
     """Both checks for a file about to be opened as a catalog, the tables one through a short read-only
-    connection of its own (it writes nothing; a file that does not exist yet passes)."""
+    connection of its own (it writes nothing; a file that does not exist yet passes). Returns the
+    file's (user_version, application_id), None for a file that does not exist or is empty."""
     p = Path(path)
     check_file(p, readonly)
     if not p.exists() or p.stat().st_size == 0:
-        return
+        return None
     # A WAL file that no one has open (no -wal beside it) is read as immutable: SQLite would
     # otherwise leave a -wal and -shm beside a file it then refuses.
     with open(p, "rb") as f:
@@ -162,5 +165,6 @@ def check(path: str | os.PathLike, readonly: bool) -> None:
         raise _refuse(str(p), "damaged", f"it can't be read ({e})") from None
     try:
         check_tables(conn, str(p))
+        return conn.execute("PRAGMA user_version").fetchone()[0], conn.execute("PRAGMA application_id").fetchone()[0]
     finally:
         conn.close()

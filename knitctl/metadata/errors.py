@@ -71,6 +71,11 @@ class ConnectionConfigError(InvalidArgumentError, RuntimeError):  # type: ignore
     """A ConnectionConfig that opens nothing; also a RuntimeError, which is what ml-metadata raises then."""
 
 
+class MigrationDisabledError(FailedPreconditionError, RuntimeError):  # type: ignore[misc, valid-type]
+    """A store older than this knit's schema, opened without enable_upgrade_migration; also a
+    RuntimeError, which is what ml-metadata raises then."""
+
+
 _BY_CODE: dict[int, type[StatusError]] = {
     cls(  # type: ignore[call-arg]
         ""

@@ -117,7 +117,7 @@ def _api(method):
     return call
 
 
-def _open(config) -> tuple[Catalog, bool, bool, str]:
+def _open(config, enable_upgrade_migration: bool = True) -> tuple[Catalog, bool, bool, str]:
     """(catalog, read-only, is the knit catalog, description) for a ConnectionConfig."""
     if isinstance(config, pb.MetadataStoreClientConfig):
         raise errors.UnimplementedError(
@@ -130,7 +130,7 @@ def _open(config) -> tuple[Catalog, bool, bool, str]:
         if which == "fake_database":
             return Catalog(":memory:"), False, False, "an in-memory store"
         if which == "sqlite":
-            return _open_sqlite(config.sqlite)
+            return _open_sqlite(config.sqlite, enable_upgrade_migration)
         if which == "knit":
             home = Home.resolve(config.knit.home or None)
             if config.knit.readonly:
@@ -155,7 +155,7 @@ def _open(config) -> tuple[Catalog, bool, bool, str]:
 _REFUSED = {"damaged": errors.DataLossError, "read-only": errors.PermissionDeniedError}
 
 
-def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig) -> tuple[Catalog, bool, bool, str]:
+def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig, enable_upgrade_migration: bool = True) -> tuple[Catalog, bool, bool, str]:
     uri = cfg.filename_uri
     if not uri:  # ml-metadata's convention: no file name is a fresh in-memory database
         return Catalog(":memory:"), False, False, "an in-memory store"
@@ -172,11 +172,18 @@ def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig) -> tuple[Catalog, bool, boo
         raise errors.NotFoundError(f"no database at {path} (connection_mode {name} does not create one; use READWRITE_OPENCREATE)")
     readonly = mode == pb.SqliteMetadataSourceConfig.READONLY
     try:
-        preflight.check(path, readonly)  # refused before anything writes to the file
+        found = preflight.check(path, readonly)  # refused before anything writes to the file
     except preflight.Refused as e:
         if e.reason == "ml-metadata":  # used in place, through knit-shaped views over its own tables
             return MlmdFile(str(path), writable=not readonly), readonly, False, str(path)
         raise _REFUSED.get(e.reason, errors.FailedPreconditionError)(e.message) from None
+    if found is not None and not readonly and not enable_upgrade_migration:
+        version, application_id = found
+        if version < LATEST and (version >= 1 or application_id == preflight.KNIT_APPLICATION_ID):
+            raise errors.MigrationDisabledError(
+                f"the store at {path} has schema version {version}, older than this knit's ({LATEST}), and schema "
+                f"migration is disabled: open it with enable_upgrade_migration=True to upgrade it"
+            )
     return Catalog(path, readonly=readonly), readonly, False, str(path)
 
 
@@ -186,9 +193,10 @@ class MetadataStore:
     def __init__(self, config, enable_upgrade_migration: bool = False):
         """Open the store `config` names.
 
-        Unlike ML Metadata, a store opened read-write is always brought to the current
-        schema (`enable_upgrade_migration` is accepted and ignored): every knit component
-        shares the catalog's forward-only migrations.
+        As in ML Metadata, an SQLite file whose schema is older than this knit's is only
+        upgraded with `enable_upgrade_migration=True` (else MigrationDisabledError, a
+        RuntimeError); the knit catalog itself (`config.knit`) is always brought to the
+        current schema, as knitctl and knitd do.
         """
         self._lock = threading.RLock()
         # ml-metadata retries an aborted transaction this many times. Knit's writers never abort on a
@@ -196,7 +204,7 @@ class MetadataStore:
         # for code that reads it, and a call that stays busy fails with AbortedError at once.
         retries = config.retry_options.max_num_retries if isinstance(config, pb.ConnectionConfig) else 0
         self._max_num_retries = retries if retries > 0 else DEFAULT_RETRIES
-        self._catalog, self._readonly, self._knit, self._where = _open(config)
+        self._catalog, self._readonly, self._knit, self._where = _open(config, enable_upgrade_migration)
         self._conn = self._catalog.conn
         # Recursive walks and sorts use temporary b-trees: keep them in memory, not in temp files.
         self._conn.execute("PRAGMA temp_store = MEMORY")
@@ -1156,13 +1164,34 @@ _DOWNGRADES = {
 }
 
 
+_HOLDERS = ("type", "artifact", "execution", "context", "data", "plan", "run")
+
+
+def _empty_to_schema_zero(c, where: str) -> None:
+    """Schema 0 is before knit's first: no tables. Only a store holding nothing goes there (its
+    application_id marks it as knit's, so the next open sees an old store, not a new file)."""
+    held = {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _HOLDERS}
+    held = {t: n for t, n in held.items() if n}
+    if held:
+        raise errors.FailedPreconditionError(
+            f"{where} cannot go back to schema 0: that is before knit's first schema, and the store holds "
+            f"{', '.join(f'{n} {t} rows' for t, n in held.items())} that would be lost; downgrade to 1 at most"
+        )
+    tables = [r[0] for r in c.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid DESC")]
+    for t in tables:  # the last made first: a table goes before those its foreign keys name
+        c.execute(f'DROP TABLE "{t}"')
+    c.execute("PRAGMA user_version = 0")
+    c.execute(f"PRAGMA application_id = {preflight.KNIT_APPLICATION_ID}")
+
+
 def downgrade_schema(config, downgrade_to_schema_version: int) -> None:
     """Take the store's schema back to an older version, in one transaction, for an older knit.
 
-    InvalidArgumentError for a negative version or one newer than this knit's; the first
-    schema (1) is as far back as a store can go (FailedPreconditionError below it, and for
-    migrations that have no downgrade). The store is migrated forward again the next time
-    this knit opens it read-write.
+    InvalidArgumentError for a negative version or one not older than this knit's. Version 0
+    is before knit's first schema: only a store that holds nothing goes there
+    (FailedPreconditionError otherwise). The store is migrated forward again when opened with
+    enable_upgrade_migration=True (the knit catalog: whenever knit opens it).
     """
     # The two messages begin with ml-metadata's wording, which callers match on.
     if downgrade_to_schema_version is None or downgrade_to_schema_version < 0:
@@ -1175,11 +1204,7 @@ def downgrade_schema(config, downgrade_to_schema_version: int) -> None:
             f"MLMD cannot be downgraded to schema_version: {downgrade_to_schema_version}; this knit's schema is "
             f"version {LATEST}: give a version between 0 and {LATEST - 1}"
         )
-    if downgrade_to_schema_version < 1:
-        raise errors.FailedPreconditionError(
-            "schema 1 is the first one: a store cannot be downgraded below it without losing everything in it"
-        )
-    store = MetadataStore(config)
+    store = MetadataStore(config, enable_upgrade_migration=True)
     try:
         if isinstance(store._catalog, MlmdFile):
             raise errors.FailedPreconditionError(
@@ -1188,7 +1213,7 @@ def downgrade_schema(config, downgrade_to_schema_version: int) -> None:
             )
         if store._readonly:
             raise errors.PermissionDeniedError(f"cannot downgrade a read-only store ({store._where})")
-        missing = [v for v in range(downgrade_to_schema_version + 1, LATEST + 1) if v not in _DOWNGRADES]
+        missing = [v for v in range(max(downgrade_to_schema_version, 1) + 1, LATEST + 1) if v not in _DOWNGRADES]
         if missing:
             raise errors.FailedPreconditionError(
                 f"schema version {missing[-1]} has no downgrade; the store stays at {LATEST}"
@@ -1196,6 +1221,9 @@ def downgrade_schema(config, downgrade_to_schema_version: int) -> None:
         from ..catalog.db import _statements
 
         with store._catalog.write() as c:
+            if downgrade_to_schema_version == 0:
+                _empty_to_schema_zero(c, store._where)
+                return
             for v in range(LATEST, downgrade_to_schema_version, -1):
                 for stmt in _statements(_DOWNGRADES[v]):
                     c.execute(stmt)

@@ -4,6 +4,7 @@ command answers `-o json`; `knitctl` alone prints help; `--version`; Knitfab's l
 from __future__ import annotations
 
 import json
+import re
 import os
 import pty
 import subprocess
@@ -95,3 +96,27 @@ def test_version(cli):
 def test_bad_output_format_is_one_line_and_exit_2(cli):
     r = cli("plan", "find", "-o", "xml")
     assert r.code == 2 and "xml" in r.err and "Traceback" not in r.err, str(r)
+
+
+def _helps():
+    root = typer.main.get_command(app)
+
+    def visit(cmd, name, parent):
+        ctx = cmd.context_class(cmd, info_name=name, parent=parent, terminal_width=100)
+        yield ctx.command_path, cmd.get_help(ctx)
+        for sub in getattr(cmd, "commands", {}).values():
+            yield from visit(sub, sub.name, ctx)
+
+    yield from visit(root, "knitctl", None)
+
+
+def test_help_reads_like_a_cli_with_examples():
+    helps = dict(_helps())
+    assert len(helps) > 40
+    for path, text in helps.items():
+        assert not re.search(r"<(list\[|str>|bool>|int>|Path>|float>)", text), f"{path}:\n{text}"
+        assert "{" not in text.split("\n", 1)[0], f"{path}: {text.splitlines()[0]}"  # DIRS..., not {dirs}...
+    leaves = [p for p, t in helps.items() if "Commands:" not in t]
+    missing = [p for p in leaves if "Examples:" not in helps[p]]
+    assert missing == [], missing
+    assert "Examples:" in helps["knitctl"]

@@ -16,16 +16,17 @@ from typing import Optional
 import typer
 import typer.core
 
+from ..session import Session
+from . import context, daemon, data, explain, plan, run as run_cmd, watch
+from . import helpstyle, metadata
+from .tui import tui as tui_command
+from .output import message
+
 # Help and usage errors are plain text (no boxes, no escape sequences) unless a terminal that
 # takes them reads them: piped, TERM=dumb or NO_COLOR.
 if not sys.stdout.isatty() or os.environ.get("TERM") == "dumb" or "NO_COLOR" in os.environ:
     typer.core.HAS_RICH = False
-
-from ..session import Session
-from . import context, daemon, data, explain, plan, run as run_cmd, watch
-from . import metadata
-from .tui import tui as tui_command
-from .output import message
+helpstyle.apply()
 
 app = typer.Typer(
     name="knitctl",
@@ -71,10 +72,7 @@ def main(
     ),
     version_: bool = typer.Option(False, "--version", is_eager=True, callback=_version, help="Print knitctl's version and exit."),
 ):
-    """knit: tagged data, plans that run on it, and the lineage between them.
-
-    Examples: knitctl quickstart; knitctl data push ./dataset -t project:demo; knitctl run find -o json
-    """
+    """knit: tagged data, plans that run on it, and the lineage between them."""
     if context_:
         os.environ["KNIT_CONTEXT"] = context_
     if ctx.invoked_subcommand is None:
@@ -87,3 +85,6 @@ def init():
     """Create KNIT_HOME (catalog and store) if it does not exist."""
     with Session.open() as s:
         message(f"knit home ready at {s.home.root}")
+
+
+helpstyle.add_examples(app)  # an example or two under each command's help

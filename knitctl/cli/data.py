@@ -72,10 +72,7 @@ def pull(
     dest: str = typer.Argument(".", help="Directory to write into, made when missing (default: the current one); - writes the .tar.gz to stdout."),
     extract: bool = typer.Option(False, "-x", "--extract", help="Write the files into DEST/<id>/ instead of DEST/<id>.tar.gz."),
 ):
-    """Copy a datum out, verifying its digest.
-
-    Examples: knitctl data pull 9dba68b5 ./out -x; knitctl data pull 9dba68b5 - | tar -tzf -
-    """
+    """Copy a datum out, verifying its digest."""
     import sys
 
     if dest == "-" and sys.stdout.isatty():

@@ -98,10 +98,7 @@ def find(
     out_tag: List[str] = typer.Option([], "-O", "--out-tag", help="Only plans with an output carrying these tags."),
     output: Optional[Format] = OutputOpt,
 ):
-    """List plans.
-
-    Examples: knitctl plan find -i project:demo -o json; knitctl plan find --active yes -O type:model
-    """
+    """List plans."""
     oneliners.plan_find(active=active, image=image, in_tag=in_tag, out_tag=out_tag, output=output)
 
 

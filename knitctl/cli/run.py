@@ -33,10 +33,7 @@ def find(
     context: List[str] = typer.Option([], "--context", "-c", help="Only runs made for this context (repeatable)."),
     output: Optional[Format] = OutputOpt,
 ):
-    """List runs.
-
-    Examples: knitctl run find -s running -o json; knitctl run find --since 2h -p 3f2a
-    """
+    """List runs."""
     oneliners.run_find(plan=plan, input_=input_, output_datum=output_datum, status=status, since=since, duration=duration,
                        context=context, output=output)
 
@@ -48,10 +45,7 @@ def show(
     log: bool = typer.Option(False, "--log", help="Then print its log (as `run log`)."),
     follow: bool = typer.Option(False, "-f", "--follow", help="With --log: keep printing while the run is live."),
 ):
-    """One run: assignment, outputs, exit code and message, timings, history.
-
-    Examples: knitctl run show 3f2a; knitctl run show 3f2a --log -f
-    """
+    """One run: assignment, outputs, exit code and message, timings, history."""
     if follow and not log:
         raise UsageError("-f/--follow follows the log: give --log too (knitctl run show ID --log -f)")
     if log and output in (Format.json, Format.yaml):
@@ -100,10 +94,7 @@ def stop(
     fail: bool = typer.Option(False, "-x", "--fail", help="End it as failed (abort): its outputs are discarded."),
 ):
     """Stop a run. Its outputs so far are committed as done and feed downstream plans like any
-    finished run's; with --fail (-x) it is aborted instead and its outputs are discarded.
-
-    Examples: knitctl run stop 3f2a; knitctl run stop 3f2a -x
-    """
+    finished run's; with --fail (-x) it is aborted instead and its outputs are discarded."""
     with open_session() as s:
         r = runs_api.stop(s, run_id, fail=fail)
     if r.status == "completing":

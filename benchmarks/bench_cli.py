@@ -56,6 +56,18 @@ def catalog(size: int) -> Path:
     return home
 
 
+def compare_catalog(tree: Path, size: int) -> Path:
+    """The same synthetic catalog, built by the other checkout's own code (its schema may be older)."""
+    home = WORK / f"cli-home-{size}-compare"
+    shutil.rmtree(home, ignore_errors=True)
+    log(f"building a catalog of {size} runs with {tree} ...")
+    subprocess.run(
+        [sys.executable, "-c", f"from pathlib import Path; from benchmarks.tui_catalog import build; build(Path({str(home)!r}), runs={size}, plans=50)"],
+        cwd=tree, env={**os.environ, "PYTHONPATH": str(tree.resolve())}, check=True,
+    )
+    return home
+
+
 def timed(argv: list[str], env: dict) -> tuple[float, bytes]:
     t0 = time.perf_counter()
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -81,7 +93,7 @@ def run(argv: list[str]) -> list[str]:
     cases = {"bare python + sqlite3": (ref, env), **{"knitctl " + " ".join(c): (cli + c, env) for c in COMMANDS}}
     if args.compare:
         other = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(args.compare.resolve()), env.get("PYTHONPATH")])),
-                 "XDG_CACHE_HOME": str(WORK / "compare-cache")}
+                 "XDG_CACHE_HOME": str(WORK / "compare-cache"), "KNIT_HOME": str(compare_catalog(args.compare, args.size))}
         cases.update({f"{name} @compare": (cmd, other) for name, (cmd, _) in list(cases.items())[1:]})
     for name, (cmd, e) in cases.items():  # warm-up: bytecode caches, the page cache; and a check that each works
         _, out = timed(cmd, e)

@@ -7,18 +7,30 @@ say() { printf 'docker-engine: %s\n' "$*" >&2; }
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
+# A fresh machine may have no package lists yet: update them once, before the first install.
+updated=0
+apt_install() {
+    if [ "$updated" -eq 0 ]; then
+        $SUDO apt-get update -qq
+        updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
 if ! command -v dockerd >/dev/null 2>&1; then
     say "installing docker.io from the distribution's packages"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker.io >/dev/null
+    apt_install docker.io
 fi
-for tool in busybox mmdebstrap; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        pkg=$tool; [ "$tool" = busybox ] && pkg=busybox-static
-        say "installing $pkg"
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$pkg" >/dev/null
-    fi
-done
+# The offline image builder (knitctl/share/images/build.sh) needs a static busybox (a dynamic
+# one, from the busybox package, can't run in an empty image) and mmdebstrap.
+if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed'; then
+    say "installing busybox-static"
+    apt_install busybox-static
+fi
+if ! command -v mmdebstrap >/dev/null 2>&1; then
+    say "installing mmdebstrap"
+    apt_install mmdebstrap
+fi
 
 if docker info >/dev/null 2>&1; then
     say "dockerd is running"

@@ -33,8 +33,9 @@ def config(path: Path, mode: int) -> pb.ConnectionConfig:
     return c
 
 
-def snapshot(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+def snapshot(directory: Path) -> dict[str, bytes | None]:
+    """The directory's files and their bytes (None for a subdirectory)."""
+    return {p.name: None if p.is_dir() else p.read_bytes() for p in sorted(directory.iterdir())}
 
 
 def knit_copy(d: Path, name: str) -> Path:
@@ -197,3 +198,24 @@ def test_the_cli_says_it_in_one_line(cli, tmp_path, case):
     assert r.code == 1 and r.out == "", r
     assert len(r.err_lines) == 1 and "Traceback" not in r.err and words[0] in r.err, r
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", ["foreign", "ml-metadata"])
+def test_knits_own_catalog_refuses_a_database_of_something_else_untouched(cli, knit_home, case):
+    from knitctl.home import Home
+
+    home = Home.resolve(knit_home)
+    home.ensure()
+    home.catalog.unlink(missing_ok=True)
+    if case == "foreign":
+        shutil.move(foreign(knit_home.parent), home.catalog)
+    else:  # the shape ml-metadata writes (its MLMDEnv table), made by hand here
+        conn = sqlite3.connect(home.catalog)
+        conn.executescript("CREATE TABLE Type (id INTEGER PRIMARY KEY, name TEXT); CREATE TABLE MLMDEnv "
+                           "(schema_version INTEGER PRIMARY KEY); INSERT INTO MLMDEnv VALUES (10);")
+        conn.close()
+    before = snapshot(home.root)
+    r = cli("data", "find")
+    assert r.code == 1 and len(r.err_lines) == 1 and "Traceback" not in r.err, r
+    assert ("something else" if case == "foreign" else "ml-metadata store") in r.err
+    assert snapshot(home.root) == before  # no table made, no -wal, the journal mode as it was

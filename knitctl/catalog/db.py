@@ -17,6 +17,7 @@ from typing import Iterator
 
 from ..errors import KnitError
 from ..pairing import RECOVER, check_new_catalog
+from . import preflight
 from .schema import LATEST, MIGRATIONS
 
 BUSY_TIMEOUT_MS = 60_000
@@ -65,6 +66,7 @@ class Catalog:
         conn.execute("PRAGMA foreign_keys = ON")
         self.conn = conn
         self._refuse_newer(conn)  # before anything writes to the file
+        preflight.refuse_foreign(conn, self.path)  # another application's database, an ml-metadata store
         if not readonly:
             _use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")

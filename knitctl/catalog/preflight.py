@@ -133,17 +133,34 @@ def check_tables(conn: sqlite3.Connection, path: str) -> None:
 
 def _check_tables(conn: sqlite3.Connection, path: str) -> None:
     try:
-        tables = {r[0].lower() for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        user_version = conn.execute("PRAGMA user_version").fetchone()[0]
+        _refuse_foreign(conn, path)
     except sqlite3.DatabaseError as e:
         text = str(e)
         if "not a database" in text:
             raise _refuse(path, "not-sqlite", "it is not an SQLite database") from None
         raise _refuse(path, "damaged", f"it is damaged ({text})") from None
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: str) -> None:
+    tables = {r[0].lower() for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    user_version = conn.execute("PRAGMA user_version").fetchone()[0]
     tables.discard("sqlite_sequence")
     problem = tables_problem(tables, user_version)
     if problem:
         raise _refuse(path, *problem)
+
+
+def refuse_foreign(conn: sqlite3.Connection, path: str) -> None:
+    """For the catalog's own connection, before it switches the file to WAL or migrates it: refuse
+    (Refused, the connection closed) another application's database or an ml-metadata store. SQLite
+    errors (a damaged file) pass through, for the catalog's own handling."""
+    if path == ":memory:":
+        return
+    try:
+        _refuse_foreign(conn, path)
+    except Refused:
+        conn.close()
+        raise
 
 
 def check(path: str | os.PathLike, readonly: bool) -> tuple[int, int] | None:

@@ -191,3 +191,13 @@ def test_tsv_lines_escape_controls_cell_by_cell(capsys):
     cols = [("a", lambda r: r["a"]), ("b", lambda r: r["b"])]
     emit([{"a": "plain", "b": "p\tq\nr"}, {"a": "x\x1b[2Jy", "b": "\x9bz"}, {"a": "", "b": None}], None, cols)
     assert capsys.readouterr().out == "plain\tp q r\nx\\x1b[2Jy\t\\x9bz\n\t\n"
+
+
+def test_a_completion_request_is_typers(knit, monkeypatch, tmp_path, capsys):
+    from knitctl.cli import fast
+
+    knit("data", "find")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert fast.serve(["data", "find"])[0] is True
+    monkeypatch.setenv("_KNITCTL_COMPLETE", "complete_bash")
+    assert fast.serve(["data", "find"]) == (False, None)

@@ -142,6 +142,8 @@ def hot_key(argv: list[str]) -> tuple[str, ...] | None:
 
 def serve(argv: list[str]) -> tuple[bool, object]:
     """(True, exit code) when answered here; (False, None) when Typer must answer."""
+    if any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        return False, None  # a shell asking for completions: Typer's protocol
     if argv == HELP:
         text = load_help(help_key(stamp()))
         if text is None:

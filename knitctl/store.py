@@ -166,7 +166,7 @@ class Store:
             from concurrent.futures import ThreadPoolExecutor  # here: reading the store needs no threads, tar or ctypes
 
             with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
-                for rel, n, line in pool.map(copy_one, jobs):
+                for rel, n, line in (pool.map(copy_one, jobs) if COPY_THREADS > 1 else map(copy_one, jobs)):
                     lines[rel] = line
                     size += n
         h = hashlib.sha256()

@@ -18,7 +18,8 @@ import pytest
 from knitctl import runs as runs_api
 from knitctl.catalog.schema import LATEST
 from knitctl.home import Home
-from knitctl.metadata import metadata_store, metadata_store_pb2 as pb
+from knitctl.metadata import metadata_store
+from knitctl.metadata import metadata_store_pb2 as pb
 from knitctl.session import Session
 
 FIXTURE = Path(__file__).parent / "fixtures" / "catalog-v2.db"

@@ -18,7 +18,8 @@ import pytest
 
 from knitctl.catalog import preflight
 from knitctl.catalog.schema import LATEST
-from knitctl.metadata import errors, metadata_store_pb2 as pb
+from knitctl.metadata import errors
+from knitctl.metadata import metadata_store_pb2 as pb
 from knitctl.metadata.metadata_store import MetadataStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "catalog-v2.db"

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import mlmd_venv
-from knitctl.metadata import errors, metadata_store_pb2 as pb
+from knitctl.metadata import errors
+from knitctl.metadata import metadata_store_pb2 as pb
 from knitctl.metadata.metadata_store import MetadataStore
+
+import mlmd_venv
 
 # Runs with either library's `metadata_store_pb2` as `pb`; `dump(store)` is a plain, comparable dict.
 DUMP = r'''

@@ -8,12 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_metadata_mlmd_files import READ_BACK, tfx_store  # noqa: F401  (the module's fixture)
+
+from knitctl.home import Home
+from knitctl.metadata import errors, metadata_store, transfer
+from knitctl.metadata import metadata_store_pb2 as pb
+from knitctl.session import Session
 
 import mlmd_venv
-from knitctl.home import Home
-from knitctl.metadata import errors, metadata_store, metadata_store_pb2 as pb, transfer
-from knitctl.session import Session
-from test_metadata_mlmd_files import READ_BACK, tfx_store  # noqa: F401  (the module's fixture)
 
 FIXTURE = Path(__file__).parent / "fixtures" / "catalog-v2.db"
 

@@ -74,9 +74,9 @@ def tables_problem(tables: set[str], user_version: int) -> tuple[str, str] | Non
     """(reason, what is wrong) for a database's table names (lower case) and user_version; None if knit's or empty."""
     if not tables and user_version == 0:
         return None
-    if MLMD_ENV_TABLE in tables and not KNIT_TABLES <= tables:
+    if MLMD_ENV_TABLE in tables and not tables >= KNIT_TABLES:
         return "ml-metadata", "it is an ml-metadata store (its own tables, not knit's catalog)"
-    if KNIT_TABLES <= tables and 1 <= user_version <= LATEST:
+    if tables >= KNIT_TABLES and 1 <= user_version <= LATEST:
         return None
     shown = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
     return "foreign", f"it is an SQLite database of something else (tables: {shown or 'none'}; schema version {user_version})"

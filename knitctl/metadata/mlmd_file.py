@@ -25,7 +25,7 @@ import json
 import re
 import sqlite3
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import errors
 

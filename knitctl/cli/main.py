@@ -8,6 +8,7 @@ still gives the app.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 
@@ -33,6 +34,11 @@ def _typer(name: str) -> type[BaseException]:
 
 
 def _dispatch(argv: list[str]):
+    if "_KNITCTL_COMPLETE" in os.environ:  # a TAB: catalog values are answered without Typer
+        from . import complete
+
+        if complete.serve():
+            return 0
     from . import fast
 
     served, rc = fast.serve(argv)

@@ -10,7 +10,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-top=$(cd "$here/../.." && pwd -P)
+top=$(cd "$here/../../.." && pwd -P)  # knitctl/share/completions → the checkout
 
 knitctl=${1:-}
 if [[ -z "$knitctl" ]]; then

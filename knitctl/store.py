@@ -162,13 +162,9 @@ class Store:
             return rel, n, f"F\0{rel.as_posix()}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n"
 
         size = 0
-        if jobs:
-            from concurrent.futures import ThreadPoolExecutor  # here: reading the store needs no threads, tar or ctypes
-
-            with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
-                for rel, n, line in (pool.map(copy_one, jobs) if COPY_THREADS > 1 else map(copy_one, jobs)):
-                    lines[rel] = line
-                    size += n
+        for rel, n, line in _parallel_map(copy_one, jobs, COPY_THREADS):
+            lines[rel] = line
+            size += n
         h = hashlib.sha256()
         for rel in sorted(lines, key=lambda r: r.as_posix()):
             h.update(lines[rel].encode())
@@ -602,16 +598,47 @@ def _start_writeback(fd: int, offset: int, length: int) -> None:
     (sync_file_range(SYNC_FILE_RANGE_WRITE)); the flush before the commit then waits for less."""
     global _sync_file_range
     if _sync_file_range is None:
-        import ctypes
-
         try:
+            import ctypes
+
             fn = ctypes.CDLL(None, use_errno=True).sync_file_range
             fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
             _sync_file_range = fn
-        except (OSError, AttributeError):
+        except (ImportError, OSError, AttributeError):
             _sync_file_range = False
     if _sync_file_range:
         _sync_file_range(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a failure only loses the head start
+
+
+def _parallel_map(fn: Callable, jobs: list, threads: int) -> list:
+    """[fn(job) for job in jobs], by up to `threads` threads taking the next job as they finish one
+    (one thread: inline); the first error stops the others and is raised."""
+    if threads <= 1 or len(jobs) <= 1:
+        return [fn(job) for job in jobs]
+    results: list = [None] * len(jobs)
+    todo = iter(enumerate(jobs))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while not errors:
+            with lock:
+                nxt = next(todo, None)
+            if nxt is None:
+                return
+            try:
+                results[nxt[0]] = fn(nxt[1])
+            except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                errors.append(e)
+
+    workers = [threading.Thread(target=work, name="knit-copy", daemon=True) for _ in range(min(threads, len(jobs)))]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def _unshare(p: Path, st: os.stat_result) -> None:
@@ -647,7 +674,7 @@ def _sync(path: Path) -> None:
                 _libc = ctypes.CDLL(None, use_errno=True)
             if _libc.syncfs(fd) == 0:
                 return
-        except (OSError, AttributeError):
+        except (ImportError, OSError, AttributeError):
             pass
         os.sync()
     finally:

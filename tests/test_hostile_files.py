@@ -352,3 +352,18 @@ def test_a_watched_root_that_is_a_link_still_gets_its_rejections(session, tmp_pa
     r = _ingest(session, link, "bad")
     assert r.rejected and "left in place" not in r.rejected
     assert (real / ".rejected" / "bad").read_text() == "x" and (real / ".rejected" / "bad.error").exists()
+
+
+def test_the_copy_threads_keep_the_order_and_raise_the_first_error():
+    from knitctl.store import _parallel_map
+
+    assert _parallel_map(lambda x: x * 2, list(range(50)), 3) == [x * 2 for x in range(50)]
+    assert _parallel_map(lambda x: x, [7], 4) == [7]
+
+    def boom(x):
+        if x == 13:
+            raise OSError(28, "No space left on device")
+        return x
+
+    with pytest.raises(OSError, match="No space"):
+        _parallel_map(boom, list(range(40)), 2)

@@ -210,6 +210,14 @@ uninstall_knit() {
         prune_empty "$(dirname "$zsh_completion_file")" "$HOME"
     fi
 
+    # knitctl's cache (descriptions of its commands, kept to answer quickly): derived, so it goes.
+    local cache_dir="${XDG_CACHE_HOME:-$HOME/.cache}/knit"
+    if [[ -d "$cache_dir" ]]; then
+        rm -rf "$cache_dir"
+        removed+=("knitctl's cache $cache_dir")
+        prune_empty "$(dirname "$cache_dir")" "$HOME"
+    fi
+
     # The virtualenv, and nothing else: it sits inside KNIT_HOME by default, beside the data.
     if [[ -f "$prefix/pyvenv.cfg" ]]; then
         rm -rf "$prefix"
@@ -350,7 +358,8 @@ installed_version() {
 }
 
 fp=$(fingerprint)
-if [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$fp" ]] && "$prefix/bin/knitctl" --help >/dev/null 2>&1; then
+# `knitctl --version` proves it starts, and (unlike --help) leaves nothing in the user's cache.
+if [[ -f "$stamp_file" && "$(cat "$stamp_file")" == "$fp" ]] && "$prefix/bin/knitctl" --version >/dev/null 2>&1; then
     say "knit $(installed_version) in $prefix is up to date"
 else
     pip=("$venv_python" -m pip --disable-pip-version-check --no-input)
@@ -362,7 +371,7 @@ else
         say "installing knit from $src_dir (the first time takes a minute)"
         "${pip[@]}" install -q "$src_dir" >&2
     fi
-    "$prefix/bin/knitctl" --help >/dev/null 2>&1 || die "knitctl was installed into $prefix/bin but does not start; run $prefix/bin/knitctl --help to see why"
+    "$prefix/bin/knitctl" --version >/dev/null 2>&1 || die "knitctl was installed into $prefix/bin but does not start; run $prefix/bin/knitctl --help to see why"
     printf '%s\n' "$fp" >"$stamp_file"
     say "installed knit $(installed_version) into $prefix"
 fi

@@ -284,6 +284,9 @@ def test_uninstall_removes_what_install_made_and_keeps_the_users_data(uninstalle
     files_left = {p for p, v in after.items() if v[0] != "dir"}
     users_before = {p for p, v in steps["before"].items() if v[0] != "dir"}
     assert files_left == users_before | {p for p, v in kept.items() if v[0] != "dir"}
+    # knitctl's cache, made by using it, is derived: it goes too
+    assert any(p.startswith(".cache/knit/") for p in steps["with_data"])
+    assert not (h / ".cache").exists()
     # the unit was disabled (and stopped) before it went
     assert any(c.startswith("--user disable") and "--now" in c for c in steps["calls_un"]), steps["calls_un"]
     # the message names what stays
@@ -314,6 +317,7 @@ def test_prefix_and_bin_dir_are_honoured_and_uninstall_takes_them(tmp_path, whee
     assert (prefix / "pyvenv.cfg").is_file()
     assert os.readlink(bin_dir / "knitctl") == str(prefix / "bin" / "knitctl")
     assert os.readlink(bin_dir / "knitd") == str(prefix / "bin" / "knitd")
+    assert snapshot(ins.home) == {}  # install.sh wrote nothing into HOME
     assert ok(ins.run(bin_dir / "knitctl", "--help")).stdout
     # the default places stay empty
     assert not (ins.home / VENV).exists() and not (ins.home / ".local/bin").exists()
@@ -321,9 +325,11 @@ def test_prefix_and_bin_dir_are_honoured_and_uninstall_takes_them(tmp_path, whee
     engine = REPO / "packaging" / "docker-engine.sh"
     assert f"no Docker engine here, and --no-docker: knit's runs need one; to install and start it, run: bash {engine}" in r.stderr
     assert "no systemd user session here" in r.stderr
-    assert snapshot(ins.home) == {}  # nothing written into HOME
+    assert set(snapshot(ins.home)) <= {".cache", ".cache/knit"} | {  # using knitctl: only its cache
+        p for p in snapshot(ins.home) if p.startswith(".cache/knit/")}
     un = ok(ins.run("install.sh", "--uninstall", "--prefix", prefix, "--bin-dir", bin_dir))
     assert not prefix.exists()
     assert not (bin_dir / "knitctl").is_symlink() and not (bin_dir / "knitd").is_symlink()
     assert f"the virtualenv {prefix}" in un.stderr
+    assert snapshot(ins.home) == {}  # and uninstall took the cache too
 

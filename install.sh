@@ -42,8 +42,8 @@ Options:
                    when `systemctl --user` works, except with --dev).
   --no-service     Do not install the systemd user unit.
   --uninstall      Remove what install.sh made — the virtualenv, the links, the
-                   completion files and the unit — and keep your data (KNIT_HOME,
-                   settings). Give the --prefix / --bin-dir you installed with.
+                   completion files, the unit and knitctl's cache — and keep your
+                   data (KNIT_HOME, settings). Give the --prefix / --bin-dir you installed with.
   -h, --help       Show this help and exit.
 
 Examples:

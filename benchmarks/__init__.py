@@ -1,1 +1,1 @@
-"""Reproducible benchmarks (DESIGN §13): `python -m benchmarks --help`."""
+"""Reproducible benchmarks (docs/ARCHITECTURE.md#benchmarks): `python -m benchmarks --help`."""

@@ -1,6 +1,6 @@
 """CLI one-liners on 10,000 data and runs against a bare `python -c "import sqlite3; …one query…"`.
 
-DESIGN §13: CLI one-liners answer in ≤ 100 ms.
+docs/ARCHITECTURE.md#benchmarks: CLI one-liners answer in ≤ 100 ms.
 
 A synthetic KNIT_HOME (benchmarks/tui_catalog.py: 50 plans, 200 uploads, 10,000 runs, each with
 an output datum — 10,200 data and runs in all) is built once under benchmarks/.work/ and reused.

@@ -1,6 +1,6 @@
 """`knitctl data push` against `cp -r`, and `push --move` at two sizes.
 
-DESIGN §13: a push that copies keeps at least 95% of the throughput of `cp -r; sync`; a
+docs/ARCHITECTURE.md#benchmarks: a push that copies keeps at least 95% of the throughput of `cp -r; sync`; a
 push that moves (same filesystem) takes constant time.
 
 The source is a directory of mixed file sizes, by bytes: a quarter in many

@@ -1,6 +1,6 @@
 """knitctl.metadata against ml-metadata 1.17.1 on the same workload and machine.
 
-DESIGN §13: `put_execution` at least 5x and a filtered listing of ~100k
+docs/ARCHITECTURE.md#benchmarks: `put_execution` at least 5x and a filtered listing of ~100k
 matches at least 30x faster than ml-metadata; lineage 20 hops under 0.5 ms.
 
 The workload, on fresh SQLite files under benchmarks/.work/ (read-write-create,

@@ -1,6 +1,6 @@
 """Runs through knitd against bare `docker run`: push → container running, and 200 no-op runs.
 
-DESIGN §13: from a data push to the run's container being started, within 100 ms of what a bare
+docs/ARCHITECTURE.md#benchmarks: from a data push to the run's container being started, within 100 ms of what a bare
 `docker run` of the same image takes, through the CLI too.
 
 Latency: `--runs` times (default 20), one at a time on an idle daemon, a push of one small directory

@@ -46,7 +46,7 @@ class Daemon:
     # -- start-up ------------------------------------------------------------------
 
     def reconcile(self) -> None:
-        """Runs left live by a previous knitd: re-attach, finish, or fail them (DESIGN §7)."""
+        """Runs left live by a previous knitd: re-attach, finish, or fail them (docs/ARCHITECTURE.md#daemon)."""
         live = self.session.catalog.query(
             "SELECT run_id, status FROM run WHERE status IN ('ready', 'starting', 'running', 'completing', 'aborting')"
         )

@@ -1,4 +1,4 @@
-"""The user's config file: contexts and watch rules (DESIGN §8, §12).
+"""The user's config file: contexts and watch rules (docs/ARCHITECTURE.md#watched-folders, #contexts).
 
 `$KNIT_CONFIG`, else `$XDG_CONFIG_HOME/knit/config.yaml` (default
 `~/.config/knit/config.yaml`). Written atomically (temp file + rename), so

@@ -1,4 +1,4 @@
-"""Contexts (DESIGN §12): where runs execute. `local` is Docker on this host;
+"""Contexts (docs/ARCHITECTURE.md#contexts): where runs execute. `local` is Docker on this host;
 other contexts name a Kubernetes cluster through a kubeconfig.
 
 The current context: the `--context` flag (which sets KNIT_CONTEXT for the

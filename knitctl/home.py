@@ -1,4 +1,4 @@
-"""KNIT_HOME: where the catalog and the store live (DESIGN §6)."""
+"""KNIT_HOME: where the catalog and the store live (docs/ARCHITECTURE.md#storage)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Watched folders (DESIGN §8): what is an item, its tags, when it has settled,
+"""Watched folders (docs/ARCHITECTURE.md#watched-folders): what is an item, its tags, when it has settled,
 and ingesting or rejecting it. knitd's watcher calls these; the rules are pure.
 
 Below a watched root, a directory named `key=value` is a path segment (a tag

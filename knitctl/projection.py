@@ -1,4 +1,4 @@
-"""Projection (DESIGN §4): turn tag matches into runs, inside the caller's write transaction.
+"""Projection (docs/ARCHITECTURE.md#semantics): turn tag matches into runs, inside the caller's write transaction.
 
 The rule, in pure form (`assignments`): a run exists for every combination in
 the cartesian product of the data nominated for each input of a plan, unless

@@ -1,4 +1,4 @@
-"""Runs at the catalog level: find, show, stop/abort requests, retry, rm (DESIGN §4).
+"""Runs at the catalog level: find, show, stop/abort requests, retry, rm (docs/ARCHITECTURE.md#semantics).
 
 knitd acts on what these write: a run moved to `aborting` or `completing`
 while its container lives is the daemon's cue to end it.

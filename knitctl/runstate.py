@@ -1,4 +1,4 @@
-"""The run state machine (DESIGN §4), in one place. Pure rules plus one catalog writer."""
+"""The run state machine (docs/ARCHITECTURE.md#run-states), in one place. Pure rules plus one catalog writer."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def move(
         sets["message = ?"] = message
     _record(conn, run_id, row[1], new, t, sets, note)
     if new == "done":
-        # Its outputs are nominatable now: projection reacts in this same transaction (DESIGN §4).
+        # Its outputs are nominatable now: projection reacts in this same transaction (docs/ARCHITECTURE.md#semantics).
         from .projection import project_data
 
         project_data(conn, [r[0] for r in conn.execute("SELECT knit_id FROM data WHERE run_id = ?", (run_id,))])

@@ -1,4 +1,4 @@
-"""The store of immutable data directories (DESIGN §6).
+"""The store of immutable data directories (docs/ARCHITECTURE.md#storage).
 
 A commit goes: write into `staging/<id>/` (or rename a same-filesystem source
 there) → flush to disk → digest, size, file count → rename into `data/<id>/`

@@ -225,7 +225,7 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 30.0, interval
         time.sleep(interval)
 
 
-# -- plans, runs and projection through the library (issue 3) -------------------------------
+# -- plans, runs and projection through the library -------------------------------
 
 
 def plan_doc(
@@ -299,7 +299,7 @@ def session(knit_home):
         s.close()
 
 
-# -- knitd and Docker (issue 4) ---------------------------------------------------------------
+# -- knitd and Docker ---------------------------------------------------------------
 #
 # `docker_client`: the real dockerd (skipped when unreachable, unless KNIT_REQUIRE_DOCKER=1 or CI is
 # set); `knitd(parallelism=2, gpus=None)`: start knitd as a real subprocess on `knit_home` and wait

@@ -1,4 +1,4 @@
-"""A small fake Kubernetes API server for the Kubernetes executor's tests (DESIGN §14a).
+"""A small fake Kubernetes API server for the Kubernetes executor's tests (docs/ARCHITECTURE.md#testing).
 
 It serves exactly what the executor calls — pods create/get/list (label selector)/delete, a pod's
 log (follow), and exec over WebSocket with the v5/v4 channel protocol (stdin 0, stdout 1,

@@ -1,4 +1,4 @@
-"""Several writers and a reader on one catalog never surface "database is locked" (DESIGN §2, §14).
+"""Several writers and a reader on one catalog never surface "database is locked" (docs/ARCHITECTURE.md#catalog-bus, #reliability).
 
 Writers and readers are separate processes (each its own connection, as
 separate `knitctl` invocations are) started together behind a barrier; each

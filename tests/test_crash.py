@@ -1,4 +1,4 @@
-"""A `data push` killed with SIGKILL at any moment leaves nothing partial (DESIGN §6, §14).
+"""A `data push` killed with SIGKILL at any moment leaves nothing partial (docs/ARCHITECTURE.md#storage, #reliability).
 
 Deterministic kill moments come from a small driver that runs the real CLI in a
 subprocess with one library step wrapped: when the step is reached the driver

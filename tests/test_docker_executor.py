@@ -1,4 +1,4 @@
-"""The Docker executor against the real dockerd (issue 4): what the container it creates looks like
+"""The Docker executor against the real dockerd: what the container it creates looks like
 (user, mounts, labels, env, limits, GPU device requests) and its start / logs / wait / kill / find.
 
 Containers are created under a throwaway `knit.home` label and removed by the fixture.

@@ -1,4 +1,4 @@
-"""`knitctl doctor`: each problem with its fix, and exit 1 when there is one (issue 9).
+"""`knitctl doctor`: each problem with its fix, and exit 1 when there is one.
 
 A stopped dockerd is simulated by pointing DOCKER_HOST at a socket that doesn't exist: the
 Docker SDK, and so knitd, would fail the same way.

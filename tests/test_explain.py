@@ -1,4 +1,4 @@
-"""`knitctl explain data|plan|run` (issue 3 §6): why something ran, or didn't."""
+"""`knitctl explain data|plan|run`: why something ran, or didn't."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Files opened as what they are (DESIGN §6, §8): what a drop folder, a pushed directory or a
+"""Files opened as what they are (docs/ARCHITECTURE.md#storage, #watched-folders): what a drop folder, a pushed directory or a
 task's outputs may hold that must not be followed, opened, moved in place or block knitd —
 planted links, FIFOs, device nodes, hard links, names too long, link loops — and the modes
 a pull gives back."""

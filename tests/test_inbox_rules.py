@@ -1,4 +1,4 @@
-"""Watched folders, the rules (DESIGN §8, issue 5): what an item is, its tags, the
+"""Watched folders, the rules (docs/ARCHITECTURE.md#watched-folders): what an item is, its tags, the
 settle signature, the ingest key, and `ingest()` / `reject()` through the library
 (no knitd). Fast; knitd end to end is in test_watch.py."""
 

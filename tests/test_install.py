@@ -1,4 +1,4 @@
-"""install.sh in a clean HOME: idempotent, --prefix honoured, uninstall keeps only the user's data (issue 9).
+"""install.sh in a clean HOME: idempotent, --prefix honoured, uninstall keeps only the user's data.
 
 Each scenario runs the real install.sh — a fresh virtualenv made with this interpreter, a real
 `pip install` of the checkout, real links, completion files and unit file — in a temporary HOME.

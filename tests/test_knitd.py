@@ -1,4 +1,4 @@
-"""knitd against the real dockerd (issue 4): pushes drive chained runs in containers, logs are captured
+"""knitd against the real dockerd: pushes drive chained runs in containers, logs are captured
 and tagged, failures are clear and feed nothing, stop/abort/wait/timeout behave, the parallelism limit
 holds, and knitd survives SIGKILL and SIGTERM without running or committing anything twice.
 

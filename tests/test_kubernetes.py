@@ -1,4 +1,4 @@
-"""Contexts and the Kubernetes executor (issue 8), against the fake API server of tests/kube_fake.py,
+"""Contexts and the Kubernetes executor, against the fake API server of tests/kube_fake.py,
 which runs each pod as real Docker containers — so inputs, outputs, logs and exec streams move.
 
 End to end: knitd (`python -m daemon`) runs plans on a Kubernetes context made with `knitctl context

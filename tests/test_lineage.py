@@ -1,4 +1,4 @@
-"""Lineage (issue 3 §5): recursive walks over data and runs, the renderers, `data lineage` and `data show`."""
+"""Lineage: recursive walks over data and runs, the renderers, `data lineage` and `data show`."""
 
 from __future__ import annotations
 

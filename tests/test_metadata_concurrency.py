@@ -12,7 +12,7 @@ from knitctl.metadata import ListOptions, MetadataStore, metadata_store_pb2 as p
 
 WRITERS = 6
 CALLS = 40
-STALL_LIMIT_S = 2.0  # DESIGN §11: no multi-second stalls under concurrent writers
+STALL_LIMIT_S = 2.0  # docs/ARCHITECTURE.md#metadata: no multi-second stalls under concurrent writers
 
 WORKER = textwrap.dedent(
     """

@@ -1,4 +1,4 @@
-"""`knitctl plan` (issue 3 §2): template, apply (and --dry-run), show, find, active, resource, annotate, graph.
+"""`knitctl plan`: template, apply (and --dry-run), show, find, active, resource, annotate, graph.
 
 Logic is tested through the library; a few subprocess runs check exit codes, stdout/stderr and formats.
 """

@@ -1,4 +1,4 @@
-"""Plan files (DESIGN §5): strict parsing, every validation rule, normalisation, the identity hash."""
+"""Plan files (docs/ARCHITECTURE.md#plan-files): strict parsing, every validation rule, normalisation, the identity hash."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Projection (DESIGN §4): tag matches become runs, exactly once per assignment, in the triggering transaction."""
+"""Projection (docs/ARCHITECTURE.md#semantics): tag matches become runs, exactly once per assignment, in the triggering transaction."""
 
 from __future__ import annotations
 

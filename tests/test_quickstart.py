@@ -1,4 +1,4 @@
-"""`knitctl quickstart` end to end against the real dockerd (issue 9).
+"""`knitctl quickstart` end to end against the real dockerd.
 
 It runs as a newcomer would run it — a subprocess from the checkout, on a fresh KNIT_HOME and
 config — and must exit 0 having trained and evaluated for real; then its evaluation datum is

@@ -1,4 +1,4 @@
-"""README.md stays true (issue 9): the CLI reference is the commands' own help, the two set-up
+"""README.md stays true: the CLI reference is the commands' own help, the two set-up
 commands are there and CI runs the second verbatim, the plan file reference covers every field
 with examples that parse, and install.sh's options are all documented."""
 

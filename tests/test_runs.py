@@ -1,4 +1,4 @@
-"""Runs (DESIGN §4): the state machine, stop/abort, retry, rm, find and show — at the catalog level."""
+"""Runs (docs/ARCHITECTURE.md#semantics): the state machine, stop/abort, retry, rm, find and show — at the catalog level."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from knitctl.catalog import mlmd, records
 from knitctl.errors import Conflict, NotFound, UsageError
 from knitctl.plans import registry
 
-# DESIGN §4, written out again so a change to either side shows up here.
+# docs/ARCHITECTURE.md#run-states, written out again so a change to either side shows up here.
 DESIGN_TABLE = {
     "deactivated": {"waiting", "aborting"},
     "waiting": {"deactivated", "ready", "aborting"},

@@ -1,4 +1,4 @@
-"""The store of immutable data directories (DESIGN §6), driven in-process."""
+"""The store of immutable data directories (docs/ARCHITECTURE.md#storage), driven in-process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tag rules (DESIGN §3): pure functions, no I/O."""
+"""Tag rules (docs/ARCHITECTURE.md#concepts): pure functions, no I/O."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The TUI driven with Textual's Pilot on a catalog the tests make: every screen and key
-of issue 6, and live updates while the test watches."""
+the TUI offers, and live updates while the test watches."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Watched folders end to end (issue 5, DESIGN §8): knitd as a real subprocess
+"""Watched folders end to end (docs/ARCHITECTURE.md#watched-folders): knitd as a real subprocess
 ingests what is dropped into watched folders; `knitctl watch` edits the rules and a
 running knitd follows; `knitctl status` and `data show` report ingests.
 

@@ -1,4 +1,4 @@
-"""knit's terminal UI: a Textual app over the catalog (DESIGN §10).
+"""knit's terminal UI: a Textual app over the catalog (docs/ARCHITECTURE.md#tui).
 
 `KnitApp` is the app; `knitctl tui` starts it. It reads the catalog directly
 (its own read-only connections, so it never blocks a writer) and follows

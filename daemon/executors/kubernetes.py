@@ -1,4 +1,4 @@
-"""The Kubernetes executor (DESIGN §7), over the official `kubernetes` client.
+"""The Kubernetes executor (docs/ARCHITECTURE.md#daemon), over the official `kubernetes` client.
 
 It needs only API access to the cluster: no inbound connection to this machine
 and no storage class. One pod per run:

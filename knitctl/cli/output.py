@@ -1,4 +1,4 @@
-"""Output conventions (DESIGN §9): data on stdout, messages on stderr; tables on a
+"""Output conventions (docs/ARCHITECTURE.md#cli): data on stdout, messages on stderr; tables on a
 TTY, tab-separated without colour when piped; `-o json|yaml|table`; NO_COLOR."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Plan files (DESIGN §5): strict YAML → a validated, normalised plan. Pure.
+"""Plan files (docs/ARCHITECTURE.md#plan-files): strict YAML → a validated, normalised plan. Pure.
 
 Every error names the file, the field path and what to do. An unknown key
 suggests the closest valid one.

@@ -1,1 +1,4 @@
-"""knitd: executes the runs the catalog holds."""
+"""knitd: executes the runs the catalog holds.
+
+How it fits with the library, the CLI and the TUI: docs/ARCHITECTURE.md#daemon.
+"""

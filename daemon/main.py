@@ -63,6 +63,10 @@ def run(argv: list[str] | None = None) -> None:
     lock = PidLock(home)
     try:
         lock.acquire()
+        from knitctl.session import Session
+
+        with Session.open(home, reclaim=False):  # a catalog that is not this store's is refused before Docker is asked
+            pass
         from .executors.docker import DockerExecutor
         from .loop import Daemon
 

@@ -18,7 +18,7 @@ import pytest
 
 DOCKER_FIXTURES = frozenset({"docker_client"})
 KUBERNETES_FIXTURES = frozenset({"fake_kube", "kube"})
-SLOW_MODULES = frozenset({"test_install.py", "test_metadata_mlmd_suite.py"})
+SLOW_MODULES = frozenset({"test_install.py", "test_wheel.py", "test_metadata_mlmd_suite.py"})
 
 
 def markers_for(fixtures: frozenset[str] | set[str], module: str) -> list[str]:

@@ -77,13 +77,16 @@ def verdict(*, file_state: str, catalog_id: str | None, store_id: str | None, st
 
 def inspect_file(path: Path) -> str:
     """"missing", "empty", "damaged" (no SQLite header) or "sqlite"."""
+    from .catalog.openfiles import read_head
+
     try:
-        with open(path, "rb") as f:
-            head = f.read(len(SQLITE_MAGIC))
+        head = read_head(path, len(SQLITE_MAGIC))
     except FileNotFoundError:
         return "missing"
     except IsADirectoryError:
         return "damaged"
+    if head is None:  # this process has it open: a database, and must not be opened again (openfiles)
+        return "sqlite"
     if not head:
         return "empty"
     return "sqlite" if head == SQLITE_MAGIC else "damaged"

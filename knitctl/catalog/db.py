@@ -17,7 +17,7 @@ from typing import Iterator
 
 from ..errors import KnitError
 from ..pairing import RECOVER, check_new_catalog
-from . import preflight
+from . import openfiles, preflight
 from .schema import LATEST, MIGRATIONS
 
 BUSY_TIMEOUT_MS = 60_000
@@ -44,7 +44,11 @@ class Catalog:
                 os.close(fd)
         try:
             self._open(readonly)
-        except sqlite3.DatabaseError as e:
+        except BaseException as e:
+            openfiles.closed(getattr(self, "_held", None))
+            self._held = None
+            if not isinstance(e, sqlite3.DatabaseError):
+                raise
             if getattr(self, "conn", None) is not None:
                 self.conn.close()
             raise damaged(self.path, e) from None
@@ -65,6 +69,7 @@ class Catalog:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys = ON")
         self.conn = conn
+        self._held = openfiles.opened(self.path) if self.path != ":memory:" else None
         self._refuse_newer(conn)  # before anything writes to the file
         preflight.refuse_foreign(conn, self.path)  # another application's database, an ml-metadata store
         if not readonly:
@@ -160,6 +165,8 @@ class Catalog:
 
     def close(self) -> None:
         self.conn.close()
+        openfiles.closed(getattr(self, "_held", None))
+        self._held = None
 
     def __enter__(self) -> "Catalog":
         return self

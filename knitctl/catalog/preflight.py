@@ -23,6 +23,7 @@ import struct
 from pathlib import Path
 
 from ..errors import KnitError
+from .openfiles import read_head
 from .schema import LATEST
 
 MAGIC = b"SQLite format 3\x00"
@@ -100,13 +101,12 @@ def check_file(path: str | os.PathLike, readonly: bool) -> None:
     p = Path(path)
     try:
         st = p.stat()
-        with open(p, "rb") as f:
-            header = f.read(HEADER_SIZE)
+        header = read_head(p, HEADER_SIZE)
     except FileNotFoundError:
         return
     except OSError as e:
         raise Refused(f"cannot open {p}: {e.strerror}; check the path and its permissions", "read-only") from None
-    problem = header_problem(header, st.st_size)
+    problem = header_problem(header, st.st_size) if header is not None else None  # None: open here already
     if problem:
         raise _refuse(str(p), *problem)
     if not readonly and (not os.access(p, os.W_OK) or not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)):
@@ -173,8 +173,8 @@ def check(path: str | os.PathLike, readonly: bool) -> tuple[int, int] | None:
         return None
     # A WAL file that no one has open (no -wal beside it) is read as immutable: SQLite would
     # otherwise leave a -wal and -shm beside a file it then refuses.
-    with open(p, "rb") as f:
-        wal_mode = f.read(HEADER_SIZE)[18:19] == b"\x02"
+    head = read_head(p, HEADER_SIZE)
+    wal_mode = head is not None and head[18:19] == b"\x02"
     quiet = "&immutable=1" if wal_mode and not Path(f"{p}-wal").exists() else ""
     try:
         conn = sqlite3.connect(f"file:{p}?mode=ro{quiet}", uri=True)

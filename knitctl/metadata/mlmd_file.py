@@ -27,6 +27,7 @@ import sqlite3
 import struct
 from collections.abc import Iterator
 
+from ..catalog import openfiles
 from . import errors
 
 SCHEMA_VERSION = 10
@@ -380,6 +381,7 @@ class MlmdFile:
         self.writable = writable
         raw = sqlite3.connect(f"file:{path}?mode={'rw' if writable else 'ro'}", uri=True, isolation_level=None,
                                     check_same_thread=False)
+        self._held = openfiles.opened(path)  # no header read in this process may close it now (openfiles)
         try:
             row = raw.execute("SELECT schema_version FROM MLMDEnv").fetchone()
             version = row[0] if row else None
@@ -401,6 +403,8 @@ class MlmdFile:
             self.conn = _Writer(raw)
         except BaseException:
             raw.close()
+            openfiles.closed(self._held)
+            self._held = None
             raise
 
     _depth = 0
@@ -442,6 +446,8 @@ class MlmdFile:
 
     def close(self) -> None:
         self.conn.close()
+        openfiles.closed(self._held)
+        self._held = None
 
 
 # -- a new, empty store in ml-metadata's format -----------------------------------------------------

@@ -31,8 +31,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 WORK = Path(__file__).resolve().parent / ".work"

@@ -197,7 +197,8 @@ def worker(argv: list[str]) -> None:
     a = p.parse_args(argv)
     if a.impl == "knit":
         sys.path.insert(0, str(ROOT))
-        from knitctl.metadata import metadata_store as ms, metadata_store_pb2 as pb
+        from knitctl.metadata import metadata_store as ms
+        from knitctl.metadata import metadata_store_pb2 as pb
     else:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         from ml_metadata.metadata_store import metadata_store as ms

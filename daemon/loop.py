@@ -12,7 +12,6 @@ from pathlib import Path
 from watchfiles import watch
 
 from knitctl import runstate
-
 from knitctl.health import COMPONENTS, Health
 from knitctl.home import Home
 from knitctl.session import Session
@@ -99,9 +98,8 @@ class Daemon:
     # -- the loop ------------------------------------------------------------------
 
     def serve(self) -> None:
-        from .watcher import Watcher
-
         from . import digests
+        from .watcher import Watcher
 
         self.health.beat(RUN_LOOP, "starting", "re-attaching to the runs of the previous knitd")
         self.watcher = Watcher(self.home, self.stopping, beat=lambda: self.health.beat(WATCHER))

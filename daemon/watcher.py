@@ -17,8 +17,7 @@ from pathlib import Path
 from watchfiles import watch
 
 from knitctl import config as config_mod
-from knitctl import guards
-from knitctl import inbox
+from knitctl import guards, inbox
 from knitctl.config import WatchRule
 from knitctl.home import Home
 from knitctl.session import Session

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
-from . import ids, tags as tagrules, times
+from . import ids, times
+from . import tags as tagrules
 from .catalog import now_ms, records
 from .errors import KnitError, UsageError
 from .projection import nominations_of, project_data

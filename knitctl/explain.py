@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from . import data as data_api, runs as runs_api
+from . import data as data_api
+from . import runs as runs_api
 from .catalog.records import UPLOAD_PLAN
 from .plans import registry
 from .projection import assignments, fitted_inputs, nominated_for

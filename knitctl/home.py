@@ -20,7 +20,7 @@ class Home:
     root: Path
 
     @classmethod
-    def resolve(cls, root: str | os.PathLike | None = None) -> "Home":
+    def resolve(cls, root: str | os.PathLike | None = None) -> Home:
         return cls(Path(root).expanduser().absolute() if root else default_root().absolute())
 
     @property

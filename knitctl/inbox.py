@@ -18,7 +18,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import data as data_api, safefs, tags as tagrules
+from . import data as data_api
+from . import safefs
+from . import tags as tagrules
 from .config import WatchRule
 from .errors import KnitError
 from .session import Session

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from .catalog import records
 

@@ -9,7 +9,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import assets, data as data_api, knitd, lineage, render
+from . import assets, knitd, lineage, render
+from . import data as data_api
 from .errors import KnitError
 from .plans import registry
 from .plans.spec import load_plan

@@ -7,10 +7,11 @@ while its container lives is the daemon's cue to end it.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
-from . import ids, runstate, tags as tagrules, times
+from . import ids, runstate, times
+from . import tags as tagrules
 from .catalog import records
 from .errors import Conflict, UsageError
 from .projection import PlanRuns

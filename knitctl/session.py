@@ -20,7 +20,7 @@ class Session:
     store: Store
 
     @classmethod
-    def open(cls, home: Home | None = None, *, reclaim: bool = True) -> "Session":
+    def open(cls, home: Home | None = None, *, reclaim: bool = True) -> Session:
         home = home or Home.resolve()
         home.ensure()
         state = pairing.inspect_file(home.catalog)
@@ -53,7 +53,7 @@ class Session:
     def close(self) -> None:
         self.catalog.close()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -20,9 +20,9 @@ import os
 import shutil
 import stat
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from . import safefs
 from .errors import KnitError, UsageError

@@ -22,9 +22,9 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import pytest
 
@@ -258,7 +258,8 @@ def apply_plan(session, inputs, outputs=None, *, dry_run: bool = False, **kw):
 
 def push_datum(session, *tags: str, n: int = 1):
     """Push `n` small directories tagged `tags` in one push; the Datum (or list when n > 1)."""
-    from knitctl import data as data_api, ids
+    from knitctl import data as data_api
+    from knitctl import ids
 
     srcs = []
     for _ in range(n):
@@ -428,7 +429,7 @@ class KnitdProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, *, timeout: float = 30.0) -> "KnitdProcess":
+    def start(self, *, timeout: float = 30.0) -> KnitdProcess:
         from knitctl.home import Home
         from knitctl.knitd import running_pid
 

@@ -153,7 +153,7 @@ class FakeKube:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FakeKube":
+    def start(self) -> FakeKube:
         app = web.Application(client_max_size=64 * 2**20)
         base = "/api/v1/namespaces/{ns}/pods"
         app.router.add_post(base, self.create_pod)

@@ -4,17 +4,18 @@ command answers `-o json`; `knitctl` alone prints help; `--version`; Knitfab's l
 from __future__ import annotations
 
 import json
-import re
 import os
 import pty
+import re
 import subprocess
 import sys
 
 import pytest
 import typer.main
 
-from conftest import cli_env
 from knitctl.cli.app import app
+
+from conftest import cli_env
 
 FORMATS = {"table", "json", "yaml", "tree", "dot", "mermaid"}
 LISTINGS = [

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import make_tree
 from knitctl.errors import UsageError
 from knitctl.times import since_ms
+
+from conftest import make_tree
 
 PLAN = """\
 image: knit/busybox:1

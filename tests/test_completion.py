@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import make_tree
 from knitctl.cli.complete import wanted
+
+from conftest import make_tree
 
 
 @pytest.mark.parametrize("args,incomplete,kind", [

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import catalog_dump, cli_command, cli_env, make_tree
 from knitctl import data as data_api
 from knitctl.catalog import Catalog
 from knitctl.catalog.records import set_tags
@@ -25,6 +24,8 @@ from knitctl.home import Home
 from knitctl.session import Session
 from knitctl.store import Store
 from knitctl.tags import Tag
+
+from conftest import catalog_dump, cli_command, cli_env, make_tree
 
 WORKER = r'''
 """One concurrent actor: `push`, `tag` or `read`, started when the parent says go."""

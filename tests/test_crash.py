@@ -23,11 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import File, catalog_dump, cli_command, cli_env, make_tree, read_tree, run_cli, wait_for
 from knitctl import data as data_api
 from knitctl.home import Home
 from knitctl.session import Session
 from knitctl.store import DEFERRED, Store
+
+from conftest import File, catalog_dump, cli_command, cli_env, make_tree, read_tree, run_cli, wait_for
 
 DRIVER = r'''
 """Run knitctl with one step wrapped so that reaching it reports on a pipe and blocks."""

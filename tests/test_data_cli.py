@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import File, Link, catalog_dump, make_tree, read_tree, run_cli
 from knitctl import data as data_api
 from knitctl.home import Home
 from knitctl.tags import parse_time
+
+from conftest import File, Link, catalog_dump, make_tree, read_tree, run_cli
 
 ID_RE = re.compile(r"^[0-9a-f]{12}$")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUSYBOX_IMAGE, remove_home_containers, require_images, wait_for
-
 from daemon.executors.base import ExecutorError, Handle, Job
 from daemon.executors.docker import LABEL_HOME, LABEL_PLAN, LABEL_RUN, DockerExecutor
+
+from conftest import BUSYBOX_IMAGE, remove_home_containers, require_images, wait_for
 
 
 @pytest.fixture

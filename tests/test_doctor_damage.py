@@ -9,17 +9,17 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import cli_env, push_datum
 from knitctl import health, pairing, repair
 from knitctl.errors import Conflict
 from knitctl.home import Home
 from knitctl.knitd import PidLock
 from knitctl.session import Session
+
+from conftest import cli_env, push_datum
 
 
 @pytest.fixture
@@ -201,7 +201,8 @@ def test_judging_component_health():
 
 
 def test_knitd_restarts_a_dead_folder_watcher(knit_home, monkeypatch):
-    from daemon import loop, watcher as watcher_mod
+    from daemon import loop
+    from daemon import watcher as watcher_mod
 
     started = threading.Event()
     made = []

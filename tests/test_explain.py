@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import apply_plan, finish_run, push_datum, runs_of
-from knitctl import data as data_api, explain, runs as runs_api
+from knitctl import data as data_api
+from knitctl import explain
+from knitctl import runs as runs_api
 from knitctl.catalog import records
 from knitctl.errors import NotFound
 from knitctl.plans import registry
+
+from conftest import apply_plan, finish_run, push_datum, runs_of
 
 TWO_INPUTS = {"/in/data": ["project:p", "type:dataset"], "/in/model": ["project:p", "type:model"]}
 

@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from knitctl import config, tags, times
 from knitctl.contexts import read_kube_contexts

@@ -13,15 +13,25 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (
-    BUSYBOX_IMAGE, PYTHON_IMAGE, apply_plan, catalog_rows, knitd_diagnostics, make_tree, push_datum, read_tree,
-    require_images, wait_run, wait_until,
-)
 from knitctl import config as config_mod
 from knitctl import data as data_api
 from knitctl import inbox
 from knitctl.config import WatchRule
 from knitctl.errors import KnitError
+
+from conftest import (
+    BUSYBOX_IMAGE,
+    PYTHON_IMAGE,
+    apply_plan,
+    catalog_rows,
+    knitd_diagnostics,
+    make_tree,
+    push_datum,
+    read_tree,
+    require_images,
+    wait_run,
+    wait_until,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -327,8 +337,9 @@ def test_a_copy_push_stores_exact_bytes_and_digest_in_one_pass(session, tmp_path
 def test_finish_fails_a_run_whose_outputs_hold_a_fifo_without_opening_it(session, published):
     """`published`: an earlier attempt had already renamed the output into the store (as a knit
     that hung on the FIFO left it) — the next attempt still finishes instead of hanging again."""
-    from conftest import runs_of
     from daemon.finish import finish, output_dirs
+
+    from conftest import runs_of
 
     plan = apply_plan(session, {"/in": ["kind:a"]}, {"/out": ["kind:b"]}).plan.plan_id
     push_datum(session, "kind:a")

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import File, Link, catalog_dump, make_tree, read_tree
 from knitctl import config as config_mod
 from knitctl import data as data_api
 from knitctl import inbox
 from knitctl.config import WatchRule
 from knitctl.errors import UsageError
 from knitctl.tags import Tag
+
+from conftest import File, Link, make_tree, read_tree
 
 
 @pytest.fixture(autouse=True)

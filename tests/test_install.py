@@ -30,9 +30,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pipwheels
 import pytest
 
-import pipwheels
 from conftest import REPO
 
 INSTALL = REPO / "install.sh"

@@ -579,9 +579,10 @@ def test_reattached_run_rewrites_its_log_whole_keeping_the_pull_lines(knit_home,
 
 def test_reconcile_restarts_unstarted_fails_vanished_finishes_requested_and_removes_orphans(
         knit_home, knitd, session, docker_client):
-    from daemon.executors.docker import DockerExecutor
     from daemon.executors.base import Job
-    from knitctl import runs as runs_api, runstate
+    from daemon.executors.docker import DockerExecutor
+    from knitctl import runs as runs_api
+    from knitctl import runstate
 
     plan = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:x"]}, log=["kind:log"],
                       **sh("echo ran > /out/r.txt")).plan.plan_id
@@ -675,8 +676,8 @@ def test_gpu_runs_wait_for_free_gpus_while_others_go_ahead(knit_home, session):
 
 def test_knitd_hashes_moved_data_in_the_background(cli, knit_home, knitd, session, tmp_path):
     """A --move push defers its digest (a rename reads no byte); knitd records it soon after."""
-    from knitctl.store import DEFERRED, Store
     from knitctl.home import Home
+    from knitctl.store import DEFERRED, Store
 
     src = tmp_path / "moved"
     src.mkdir()

@@ -7,9 +7,12 @@ import json
 import pydot
 import pytest
 
-from conftest import apply_plan, finish_run, push_datum, runs_of
-from knitctl import data as data_api, lineage, render, runs as runs_api
+from knitctl import data as data_api
+from knitctl import lineage, render
+from knitctl import runs as runs_api
 from knitctl.catalog import records
+
+from conftest import apply_plan, finish_run, push_datum, runs_of
 
 # pydot's parser still calls pyparsing's old camelCase names
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated - use:DeprecationWarning")

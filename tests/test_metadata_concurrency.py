@@ -7,8 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+from knitctl.metadata import ListOptions, MetadataStore
+from knitctl.metadata import metadata_store_pb2 as pb
+
 from conftest import REPO
-from knitctl.metadata import ListOptions, MetadataStore, metadata_store_pb2 as pb
 
 WRITERS = 6
 CALLS = 40

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from knitctl.metadata import ListOptions, MetadataStore, errors, metadata_store_pb2 as pb
+from knitctl.metadata import ListOptions, MetadataStore, errors
+from knitctl.metadata import metadata_store_pb2 as pb
 from knitctl.metadata.filter_query import compile_filter, parse, tokenize
 
 E = pb.Event

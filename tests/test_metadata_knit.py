@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from conftest import run_cli
 from knitctl.catalog import Catalog, mlmd, now_ms
 from knitctl.catalog.records import UPLOAD_PATH, UPLOAD_PLAN, ensure_upload_plan, insert_datum, insert_run
 from knitctl.home import Home
-from knitctl.metadata import errors, metadata_store, metadata_store_pb2 as pb
+from knitctl.metadata import errors, metadata_store
+from knitctl.metadata import metadata_store_pb2 as pb
 from knitctl.tags import Tag
+
+from conftest import run_cli
 
 Q = pb.LineageSubgraphQueryOptions
 E = pb.Event

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from knitctl.metadata import MetadataStore, errors, metadata_store_pb2 as pb
+from knitctl.metadata import MetadataStore, errors
+from knitctl.metadata import metadata_store_pb2 as pb
 
 E = pb.Event
 Q = pb.LineageSubgraphQueryOptions

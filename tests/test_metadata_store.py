@@ -16,6 +16,8 @@ from knitctl.metadata import (
     downgrade_schema,
     errors,
     metadata_store,
+)
+from knitctl.metadata import (
     metadata_store_pb2 as pb,
 )
 

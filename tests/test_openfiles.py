@@ -8,9 +8,8 @@ import os
 import subprocess
 import sys
 
-from knitctl.catalog import Catalog, openfiles
-from knitctl.catalog import preflight
 from knitctl import pairing
+from knitctl.catalog import Catalog, openfiles, preflight
 
 
 def _fds_on(path) -> list[str]:

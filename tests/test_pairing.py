@@ -3,7 +3,6 @@ a store that holds data is refused by every command (store untouched), and GC ne
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -12,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, cli_env, push_datum, read_tree
 from knitctl import pairing
 from knitctl.home import Home
 from knitctl.pairing import CatalogRefused, verdict
 from knitctl.session import Session
 
+from conftest import REPO, cli_env, push_datum, read_tree
 
 # -- the rule ---------------------------------------------------------------------------------
 

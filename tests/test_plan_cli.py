@@ -5,15 +5,15 @@ Logic is tested through the library; a few subprocess runs check exit codes, std
 
 from __future__ import annotations
 
-
 import pydot
 import pytest
 import yaml
 
-from conftest import apply_plan, catalog_dump, plan_doc, push_datum, runs_of
 from knitctl.errors import NotFound, UsageError
 from knitctl.plans import registry
 from knitctl.plans.spec import parse_plan
+
+from conftest import apply_plan, catalog_dump, plan_doc, push_datum, runs_of
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated - use:DeprecationWarning")
 

@@ -7,9 +7,10 @@ import textwrap
 import pytest
 import yaml
 
-from conftest import plan_doc
 from knitctl.errors import UsageError
 from knitctl.plans.spec import SCRATCH_TEMPLATE, TEMPLATE, PlanError, Resources, load_plan, parse_plan
+
+from conftest import plan_doc
 
 SRC = "my-plan.yaml"
 BASE = {"image": "busybox:1.36", "inputs": [{"path": "/in", "tags": ["a:b"]}]}

@@ -6,11 +6,15 @@ import sqlite3
 
 import pytest
 
-from conftest import apply_plan, catalog_dump, finish_run, push_datum, runs_of
-from knitctl import data as data_api, projection, runs as runs_api, runstate, tags as tagrules
+from knitctl import data as data_api
+from knitctl import projection, runstate
+from knitctl import runs as runs_api
+from knitctl import tags as tagrules
 from knitctl.catalog import records
 from knitctl.errors import Conflict
 from knitctl.plans import registry
+
+from conftest import apply_plan, catalog_dump, finish_run, push_datum, runs_of
 
 TWO_INPUTS = {"/in/data": ["project:p", "type:dataset"], "/in/model": ["project:p", "type:model"]}
 

@@ -24,15 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import make_tree, plan_doc
-from knitctl import data as data_api, tags as tagrules
+from knitctl import data as data_api
+from knitctl import tags as tagrules
 from knitctl.errors import Conflict
 from knitctl.home import Home
 from knitctl.plans import registry
 from knitctl.plans.spec import parse_plan
 from knitctl.session import Session
+
+from conftest import make_tree, plan_doc
 
 VOCAB = ["k:a", "k:b", "j:a", "j:b"]
 KEYS = ["k", "j"]

@@ -71,7 +71,7 @@ def test_the_two_setup_commands_and_ci_runs_the_second_verbatim():
 
 
 def test_plan_reference_names_every_field_and_its_examples_parse():
-    from knitctl.plans.spec import RESOURCE_KEYS, ON_NODE_KEYS, TOP_KEYS, parse_plan
+    from knitctl.plans.spec import ON_NODE_KEYS, RESOURCE_KEYS, TOP_KEYS, parse_plan
 
     ref = section(README.read_text(), "Plan file")
     for key in TOP_KEYS:

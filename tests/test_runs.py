@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import apply_plan, finish_run, push_datum, runs_of
-from knitctl import data as data_api, runs as runs_api, runstate, tags as tagrules
+from knitctl import data as data_api
+from knitctl import runs as runs_api
+from knitctl import runstate
+from knitctl import tags as tagrules
 from knitctl.catalog import mlmd, records
 from knitctl.errors import Conflict, NotFound, UsageError
 from knitctl.plans import registry
+
+from conftest import apply_plan, finish_run, push_datum, runs_of
 
 # docs/ARCHITECTURE.md#run-states, written out again so a change to either side shows up here.
 DESIGN_TABLE = {
@@ -73,7 +77,7 @@ def outputs_of(session, run_id) -> list[str]:
 
 def test_the_transition_table_is_designs():
     assert {k: set(v) for k, v in runstate.TRANSITIONS.items()} == DESIGN_TABLE
-    assert runstate.TERMINAL == {"done", "failed", "invalidated"}
+    assert {"done", "failed", "invalidated"} == runstate.TERMINAL
 
 
 @pytest.mark.parametrize("current", sorted(DESIGN_TABLE))

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import File, Link, make_tree, read_tree
 from knitctl import data as data_api
 from knitctl.errors import KnitError, UsageError
 from knitctl.home import Home
 from knitctl.session import Session
 from knitctl.store import DEFERRED, Store, check_source
+
+from conftest import File, Link, make_tree, read_tree
 
 TREE = {
     "a.txt": "hello\n",

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from knitctl import tags
 from knitctl.errors import UsageError
 from knitctl.tags import Tag
-
 
 # -- parse --------------------------------------------------------------------------
 
@@ -134,12 +134,12 @@ def test_several_values_for_one_key_are_distinct_tags():
 
 
 def test_format_time_is_rfc3339_utc_with_milliseconds():
-    ms = int(datetime(2026, 1, 31, 12, 34, 56, 789000, tzinfo=timezone.utc).timestamp() * 1000)
+    ms = int(datetime(2026, 1, 31, 12, 34, 56, 789000, tzinfo=UTC).timestamp() * 1000)
     assert tags.format_time(ms) == "2026-01-31T12:34:56.789+00:00"
 
 
 def test_format_time_pads_milliseconds():
-    ms = int(datetime(2026, 1, 31, 0, 0, 1, tzinfo=timezone.utc).timestamp() * 1000) + 7
+    ms = int(datetime(2026, 1, 31, 0, 0, 1, tzinfo=UTC).timestamp() * 1000) + 7
     assert tags.format_time(ms) == "2026-01-31T00:00:01.007+00:00"
 
 

@@ -24,6 +24,12 @@ from pathlib import Path
 
 import pytest
 
+from knitctl import config as config_mod
+from knitctl import inbox
+from knitctl.config import Config, WatchRule
+from knitctl.home import Home
+from knitctl.store import Store
+
 from conftest import (
     BUSYBOX_IMAGE,
     REPO,
@@ -37,11 +43,6 @@ from conftest import (
     wait_run,
     wait_until,
 )
-from knitctl import config as config_mod
-from knitctl import inbox
-from knitctl.config import Config, WatchRule
-from knitctl.home import Home
-from knitctl.store import Store
 
 FAST = 0.3   # settle time where the test is not about settling
 

@@ -24,9 +24,9 @@ import time
 import zipfile
 from pathlib import Path
 
+import pipwheels
 import pytest
 
-import pipwheels
 from conftest import BUSYBOX_IMAGE, PYTHON_IMAGE, REPO, make_tree, read_tree, require_images
 
 PACKAGES = ("knitctl", "daemon", "tui")

@@ -8,9 +8,9 @@ import contextlib
 import io
 import itertools
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable
 from unittest import mock
 
 from rich.console import Console

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable
 
 from knitctl.catalog.records import UPLOAD_PLAN
 

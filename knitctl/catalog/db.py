@@ -11,9 +11,8 @@ import contextlib
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
 
 from ..errors import KnitError
 from ..pairing import RECOVER, check_new_catalog
@@ -168,7 +167,7 @@ class Catalog:
         openfiles.closed(getattr(self, "_held", None))
         self._held = None
 
-    def __enter__(self) -> "Catalog":
+    def __enter__(self) -> Catalog:
         return self
 
     def __exit__(self, *exc) -> None:

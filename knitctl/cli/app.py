@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
 
 import typer
 import typer.core
 
 from ..session import Session
-from . import context, daemon, data, explain, plan, run as run_cmd, watch
-from . import helpstyle, metadata
-from .tui import tui as tui_command
+from . import context, daemon, data, explain, helpstyle, metadata, plan, watch
+from . import run as run_cmd
 from .output import message
+from .tui import tui as tui_command
 
 # Help and usage errors are plain text (no boxes, no escape sequences) unless a terminal that
 # takes them reads them: piped, TERM=dumb or NO_COLOR.
@@ -66,7 +65,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     ctx: typer.Context,
-    context_: Optional[str] = typer.Option(
+    context_: str | None = typer.Option(
         None, "--context", help="Run in this context (over $KNIT_CONTEXT and the config's current-context).",
         envvar=None,
     ),

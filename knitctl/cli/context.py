@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
-from .. import config as config_mod, contexts
+from .. import config as config_mod
+from .. import contexts
 from .output import Format, emit, message
 
 app = typer.Typer(help="Contexts: local Docker, or a Kubernetes cluster.", no_args_is_help=True)
@@ -21,7 +20,7 @@ COLUMNS = [
 
 
 @app.command("ls")
-def ls(output: Optional[Format] = typer.Option(None, "-o", "--output", help="table, json or yaml.")):
+def ls(output: Format | None = typer.Option(None, "-o", "--output", help="table, json or yaml.")):
     """List contexts; * marks the current one."""
     cfg = config_mod.load()
     cur = contexts.current(cfg)
@@ -30,8 +29,8 @@ def ls(output: Optional[Format] = typer.Option(None, "-o", "--output", help="tab
 
 
 @app.command("show")
-def show(name: Optional[str] = typer.Argument(None, help="Context (default: the current one)."),
-         output: Optional[Format] = typer.Option(None, "-o", "--output", help="table, json or yaml.")):
+def show(name: str | None = typer.Argument(None, help="Context (default: the current one)."),
+         output: Format | None = typer.Option(None, "-o", "--output", help="table, json or yaml.")):
     """One context's settings."""
     cfg = config_mod.load()
     c = contexts.get(name or contexts.current(cfg), cfg)
@@ -52,10 +51,10 @@ def use(name: str = typer.Argument(..., help="Context to make current.")):
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help="A name for the context."),
-    kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."),
-    kube_context: Optional[str] = typer.Option(None, "--kube-context", help="The kubeconfig context (default: its current one)."),
+    kubeconfig: str | None = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)."),
+    kube_context: str | None = typer.Option(None, "--kube-context", help="The kubeconfig context (default: its current one)."),
     namespace: str = typer.Option(..., "--namespace", "-n", help="Namespace the pods run in."),
-    image_pull_secret: List[str] = typer.Option([], "--image-pull-secret", help="Secret for pulling images (repeatable)."),
+    image_pull_secret: list[str] = typer.Option([], "--image-pull-secret", help="Secret for pulling images (repeatable)."),
     replace: bool = typer.Option(False, "--replace", help="Replace a context of the same name."),
 ):
     """Add a Kubernetes context."""
@@ -75,8 +74,8 @@ def rm(name: str = typer.Argument(..., help="Context to remove.")):
 
 @app.command("import-kube")
 def import_kube(
-    kubeconfig: Optional[str] = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG list or ~/.kube/config)."),
-    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Namespace for every context (default: each context's own, or 'default')."),
+    kubeconfig: str | None = typer.Option(None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG list or ~/.kube/config)."),
+    namespace: str | None = typer.Option(None, "--namespace", "-n", help="Namespace for every context (default: each context's own, or 'default')."),
 ):
     """Create contexts from the kubeconfig's contexts; its current context becomes current."""
     made = contexts.import_kube(kubeconfig, namespace=namespace)

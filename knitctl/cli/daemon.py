@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 from .. import knitd
+from ..controlchars import escape
 from ..home import Home
 from . import oneliners
 from .common import open_session
-from ..controlchars import escape
 from .output import Format, emit, message
 
 
 def up(
-    parallelism: Optional[int] = typer.Option(None, "--parallelism", help="How many runs at once."),
-    gpus: Optional[int] = typer.Option(None, "--gpus", help="GPUs to share between runs (default: detected)."),
+    parallelism: int | None = typer.Option(None, "--parallelism", help="How many runs at once."),
+    gpus: int | None = typer.Option(None, "--gpus", help="GPUs to share between runs (default: detected)."),
 ):
     """Start knitd in the background (through its systemd user unit when installed)."""
     home = Home.resolve()
     home.ensure()
-    args: List[str] = []
+    args: list[str] = []
     if parallelism:
         args += ["--parallelism", str(parallelism)]
     if gpus is not None:
@@ -38,7 +36,7 @@ def down():
     message(f"knitd (pid {pid}) stopped" if pid else "knitd is not running")
 
 
-def status(output: Optional[Format] = typer.Option(None, "-o", "--output", help="table, json or yaml.")):
+def status(output: Format | None = typer.Option(None, "-o", "--output", help="table, json or yaml.")):
     """knitd's state: pid, context, runs by status."""
     oneliners.status(output=output)
 
@@ -63,8 +61,8 @@ def quickstart():
 
 def doctor(
     digests: bool = typer.Option(False, "--digests", help="Also re-hash every datum in the store (slow)."),
-    context: Optional[str] = typer.Option(None, "--context", help="Check only this Kubernetes context: reachable, permissions, GPUs."),
-    output: Optional[Format] = typer.Option(None, "-o", "--output", help="table, json or yaml."),
+    context: str | None = typer.Option(None, "--context", help="Check only this Kubernetes context: reachable, permissions, GPUs."),
+    output: Format | None = typer.Option(None, "-o", "--output", help="table, json or yaml."),
     repair: bool = typer.Option(False, "--repair", help="Rebuild a damaged or unpaired catalog from what can be read "
                                 "(the old file is kept aside; store data are never deleted). Stop knitd first."),
 ):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -21,11 +20,11 @@ COLUMNS = oneliners.DATA_COLUMNS
 
 @app.command("push")
 def push(
-    dirs: List[Path] = typer.Argument(..., help="Directories (or files) to push; each becomes one datum."),
-    tag: List[str] = typer.Option([], "-t", "--tag", help="Tag key:value to set (repeatable)."),
+    dirs: list[Path] = typer.Argument(..., help="Directories (or files) to push; each becomes one datum."),
+    tag: list[str] = typer.Option([], "-t", "--tag", help="Tag key:value to set (repeatable)."),
     name: bool = typer.Option(False, "-n", "--name", help="Also tag each datum name:<directory name>."),
     move: bool = typer.Option(False, "--move", help="Move instead of copy (same filesystem: a rename)."),
-    output: Optional[Format] = OutputOpt,
+    output: Format | None = OutputOpt,
 ):
     """Commit directories as new data, tagged."""
     oneliners.data_push(dirs=dirs, tag=tag, name=name, move=move, output=output)
@@ -33,18 +32,18 @@ def push(
 
 @app.command("find")
 def find(
-    tag: List[str] = typer.Option([], "-t", "--tag", help="Only data with this tag (repeatable; all must match)."),
+    tag: list[str] = typer.Option([], "-t", "--tag", help="Only data with this tag (repeatable; all must match)."),
     transient: str = typer.Option("no", "--transient", help="yes (or true): only unfinished or failed data; no (or false, the default): only committed; both."),
-    since: Optional[str] = typer.Option(None, "--since", help="Only data committed at or after this RFC 3339 time."),
-    duration: Optional[str] = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h, 1d)."),
-    output: Optional[Format] = OutputOpt,
+    since: str | None = typer.Option(None, "--since", help="Only data committed at or after this RFC 3339 time."),
+    duration: str | None = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h, 1d)."),
+    output: Format | None = OutputOpt,
 ):
     """List data by tags."""
     oneliners.data_find(tag=tag, transient=transient, since=since, duration=duration, output=output)
 
 
 @app.command("show")
-def show(knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough)."), output: Optional[Format] = OutputOpt):
+def show(knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough)."), output: Format | None = OutputOpt):
     """One datum: tags, upstream run, downstream runs, nominations."""
     with open_session() as s:
         d = data_api.show(s, knit_id).to_dict()
@@ -88,10 +87,10 @@ def pull(
 @app.command("tag")
 def tag_cmd(
     knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough)."),
-    add: List[str] = typer.Option([], "--add", help="Tag key:value to add (repeatable)."),
-    remove: List[str] = typer.Option([], "--remove", help="Tag key:value to remove (repeatable)."),
-    remove_key: List[str] = typer.Option([], "--remove-key", help="Remove every tag with this key (repeatable)."),
-    output: Optional[Format] = OutputOpt,
+    add: list[str] = typer.Option([], "--add", help="Tag key:value to add (repeatable)."),
+    remove: list[str] = typer.Option([], "--remove", help="Tag key:value to remove (repeatable)."),
+    remove_key: list[str] = typer.Option([], "--remove-key", help="Remove every tag with this key (repeatable)."),
+    output: Format | None = OutputOpt,
 ):
     """Change a datum's tags: removals first, then additions."""
     with open_session() as s:

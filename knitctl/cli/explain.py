@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
@@ -15,7 +14,7 @@ from .output import Format, emit
 app = typer.Typer(help="Why something ran or didn't.", no_args_is_help=True)
 
 
-def _print(doc: dict, output: Optional[Format], lines: list[str]) -> None:
+def _print(doc: dict, output: Format | None, lines: list[str]) -> None:
     if output in (Format.json, Format.yaml):
         emit([doc], output, [], single=True)
     else:
@@ -23,7 +22,7 @@ def _print(doc: dict, output: Optional[Format], lines: list[str]) -> None:
 
 
 @app.command("data")
-def data(knit_id: str = typer.Argument(..., help="Datum id."), output: Optional[Format] = OutputOpt):
+def data(knit_id: str = typer.Argument(..., help="Datum id."), output: Format | None = OutputOpt):
     """Which plan inputs a datum fits, which it nearly fits (and the tags it lacks), or why it is not nominated."""
     with open_session() as s:
         doc = explain_api.explain_data(s, knit_id)
@@ -42,7 +41,7 @@ def data(knit_id: str = typer.Argument(..., help="Datum id."), output: Optional[
 
 
 @app.command("plan")
-def plan(plan_id: str = typer.Argument(..., help="Plan id."), output: Optional[Format] = OutputOpt):
+def plan(plan_id: str = typer.Argument(..., help="Plan id."), output: Format | None = OutputOpt):
     """Per input, how many data fit; how many combinations exist and how many already ran."""
     with open_session() as s:
         doc = explain_api.explain_plan(s, plan_id)
@@ -55,7 +54,7 @@ def plan(plan_id: str = typer.Argument(..., help="Plan id."), output: Optional[F
 
 
 @app.command("run")
-def run(run_id: str = typer.Argument(..., help="Run id."), output: Optional[Format] = OutputOpt):
+def run(run_id: str = typer.Argument(..., help="Run id."), output: Format | None = OutputOpt):
     """A run's assignment (which tags made each input fit) and its state history."""
     with open_session() as s:
         doc = explain_api.explain_run(s, run_id)

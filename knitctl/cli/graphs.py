@@ -9,7 +9,6 @@ from .. import render
 from ..controlchars import escape
 from ..errors import UsageError
 
-
 MAX_DEPTH = 1_000_000
 
 

@@ -10,7 +10,6 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 import yaml
@@ -19,7 +18,8 @@ import yaml
 def _load() -> None:
     """Import the metadata API on first use: every other knitctl command starts without it (~80 ms)."""
     global errors, metadata_store, pb, MAP, MAP_MESSAGE, MESSAGE, REPEATED, REPEATED_MESSAGE, SCALAR
-    from ..metadata import errors, metadata_store, metadata_store_pb2 as pb
+    from ..metadata import errors, metadata_store
+    from ..metadata import metadata_store_pb2 as pb
     from ..metadata._message import MAP, MAP_MESSAGE, MESSAGE, REPEATED, REPEATED_MESSAGE, SCALAR
 
 from ..errors import UsageError
@@ -64,7 +64,7 @@ OrderOpt = typer.Option(OrderBy.id, "--order-by", help="id, create_time or updat
 DescOpt = typer.Option(False, "--desc", help="Newest / highest first.")
 
 
-def open_store(db: Optional[Path]) -> metadata_store.MetadataStore:
+def open_store(db: Path | None) -> metadata_store.MetadataStore:
     if db is not None:
         config = pb.ConnectionConfig()
         config.sqlite.filename_uri = str(db)
@@ -137,9 +137,9 @@ def _list_options(filter_query, type_name, limit, order_by: OrderBy, desc: bool)
 
 @app.command("types")
 def types(
-    kind: Optional[str] = typer.Option(None, "-k", "--kind", help="artifact, execution or context (default: all)."),
-    db: Optional[Path] = DbOpt,
-    output: Optional[Format] = OutputOpt,
+    kind: str | None = typer.Option(None, "-k", "--kind", help="artifact, execution or context (default: all)."),
+    db: Path | None = DbOpt,
+    output: Format | None = OutputOpt,
 ):
     """Registered types and their properties."""
     _load()
@@ -169,13 +169,13 @@ def _nodes(method: str, columns, filter_query, type_name, limit, order_by, desc,
 
 @app.command("artifacts")
 def artifacts(
-    filter_query: Optional[str] = FilterOpt,
-    type_name: Optional[str] = TypeOpt,
-    limit: Optional[int] = LimitOpt,
+    filter_query: str | None = FilterOpt,
+    type_name: str | None = TypeOpt,
+    limit: int | None = LimitOpt,
     order_by: OrderBy = OrderOpt,
     desc: bool = DescOpt,
-    db: Optional[Path] = DbOpt,
-    output: Optional[Format] = OutputOpt,
+    db: Path | None = DbOpt,
+    output: Format | None = OutputOpt,
 ):
     """Artifacts (knit data are `knit.Data` artifacts named by their knit id)."""
     _load()
@@ -191,13 +191,13 @@ def artifacts(
 
 @app.command("executions")
 def executions(
-    filter_query: Optional[str] = FilterOpt,
-    type_name: Optional[str] = TypeOpt,
-    limit: Optional[int] = LimitOpt,
+    filter_query: str | None = FilterOpt,
+    type_name: str | None = TypeOpt,
+    limit: int | None = LimitOpt,
     order_by: OrderBy = OrderOpt,
     desc: bool = DescOpt,
-    db: Optional[Path] = DbOpt,
-    output: Optional[Format] = OutputOpt,
+    db: Path | None = DbOpt,
+    output: Format | None = OutputOpt,
 ):
     """Executions (knit runs are `knit.Run` executions named by their run id)."""
     _load()
@@ -212,13 +212,13 @@ def executions(
 
 @app.command("contexts")
 def contexts(
-    filter_query: Optional[str] = FilterOpt,
-    type_name: Optional[str] = TypeOpt,
-    limit: Optional[int] = LimitOpt,
+    filter_query: str | None = FilterOpt,
+    type_name: str | None = TypeOpt,
+    limit: int | None = LimitOpt,
     order_by: OrderBy = OrderOpt,
     desc: bool = DescOpt,
-    db: Optional[Path] = DbOpt,
-    output: Optional[Format] = OutputOpt,
+    db: Path | None = DbOpt,
+    output: Format | None = OutputOpt,
 ):
     """Contexts (knit plans are `knit.Plan` contexts named by their plan id)."""
     _load()
@@ -236,7 +236,7 @@ def lineage(
     execution: bool = typer.Option(False, "-x", "--execution", help="NODE is an execution (a knit run id works too)."),
     hops: int = typer.Option(20, "--hops", min=0, max=MAX_HOPS, help="How many event edges to walk."),
     direction: Direction = typer.Option(Direction.upstream, "-d", "--direction", help="upstream, downstream or both."),
-    db: Optional[Path] = DbOpt,
+    db: Path | None = DbOpt,
     output: GraphFormat = typer.Option(None, "-o", "--output", help="table, json, yaml, tree, dot or mermaid."),
 ):
     """The lineage around one artifact or execution."""
@@ -285,7 +285,7 @@ def _edges(graph) -> list[tuple[str, str, str]]:
     return out
 
 
-def render(graph, fmt: GraphFormat, root_key: Optional[str], direction: Direction) -> str:
+def render(graph, fmt: GraphFormat, root_key: str | None, direction: Direction) -> str:
     labels = {f"a{a.id}": _label(a, "a") for a in graph.artifacts}
     labels.update({f"e{e.id}": _label(e, "e") for e in graph.executions})
     edges = _edges(graph)

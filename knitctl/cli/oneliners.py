@@ -124,7 +124,8 @@ def plan_find(active, image, in_tag, out_tag, output):
 
 
 def status(output):
-    from .. import health, knitd, tags as tagrules
+    from .. import health, knitd
+    from .. import tags as tagrules
     from ..data import INGEST_PROPERTY
 
     with _session() as s:

@@ -7,8 +7,9 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..controlchars import escape
 

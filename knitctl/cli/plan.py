@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -32,7 +31,7 @@ def template(scratch: bool = typer.Option(False, "--scratch", help="A bare skele
 def apply(
     file: Path = typer.Argument(..., help="The plan file (YAML)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would happen; change nothing."),
-    output: Optional[Format] = OutputOpt,
+    output: Format | None = OutputOpt,
 ):
     """Register a plan and create the runs its inputs call for."""
     spec = load_plan(str(file))
@@ -54,7 +53,7 @@ def apply(
 
 
 @app.command("show")
-def show(plan_id: str = typer.Argument(..., help="Plan id (a unique prefix is enough)."), output: Optional[Format] = OutputOpt):
+def show(plan_id: str = typer.Argument(..., help="Plan id (a unique prefix is enough)."), output: Format | None = OutputOpt):
     """One plan: inputs with the plans upstream, outputs with the plans downstream."""
     with open_session() as s:
         p = registry.get(s.catalog.conn, plan_id)
@@ -93,10 +92,10 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (a unique prefix is en
 @app.command("find")
 def find(
     active: str = typer.Option("both", "--active", help="yes, no or both."),
-    image: Optional[str] = typer.Option(None, "--image", help="Only plans with this image (name or name:tag)."),
-    in_tag: List[str] = typer.Option([], "-i", "--in-tag", help="Only plans with an input accepting these tags."),
-    out_tag: List[str] = typer.Option([], "-O", "--out-tag", help="Only plans with an output carrying these tags."),
-    output: Optional[Format] = OutputOpt,
+    image: str | None = typer.Option(None, "--image", help="Only plans with this image (name or name:tag)."),
+    in_tag: list[str] = typer.Option([], "-i", "--in-tag", help="Only plans with an input accepting these tags."),
+    out_tag: list[str] = typer.Option([], "-O", "--out-tag", help="Only plans with an output carrying these tags."),
+    output: Format | None = OutputOpt,
 ):
     """List plans."""
     oneliners.plan_find(active=active, image=image, in_tag=in_tag, out_tag=out_tag, output=output)
@@ -120,9 +119,9 @@ def active(
 @app.command("resource")
 def resource(
     plan_id: str = typer.Argument(..., help="Plan id."),
-    set_: List[str] = typer.Option([], "-s", "--set", help="TYPE=QUANTITY, e.g. memory=2Gi, cpu=2, gpu=1."),
-    unset: List[str] = typer.Option([], "-u", "--unset", help="A resource type to remove."),
-    output: Optional[Format] = OutputOpt,
+    set_: list[str] = typer.Option([], "-s", "--set", help="TYPE=QUANTITY, e.g. memory=2Gi, cpu=2, gpu=1."),
+    unset: list[str] = typer.Option([], "-u", "--unset", help="A resource type to remove."),
+    output: Format | None = OutputOpt,
 ):
     """Change a plan's resources (for runs that start from now on)."""
     with open_session() as s:
@@ -133,10 +132,10 @@ def resource(
 @app.command("annotate")
 def annotate(
     plan_id: str = typer.Argument(..., help="Plan id."),
-    add: List[str] = typer.Option([], "--add", help="key=value to add."),
-    remove: List[str] = typer.Option([], "--remove", help="key=value to remove."),
-    remove_key: List[str] = typer.Option([], "--remove-key", help="Remove every annotation with this key."),
-    output: Optional[Format] = OutputOpt,
+    add: list[str] = typer.Option([], "--add", help="key=value to add."),
+    remove: list[str] = typer.Option([], "--remove", help="key=value to remove."),
+    remove_key: list[str] = typer.Option([], "--remove-key", help="Remove every annotation with this key."),
+    output: Format | None = OutputOpt,
 ):
     """Change a plan's annotations."""
     with open_session() as s:

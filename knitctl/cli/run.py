@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import List, Optional
 
 import typer
 
@@ -13,7 +12,6 @@ from ..errors import UsageError
 from . import oneliners
 from .common import OutputOpt, open_session
 from .output import Format, emit, message
-
 
 app = typer.Typer(help="Runs: one execution of a plan over one assignment of data.", no_args_is_help=True)
 
@@ -24,14 +22,14 @@ _emit_runs = oneliners.emit_runs
 
 @app.command("find")
 def find(
-    plan: List[str] = typer.Option([], "-p", "--plan", "--planid", help="Only runs of this plan (repeatable)."),
-    input_: List[str] = typer.Option([], "-i", "--input", "--in-knitid", help="Only runs taking this datum as input."),
-    output_datum: List[str] = typer.Option([], "-O", "--output-data", "--out-knitid", help="Only the run that made this datum."),
-    status: List[str] = typer.Option([], "-s", "--status", help="Only runs in this status (repeatable); invalidated runs show only when asked."),
-    since: Optional[str] = typer.Option(None, "--since", help="Only runs created at or after this RFC 3339 time."),
-    duration: Optional[str] = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h)."),
-    context: List[str] = typer.Option([], "--context", "-c", help="Only runs made for this context (repeatable)."),
-    output: Optional[Format] = OutputOpt,
+    plan: list[str] = typer.Option([], "-p", "--plan", "--planid", help="Only runs of this plan (repeatable)."),
+    input_: list[str] = typer.Option([], "-i", "--input", "--in-knitid", help="Only runs taking this datum as input."),
+    output_datum: list[str] = typer.Option([], "-O", "--output-data", "--out-knitid", help="Only the run that made this datum."),
+    status: list[str] = typer.Option([], "-s", "--status", help="Only runs in this status (repeatable); invalidated runs show only when asked."),
+    since: str | None = typer.Option(None, "--since", help="Only runs created at or after this RFC 3339 time."),
+    duration: str | None = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h)."),
+    context: list[str] = typer.Option([], "--context", "-c", help="Only runs made for this context (repeatable)."),
+    output: Format | None = OutputOpt,
 ):
     """List runs."""
     oneliners.run_find(plan=plan, input_=input_, output_datum=output_datum, status=status, since=since, duration=duration,
@@ -41,7 +39,7 @@ def find(
 @app.command("show")
 def show(
     run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough)."),
-    output: Optional[Format] = OutputOpt,
+    output: Format | None = OutputOpt,
     log: bool = typer.Option(False, "--log", help="Then print its log (as `run log`)."),
     follow: bool = typer.Option(False, "-f", "--follow", help="With --log: keep printing while the run is live."),
 ):
@@ -56,7 +54,7 @@ def show(
         log_cmd(run_id, follow=follow)
 
 
-def _show(run_id: str, output: Optional[Format]) -> None:
+def _show(run_id: str, output: Format | None) -> None:
     with open_session() as s:
         r = runs_api.show(s, run_id)
     d = r.to_dict()
@@ -159,7 +157,7 @@ def log_cmd(
 @app.command("wait")
 def wait(
     run_id: str = typer.Argument(..., help="Run id."),
-    timeout: Optional[str] = typer.Option(None, "--timeout", help="Give up after this long (e.g. 90s, 10m); exit 124."),
+    timeout: str | None = typer.Option(None, "--timeout", help="Give up after this long (e.g. 90s, 10m); exit 124."),
 ):
     """Wait for a run to end; exit 0 when done, 1 when failed, 124 on timeout."""
     from ..times import parse_duration

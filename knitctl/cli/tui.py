@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 
 def tui(
-    context: Optional[str] = typer.Option(None, "--context", help="Show this context as the current one."),
+    context: str | None = typer.Option(None, "--context", help="Show this context as the current one."),
 ):
     """Browse runs, data, plans, logs and lineage in a live terminal UI."""
     from knitctl.home import Home

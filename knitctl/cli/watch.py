@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from .. import config as config_mod, tags as tagrules
+from .. import config as config_mod
+from .. import tags as tagrules
 from ..config import WatchRule
-from ..times import parse_duration
 from ..errors import UsageError
 from ..guards import check_watch_path
 from ..home import Home
 from ..inbox import rules_with_inbox
+from ..times import parse_duration
 from .output import Format, emit, message
 
 app = typer.Typer(help="Watched folders: files and directories dropped there become data.", no_args_is_help=True)
@@ -27,7 +27,7 @@ COLUMNS = [
 
 
 @app.command("ls")
-def ls(output: Optional[Format] = typer.Option(None, "-o", "--output", help="table, json or yaml.")):
+def ls(output: Format | None = typer.Option(None, "-o", "--output", help="table, json or yaml.")):
     """The watch rules (KNIT_HOME/inbox is watched unless turned off)."""
     cfg = config_mod.load()
     rules = rules_with_inbox(Home.resolve().inbox, cfg.watch, cfg.inbox)
@@ -37,7 +37,7 @@ def ls(output: Optional[Format] = typer.Option(None, "-o", "--output", help="tab
 @app.command("add")
 def add(
     path: str = typer.Argument(..., help="The folder to watch (created if missing)."),
-    tag: List[str] = typer.Option([], "-t", "--tag", help="Tag every datum from it gets (repeatable)."),
+    tag: list[str] = typer.Option([], "-t", "--tag", help="Tag every datum from it gets (repeatable)."),
     settle: str = typer.Option("2s", "--settle", help="How long an item must stay unchanged (e.g. 2s, 1m)."),
     copy: bool = typer.Option(False, "--copy", help="Copy items and leave them in place instead of moving them."),
 ):

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -718,7 +719,7 @@ class Message(metaclass=_MessageMeta):
 
     # -- copying -------------------------------------------------------------
 
-    def MergeFrom(self, other: "Message") -> None:
+    def MergeFrom(self, other: Message) -> None:
         if type(other) is not type(self):
             raise TypeError(
                 f"Parameter to MergeFrom() must be instance of same class: expected {type(self).__name__} "
@@ -733,10 +734,7 @@ class Message(metaclass=_MessageMeta):
                 sub = getattr(self, name)
                 sub.MergeFrom(v)
                 sub.SetInParent()
-            elif kind == REPEATED:
-                if len(v):
-                    getattr(self, name).extend(v._items)
-            elif kind == REPEATED_MESSAGE:
+            elif kind == REPEATED or kind == REPEATED_MESSAGE:
                 if len(v):
                     getattr(self, name).extend(v._items)
             elif kind == MAP:
@@ -748,7 +746,7 @@ class Message(metaclass=_MessageMeta):
                     for k, m in v._d.items():
                         mine[k].MergeFrom(m)
 
-    def CopyFrom(self, other: "Message") -> None:
+    def CopyFrom(self, other: Message) -> None:
         if other is self:
             return
         if type(other) is not type(self):

@@ -229,14 +229,14 @@ class IsNull:
 
 @dataclass(frozen=True)
 class Not:
-    expr: "Expr"
+    expr: Expr
     pos: int
 
 
 @dataclass(frozen=True)
 class BoolOp:
     op: str  # AND / OR
-    items: tuple["Expr", ...]
+    items: tuple[Expr, ...]
     pos: int
 
 

@@ -30,9 +30,9 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence, Tuple
 
 from ..catalog import Catalog, now_ms, preflight
 from ..catalog.schema import LATEST
@@ -66,18 +66,18 @@ class ListOptions:
     next_page_token: knit's addition — continue a listing where a `get_*_page` call left off.
     """
 
-    limit: Optional[int] = None
-    order_by: Optional[OrderByField] = None
+    limit: int | None = None
+    order_by: OrderByField | None = None
     is_asc: bool = True
-    filter_query: Optional[str] = None
-    next_page_token: Optional[str] = None
+    filter_query: str | None = None
+    next_page_token: str | None = None
 
 
 @dataclass
 class ExtraOptions:
     """Accepted for compatibility with ML Metadata; knit needs no extra options."""
 
-    euc: Optional[str] = None
+    euc: str | None = None
 
 
 _ORDER_COLUMN = {OrderByField.ID: "n.id", OrderByField.CREATE_TIME: "n.create_time_ms",
@@ -336,7 +336,7 @@ class MetadataStore:
                 c.execute(f"UPDATE type SET {', '.join(k + ' = ?' for k in changes)} WHERE id = ?", (*changes.values(), tid))
             return tid
 
-    def _get_type(self, kind: Kind, type_name: str, type_version: Optional[str]):
+    def _get_type(self, kind: Kind, type_name: str, type_version: str | None):
         found = codec.load_types(self._conn, kind, "name = ? AND ifnull(version, '') = ?", (type_name, type_version or ""))
         if not found:
             raise errors.NotFoundError(
@@ -370,16 +370,16 @@ class MetadataStore:
         return self._put_type(CONTEXT, context_type, can_add_fields, can_omit_fields)
 
     @_api
-    def get_artifact_type(self, type_name: str, type_version: Optional[str] = None, extra_options=None):
+    def get_artifact_type(self, type_name: str, type_version: str | None = None, extra_options=None):
         """The artifact type with this name (and version); NotFoundError if there is none."""
         return self._get_type(ARTIFACT, type_name, type_version)
 
     @_api
-    def get_execution_type(self, type_name: str, type_version: Optional[str] = None, extra_options=None):
+    def get_execution_type(self, type_name: str, type_version: str | None = None, extra_options=None):
         return self._get_type(EXECUTION, type_name, type_version)
 
     @_api
-    def get_context_type(self, type_name: str, type_version: Optional[str] = None, extra_options=None):
+    def get_context_type(self, type_name: str, type_version: str | None = None, extra_options=None):
         return self._get_type(CONTEXT, type_name, type_version)
 
     @_api
@@ -597,7 +597,7 @@ class MetadataStore:
             return [self._put_node(c, kind, n, mask) for n in nodes]
 
     @_api
-    def put_artifacts(self, artifacts, field_mask_paths: Optional[Sequence[str]] = None, extra_options=None) -> list[int]:
+    def put_artifacts(self, artifacts, field_mask_paths: Sequence[str] | None = None, extra_options=None) -> list[int]:
         """Insert artifacts (no id) or update them (id set), all in one transaction; returns their ids.
 
         New artifacts need a type_id (InvalidArgumentError; NotFoundError for an unknown
@@ -611,12 +611,12 @@ class MetadataStore:
         return self._put_nodes(ARTIFACT, artifacts, field_mask_paths)
 
     @_api
-    def put_executions(self, executions, field_mask_paths: Optional[Sequence[str]] = None, extra_options=None) -> list[int]:
+    def put_executions(self, executions, field_mask_paths: Sequence[str] | None = None, extra_options=None) -> list[int]:
         """Like put_artifacts, for executions (mask fields: last_known_state, name, external_id, properties...)."""
         return self._put_nodes(EXECUTION, executions, field_mask_paths)
 
     @_api
-    def put_contexts(self, contexts, field_mask_paths: Optional[Sequence[str]] = None, extra_options=None) -> list[int]:
+    def put_contexts(self, contexts, field_mask_paths: Sequence[str] | None = None, extra_options=None) -> list[int]:
         """Like put_artifacts, for contexts; a context needs a non-empty name, unique per type."""
         return self._put_nodes(CONTEXT, contexts, field_mask_paths)
 
@@ -733,7 +733,7 @@ class MetadataStore:
     @_api
     def put_execution(self, execution, artifact_and_events, contexts=None, reuse_context_if_already_exist: bool = False,
                       reuse_artifact_if_already_exist_by_external_id: bool = False, force_reuse_context: bool = False,
-                      force_update_time: bool = False, extra_options=None) -> Tuple[int, list[int], list[int]]:
+                      force_update_time: bool = False, extra_options=None) -> tuple[int, list[int], list[int]]:
         """Insert or update an execution with its artifacts, events and contexts, in one transaction.
 
         `artifact_and_events` holds (artifact, event or None) pairs: each artifact is inserted
@@ -786,7 +786,7 @@ class MetadataStore:
     def put_lineage_subgraph(self, executions, artifacts, contexts, event_edges,
                              reuse_context_if_already_exist: bool = False,
                              reuse_artifact_if_already_exist_by_external_id: bool = False,
-                             extra_options=None) -> Tuple[list[int], list[int], list[int]]:
+                             extra_options=None) -> tuple[list[int], list[int], list[int]]:
         """Insert or update executions, artifacts and contexts and the events among them, in one transaction.
 
         `event_edges` holds (execution index or None, artifact index or None, event): an index
@@ -834,7 +834,7 @@ class MetadataStore:
             rows = c.execute(f"SELECT {kind.select} FROM {kind.table} n WHERE {where} ORDER BY {order}", params).fetchall()
             return codec.load_nodes(kind, c, rows, self._tnames)
 
-    def _by_type(self, kind: Kind, type_name: str, type_version: Optional[str]) -> list:
+    def _by_type(self, kind: Kind, type_name: str, type_version: str | None) -> list:
         row = self._conn.execute(
             "SELECT id FROM type WHERE kind = ? AND name = ? AND ifnull(version, '') = ?",
             (kind.type_kind, type_name, type_version or ""),
@@ -843,7 +843,7 @@ class MetadataStore:
             return []
         return self._select(kind, "n.type_id = ?", (row[0],))
 
-    def _by_type_and_name(self, kind: Kind, type_name: str, name: str, type_version: Optional[str]):
+    def _by_type_and_name(self, kind: Kind, type_name: str, name: str, type_version: str | None):
         row = self._conn.execute(
             "SELECT id FROM type WHERE kind = ? AND name = ? AND ifnull(version, '') = ?",
             (kind.type_kind, type_name, type_version or ""),
@@ -873,31 +873,31 @@ class MetadataStore:
         return self._by_ids(CONTEXT, context_ids)
 
     @_api
-    def get_artifacts_by_type(self, type_name: str, type_version: Optional[str] = None, extra_options=None) -> list:
+    def get_artifacts_by_type(self, type_name: str, type_version: str | None = None, extra_options=None) -> list:
         """Artifacts of the named type ([] when there is no such type)."""
         return self._by_type(ARTIFACT, type_name, type_version)
 
     @_api
-    def get_executions_by_type(self, type_name: str, type_version: Optional[str] = None, extra_options=None) -> list:
+    def get_executions_by_type(self, type_name: str, type_version: str | None = None, extra_options=None) -> list:
         return self._by_type(EXECUTION, type_name, type_version)
 
     @_api
-    def get_contexts_by_type(self, type_name: str, type_version: Optional[str] = None, extra_options=None) -> list:
+    def get_contexts_by_type(self, type_name: str, type_version: str | None = None, extra_options=None) -> list:
         return self._by_type(CONTEXT, type_name, type_version)
 
     @_api
-    def get_artifact_by_type_and_name(self, type_name: str, artifact_name: str, type_version: Optional[str] = None,
+    def get_artifact_by_type_and_name(self, type_name: str, artifact_name: str, type_version: str | None = None,
                                       extra_options=None):
         """The artifact of this type with this name, or None."""
         return self._by_type_and_name(ARTIFACT, type_name, artifact_name, type_version)
 
     @_api
-    def get_execution_by_type_and_name(self, type_name: str, execution_name: str, type_version: Optional[str] = None,
+    def get_execution_by_type_and_name(self, type_name: str, execution_name: str, type_version: str | None = None,
                                        extra_options=None):
         return self._by_type_and_name(EXECUTION, type_name, execution_name, type_version)
 
     @_api
-    def get_context_by_type_and_name(self, type_name: str, context_name: str, type_version: Optional[str] = None,
+    def get_context_by_type_and_name(self, type_name: str, context_name: str, type_version: str | None = None,
                                      extra_options=None):
         return self._by_type_and_name(CONTEXT, type_name, context_name, type_version)
 
@@ -928,7 +928,7 @@ class MetadataStore:
 
     # listings ------------------------------------------------------------------
 
-    def _list(self, kind: Kind, options: Optional[ListOptions], base: str = "", base_params=(), *, page: bool = False):
+    def _list(self, kind: Kind, options: ListOptions | None, base: str = "", base_params=(), *, page: bool = False):
         opts = options if options is not None else ListOptions()
         if not isinstance(opts, ListOptions):
             raise errors.InvalidArgumentError(f"list_options must be a ListOptions, not {type(opts).__name__}")
@@ -991,20 +991,20 @@ class MetadataStore:
         return nodes, token
 
     @_api
-    def get_artifacts(self, list_options: Optional[ListOptions] = None, extra_options=None) -> list:
+    def get_artifacts(self, list_options: ListOptions | None = None, extra_options=None) -> list:
         """Artifacts, all or as `list_options` says (limit, order, filter; InvalidArgumentError for a bad one)."""
         return self._list(ARTIFACT, list_options)
 
     @_api
-    def get_executions(self, list_options: Optional[ListOptions] = None, extra_options=None) -> list:
+    def get_executions(self, list_options: ListOptions | None = None, extra_options=None) -> list:
         return self._list(EXECUTION, list_options)
 
     @_api
-    def get_contexts(self, list_options: Optional[ListOptions] = None, extra_options=None) -> list:
+    def get_contexts(self, list_options: ListOptions | None = None, extra_options=None) -> list:
         return self._list(CONTEXT, list_options)
 
     @_api
-    def get_artifacts_page(self, list_options: Optional[ListOptions] = None) -> tuple[list, Optional[str]]:
+    def get_artifacts_page(self, list_options: ListOptions | None = None) -> tuple[list, str | None]:
         """knit's addition: one page (`limit`, default 100) and the token for the next (None at the end).
 
         Paging is by keyset (the last row's order key), so each page costs the same however
@@ -1013,22 +1013,22 @@ class MetadataStore:
         return self._list(ARTIFACT, list_options, page=True)
 
     @_api
-    def get_executions_page(self, list_options: Optional[ListOptions] = None) -> tuple[list, Optional[str]]:
+    def get_executions_page(self, list_options: ListOptions | None = None) -> tuple[list, str | None]:
         return self._list(EXECUTION, list_options, page=True)
 
     @_api
-    def get_contexts_page(self, list_options: Optional[ListOptions] = None) -> tuple[list, Optional[str]]:
+    def get_contexts_page(self, list_options: ListOptions | None = None) -> tuple[list, str | None]:
         return self._list(CONTEXT, list_options, page=True)
 
     @_api
-    def get_artifacts_by_context(self, context_id: int, list_options: Optional[ListOptions] = None,
+    def get_artifacts_by_context(self, context_id: int, list_options: ListOptions | None = None,
                                  extra_options=None) -> list:
         """The artifacts attributed to a context ([] for an unknown context)."""
         return self._list(ARTIFACT, list_options, "n.id IN (SELECT artifact_id FROM attribution WHERE context_id = ?)",
                           (context_id,))
 
     @_api
-    def get_executions_by_context(self, context_id: int, list_options: Optional[ListOptions] = None,
+    def get_executions_by_context(self, context_id: int, list_options: ListOptions | None = None,
                                   extra_options=None) -> list:
         """The executions associated with a context ([] for an unknown context)."""
         return self._list(EXECUTION, list_options,
@@ -1079,7 +1079,7 @@ class MetadataStore:
         return self._events("execution_id", execution_ids)
 
     @_api
-    def get_lineage_subgraph(self, query_options, field_mask_paths: Optional[Sequence[str]] = None,
+    def get_lineage_subgraph(self, query_options, field_mask_paths: Sequence[str] | None = None,
                              extra_options=None):
         """The lineage graph around the starting nodes (see `knitctl.metadata.lineage`), walked in one query.
 

@@ -142,7 +142,7 @@ class Struct(Message):
         return json.dumps(self._fields(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> "Struct":
+    def from_json(cls, text: str) -> Struct:
         s = cls()
         s._v["fields"] = json.loads(text)
         return s
@@ -171,7 +171,7 @@ class Any(Message):
         return bytes(out)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Any":
+    def from_bytes(cls, data: bytes) -> Any:
         m = cls()
         i = 0
         while i < len(data):

@@ -6,7 +6,8 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
-from .. import ids, runstate, tags as tagrules
+from .. import ids, runstate
+from .. import tags as tagrules
 from ..catalog import mlmd, now_ms
 from ..catalog.records import UPLOAD_PLAN
 from ..errors import Conflict, UsageError
@@ -301,9 +302,7 @@ def set_resources(session: Session, text: str, set_: list[str], unset: list[str]
             if k not in ("cpu", "memory", "gpu"):
                 raise UsageError(f"--set: {k!r} is not a resource; use cpu, memory or gpu")
             value: object = v
-            if k == "gpu" and "," in v:
-                value = [x.strip() for x in v.strip("[]").split(",") if x.strip()]
-            elif k == "gpu" and v.startswith("["):
+            if k == "gpu" and "," in v or k == "gpu" and v.startswith("["):
                 value = [x.strip() for x in v.strip("[]").split(",") if x.strip()]
             parsed = parse_resources("--set", "resources", {k: value}).to_dict()
             current[k] = parsed[k]

@@ -68,7 +68,7 @@ class Resources:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Resources":
+    def from_dict(cls, d: dict) -> Resources:
         gpu = d.get("gpu")
         return cls(d.get("cpu"), d.get("memory"), tuple(gpu) if isinstance(gpu, list) else gpu)
 
@@ -121,7 +121,7 @@ class PlanSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PlanSpec":
+    def from_dict(cls, d: dict) -> PlanSpec:
         return cls(
             image=d["image"],
             inputs=tuple(Mount(m["path"], tuple(m["tags"])) for m in d["inputs"]),

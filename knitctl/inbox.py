@@ -183,7 +183,10 @@ def item_tags(root: Path, item: Path, rule: WatchRule) -> list[Tag]:
         except KnitError as e:
             raise Rejected(e.message) from None
     tags += segment_tags(item.parent.relative_to(root))
-    tags.append(Tag("name", item.name))
+    try:
+        tags.append(tagrules.name_tag(item.name, where=f"the name of {item.name!r}"))
+    except KnitError as e:  # control characters in a dropped name: refused, as for `data push -n`
+        raise Rejected(e.message) from None
     text = read_sidecar(item)
     if text is not None:
         tags += parse_sidecar(text, sidecar_of(item).name)

@@ -467,3 +467,13 @@ def test_the_watcher_ingests_a_copied_item_once_and_then_leaves_it_alone(session
     for _ in range(3):
         w.scan(session, roots)
     assert len(_data(session)) == 2 and len(w.recent) == 2
+
+
+def test_item_tags_a_name_with_control_characters_is_a_rejection(tmp_path):
+    root = tmp_path / "inbox"
+    root.mkdir()
+    item = root / "evil\x1b]0;pwned\x07.csv"
+    item.write_text("x")
+    with pytest.raises(inbox.Rejected, match="control character") as e:
+        inbox.item_tags(root, item, WatchRule(str(root)))
+    assert "\x1b" not in str(e.value) and "\x07" not in str(e.value)

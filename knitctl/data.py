@@ -269,6 +269,14 @@ def find(
     duration: str | None = None,
 ) -> list[Datum]:
     """Data carrying every given tag (system tags included), oldest first."""
+    sql, params = _find_sql(_DATUM_SQL, tags, transient, since, duration)
+    with session.catalog.read():
+        return _from_rows(session, session.catalog.query(sql, params))
+
+
+def _find_sql(select: str, tags: Iterable[str], transient: str, since: str | None,
+              duration: str | None) -> tuple[str, list]:
+    """`select` (over data d JOIN run r) with find's filters and order; raises UsageError on a bad filter."""
     wanted = tagrules.parse_many(tags, where="--tag", user=False)
     transient = {"true": "yes", "false": "no"}.get(transient, transient)  # Knitfab's spelling
     if transient not in ("yes", "no", "both"):
@@ -304,9 +312,56 @@ def find(
     where_window, window_params = times.window_sql("r.finished_ms", since, duration)
     where += where_window
     params += window_params
-    sql = _DATUM_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created_ms, d.knit_id"
+    return select + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created_ms, d.knit_id", params
+
+
+# A listing's rows, ready to print: one query, the user tags aggregated in SQL in Tag order (key, then
+# value: SQLite's binary collation orders UTF-8 as Python orders code points). An ordered subquery feeds
+# the aggregate (SQLite does not flatten it into an aggregate, so its order is the aggregate's).
+_USER_TAGS = "(SELECT {agg} FROM (SELECT key || ':' || value AS kv FROM tag WHERE knit_id = d.knit_id ORDER BY key, value))"
+LISTING_TEXT = _USER_TAGS.format(agg="group_concat(kv, ' ')")  # the tags cell's user part, as one string
+LISTING_JSON = _USER_TAGS.format(agg="json_group_array(kv)")    # a JSON array: any character round-trips
+
+_LISTING_SQL = """
+SELECT d.knit_id, r.status, r.finished_ms, d.run_id, r.plan_id, d.output_path, d.digest, d.size,
+       d.file_count, d.source, {tags}
+FROM data d JOIN run r ON r.run_id = d.run_id
+"""
+
+
+def listing(
+    session: Session,
+    tags: Iterable[str] = (),
+    *,
+    transient: str = "no",
+    since: str | None = None,
+    duration: str | None = None,
+    user_tags: str = LISTING_TEXT,
+) -> list[tuple]:
+    """find's data as tuples (knit_id, run status, finished_ms, run_id, plan_id, output_path, digest, size,
+    file_count, source, user tags as `user_tags` aggregates them): no objects for a listing that only prints."""
+    sql, params = _find_sql(_LISTING_SQL.format(tags=user_tags), tags, transient, since, duration)
     with session.catalog.read():
-        return _from_rows(session, session.catalog.query(sql, params))
+        return plain_rows(session.catalog.conn, sql, params)
+
+
+def plain_rows(conn, sql: str, params) -> list[tuple]:
+    """Rows as plain tuples (no sqlite3.Row per row)."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    return cur.execute(sql, params).fetchall()
+
+
+def system_tags_text(run_status: str, finished_ms: int | None) -> list[str]:
+    """A datum's system tags but knit#id, as strings, in `Datum.all_tags` order (from its run's status)."""
+    if run_status == "done":
+        return [] if finished_ms is None else [f"{tagrules.KEY_TIMESTAMP}:{tagrules.format_time(finished_ms)}"]
+    if run_status in ("failed", "invalidated"):
+        out = [f"{tagrules.KEY_TRANSIENT}:{tagrules.TRANSIENT_FAILED}"]
+        if finished_ms is not None and run_status == "failed":
+            out.append(f"{tagrules.KEY_TIMESTAMP}:{tagrules.format_time(finished_ms)}")
+        return out
+    return [f"{tagrules.KEY_TRANSIENT}:{tagrules.TRANSIENT_PROCESSING}"]
 
 
 def ensure_digest(session: Session, knit_id: str) -> str:

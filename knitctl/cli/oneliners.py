@@ -8,9 +8,10 @@ one body (here). Nothing here imports Typer, rich or yaml up front.
 
 from __future__ import annotations
 
+import json
 import time
 
-from .output import Format, emit, human_size, message
+from .output import Format, emit, emit_rows, human_size, message
 
 
 def _session():
@@ -45,9 +46,45 @@ def data_push(dirs, tag, name, move, output):
 def data_find(tag, transient, since, duration, output):
     from .. import data as data_api
 
+    structured = output in (Format.json, Format.yaml)
     with _session() as s:
-        found = data_api.find(s, tag, transient=transient, since=since, duration=duration)
-    emit([d.to_dict() for d in found], output, DATA_COLUMNS)
+        rows = data_api.listing(s, tag, transient=transient, since=since, duration=duration,
+                                user_tags=data_api.LISTING_JSON if structured else data_api.LISTING_TEXT)
+    if structured:
+        emit([datum_doc(r) for r in rows], output, [])
+    else:
+        emit_rows([data_cells(r) for r in rows], output, [name for name, _ in DATA_COLUMNS])
+
+
+def data_cells(row: tuple) -> list[str]:
+    """A `data.listing` row (tags aggregated as text) as DATA_COLUMNS' cells."""
+    knit_id, run_status, finished_ms, run_id, plan_id, _, _, size, _, _, user_tags = row
+    from ..data import system_tags_text
+
+    tags = " ".join(filter(None, [user_tags, *system_tags_text(run_status, finished_ms)]))
+    return [knit_id, tags, human_size(size), f"{plan_id}:{run_id}"]
+
+
+def datum_doc(row: tuple) -> dict:
+    """A `data.listing` row (tags as a JSON array) as `Datum.to_dict` has it."""
+    from .. import tags as tagrules
+    from ..data import data_status, system_tags_text
+
+    knit_id, run_status, finished_ms, run_id, plan_id, path, digest, size, file_count, source, user_tags = row
+    ts = finished_ms if run_status in ("done", "failed") else None
+    d = {
+        "knit_id": knit_id,
+        "tags": [*json.loads(user_tags), f"{tagrules.KEY_ID}:{knit_id}", *system_tags_text(run_status, finished_ms)],
+        "status": data_status(run_status),
+        "timestamp": tagrules.format_time(ts) if ts else None,
+        "upstream": {"run_id": run_id, "plan_id": plan_id, "path": path},
+        "digest": digest,
+        "size": size,
+        "file_count": file_count,
+    }
+    if source:
+        d["source"] = source
+    return d
 
 
 # -- runs ---------------------------------------------------------------------------------------

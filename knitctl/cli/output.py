@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # yaml and rich are imported where used: a one-liner's start-
 
 _RAW_IN_JSON = re.compile("[\x7f-\x9f]")
 _CONTROL_BUT_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")  # what escape() would change in a TSV line, its tabs aside
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # the same, newlines aside too
 
 
 class Format(str, Enum):
@@ -74,26 +75,38 @@ def emit(
 
         sys.stdout.write(yaml.safe_dump(records[0] if single else list(records), sort_keys=False, allow_unicode=True))
         return
-    rows = [[_cell(fn(r)) for _, fn in columns] for r in records]
+    emit_rows([[_cell(fn(r)) for _, fn in columns] for r in records], fmt, [name for name, _ in columns])
+
+
+def emit_rows(rows: Sequence[Sequence[str]], fmt: Format | None, headers: Sequence[str]) -> None:
+    """Rows of ready cells as a table (TTY, or -o table) or TSV (piped)."""
     if fmt == Format.table or sys.stdout.isatty():
-        rows = [[escape(c, keep_lines=True) for c in row] for row in rows]
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for name, _ in columns:
+        for name in headers:
             table.add_column(name.upper())
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*[escape(c, keep_lines=True) for c in row])
         stdout_console().print(table)
-    else:
-        lines = []
-        for row in rows:
-            cells = [c.replace("\t", " ").replace("\n", " ") for c in row]
-            line = "\t".join(cells)
-            if _CONTROL_BUT_TAB.search(line):  # one search a row; escaped cell by cell only where there is something to escape
-                line = "\t".join(escape(c) for c in cells)
-            lines.append(line + "\n")
-        sys.stdout.write("".join(lines))
+        return
+    sys.stdout.write(tsv(rows, len(headers)))
+
+
+def tsv(rows: Sequence[Sequence[str]], width: int) -> str:
+    """Tab-separated lines: a cell's tabs and newlines become spaces, its control characters escapes."""
+    text = "\n".join(["\t".join(row) for row in rows])
+    if text.count("\t") == (width - 1) * len(rows) and text.count("\n") == max(0, len(rows) - 1) \
+            and not _CONTROL_BUT_LINES.search(text):
+        return text + "\n" if rows else ""  # the common case: one pass over the whole output, nothing to change
+    lines = []
+    for row in rows:
+        cells = [c.replace("\t", " ").replace("\n", " ") for c in row]
+        line = "\t".join(cells)
+        if _CONTROL_BUT_TAB.search(line):  # one search a row; escaped cell by cell only where there is something to escape
+            line = "\t".join(escape(c) for c in cells)
+        lines.append(line + "\n")
+    return "".join(lines)
 
 
 def _cell(v: Any) -> str:

@@ -154,7 +154,7 @@ def commit_uploads(
                 store.publish(knit_id, dest)
             t = now_ms()
             with session.catalog.write() as c:
-                for knit_id, dest, manifest, up in staged:
+                for knit_id, _dest, manifest, up in staged:
                     run_id = records.insert_run(c, records.UPLOAD_PLAN, "done", at_ms=t)
                     records.insert_datum(
                         c, run_id, records.UPLOAD_PATH, up.tags,

@@ -37,10 +37,7 @@ class Run:
 
     @property
     def duration_ms(self) -> int | None:
-        if self.started_ms is None:
-            return None
-        end = self.finished_ms or self.updated_ms
-        return max(0, end - self.started_ms)
+        return duration_ms(self.started_ms, self.finished_ms, self.updated_ms)
 
     def to_dict(self) -> dict:
         fmt = lambda ms: tagrules.format_time(ms) if ms is not None else None  # noqa: E731
@@ -136,6 +133,16 @@ def find(
     contexts: Iterable[str] = (),
 ) -> list[Run]:
     """Runs by plan, input datum, output datum, status and creation time; newest last."""
+    with session.catalog.read() as conn:
+        sql, params = _find_sql(session, _RUN_SQL, plans, inputs, outputs, statuses, since, duration,
+                                include_uploads, limit, contexts)
+        return _load(conn, conn.execute(sql, params).fetchall())
+
+
+def _find_sql(session: Session, select: str, plans: Iterable[str], inputs: Iterable[str], outputs: Iterable[str],
+              statuses: Iterable[str], since: str | None, duration: str | None, include_uploads: bool,
+              limit: int | None, contexts: Iterable[str]) -> tuple[str, list]:
+    """`select` (over run r) with find's filters and order; resolves id prefixes, so call it inside a read."""
     from . import data as data_api
     from .plans import registry
 
@@ -144,41 +151,73 @@ def find(
     for s in statuses:
         if s not in runstate.STATUSES:
             raise UsageError(f"--status: {s!r} is not a run status; one of {', '.join(runstate.STATUSES)}")
+    conn = session.catalog.conn
+    plan_ids = [registry.resolve_id(conn, p) for p in plans]
+    in_ids = [data_api.resolve_id(session, d) for d in inputs]
+    out_ids = [data_api.resolve_id(session, d) for d in outputs]
+    if plan_ids:
+        where.append(f"r.plan_id IN ({','.join('?' * len(plan_ids))})")
+        params += plan_ids
+    elif not include_uploads and not out_ids:
+        where.append("r.plan_id != ?")
+        params.append(records.UPLOAD_PLAN)
+    for kid in in_ids:
+        where.append(
+            "r.execution_id IN (SELECT e.execution_id FROM event e JOIN data d ON d.artifact_id = e.artifact_id"
+            " WHERE d.knit_id = ? AND e.type = 3)"
+        )
+        params.append(kid)
+    for kid in out_ids:
+        where.append("r.run_id = (SELECT run_id FROM data WHERE knit_id = ?)")
+        params.append(kid)
+    contexts = list(contexts)
+    if contexts:
+        where.append(f"r.context IN ({','.join('?' * len(contexts))})")
+        params += contexts
+    if statuses:
+        where.append(f"r.status IN ({','.join('?' * len(statuses))})")
+        params += statuses
+    else:
+        where.append("r.status != 'invalidated'")
+    where_window, window_params = times.window_sql("r.created_ms", since, duration)
+    where += where_window
+    params += window_params
+    sql = select + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created_ms, r.run_id"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return sql, params
+
+
+# A listing's rows in one query, inputs and outputs aggregated in SQL (ordered subqueries feed the aggregates,
+# in _load's order): as the text of the inputs cell, or as JSON arrays of {path, knit_id} for -o json/yaml.
+_INPUTS = """(SELECT {agg} FROM (SELECT ep.step_key AS path, d.knit_id AS knit_id FROM event e
+    JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0 JOIN data d ON d.artifact_id = e.artifact_id
+    WHERE e.execution_id = r.execution_id AND e.type = 3 ORDER BY ep.step_key))"""
+_OUTPUTS = """(SELECT {agg} FROM (SELECT output_path AS path, knit_id FROM data WHERE run_id = r.run_id
+    ORDER BY output_path = 'log', output_path))"""
+_AS_JSON = "json_group_array(json_object('path', path, 'knit_id', knit_id))"
+LISTING_TEXT = ("SELECT r.run_id, r.plan_id, r.status, " + _INPUTS.format(agg="group_concat(path || '=' || knit_id, ' ')")
+                + ", r.context, r.created_ms, r.updated_ms, r.started_ms, r.finished_ms FROM run r")
+LISTING_JSON = ("SELECT r.run_id, r.plan_id, p.image, r.status, " + _INPUTS.format(agg=_AS_JSON) + ", "
+                + _OUTPUTS.format(agg=_AS_JSON) + ", r.context, r.exit_code, r.message, r.created_ms, r.updated_ms,"
+                " r.started_ms, r.finished_ms FROM run r JOIN plan p ON p.plan_id = r.plan_id")
+
+
+def listing(session: Session, select: str = LISTING_TEXT, **filters) -> list[tuple]:
+    """find's runs as plain tuples of `select`'s columns (LISTING_TEXT or LISTING_JSON); find's filters."""
+    from .data import plain_rows
+
+    args = {"plans": (), "inputs": (), "outputs": (), "statuses": (), "since": None, "duration": None,
+            "include_uploads": False, "limit": None, "contexts": (), **filters}
     with session.catalog.read() as conn:
-        plan_ids = [registry.resolve_id(conn, p) for p in plans]
-        in_ids = [data_api.resolve_id(session, d) for d in inputs]
-        out_ids = [data_api.resolve_id(session, d) for d in outputs]
-        if plan_ids:
-            where.append(f"r.plan_id IN ({','.join('?' * len(plan_ids))})")
-            params += plan_ids
-        elif not include_uploads and not out_ids:
-            where.append("r.plan_id != ?")
-            params.append(records.UPLOAD_PLAN)
-        for kid in in_ids:
-            where.append(
-                "r.execution_id IN (SELECT e.execution_id FROM event e JOIN data d ON d.artifact_id = e.artifact_id"
-                " WHERE d.knit_id = ? AND e.type = 3)"
-            )
-            params.append(kid)
-        for kid in out_ids:
-            where.append("r.run_id = (SELECT run_id FROM data WHERE knit_id = ?)")
-            params.append(kid)
-        contexts = list(contexts)
-        if contexts:
-            where.append(f"r.context IN ({','.join('?' * len(contexts))})")
-            params += contexts
-        if statuses:
-            where.append(f"r.status IN ({','.join('?' * len(statuses))})")
-            params += statuses
-        else:
-            where.append("r.status != 'invalidated'")
-        where_window, window_params = times.window_sql("r.created_ms", since, duration)
-        where += where_window
-        params += window_params
-        sql = _RUN_SQL + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created_ms, r.run_id"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return _load(conn, conn.execute(sql, params).fetchall())
+        sql, params = _find_sql(session, select, **args)
+        return plain_rows(conn, sql, params)
+
+
+def duration_ms(started_ms: int | None, finished_ms: int | None, updated_ms: int) -> int | None:
+    if started_ms is None:
+        return None
+    return max(0, (finished_ms or updated_ms) - started_ms)
 
 
 def show(session: Session, text: str) -> Run:

@@ -90,8 +90,8 @@ def datum_doc(row: tuple) -> dict:
 # -- runs ---------------------------------------------------------------------------------------
 
 
-def _age(iso_ms: int) -> str:
-    secs = max(0, int(time.time() - iso_ms / 1000))
+def _age(iso_ms: int, now: float | None = None) -> str:
+    secs = max(0, int((time.time() if now is None else now) - iso_ms / 1000))
     for unit, n in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= n:
             return f"{secs // n}{unit}"
@@ -126,10 +126,36 @@ def emit_runs(found, output):
 def run_find(plan, input_, output_datum, status, since, duration, context, output):
     from .. import runs as runs_api
 
+    structured = output in (Format.json, Format.yaml)
     with _session() as s:
-        found = runs_api.find(s, plans=plan, inputs=input_, outputs=output_datum, statuses=status, since=since,
-                              duration=duration, contexts=context)
-    emit_runs(found, output)
+        rows = runs_api.listing(s, runs_api.LISTING_JSON if structured else runs_api.LISTING_TEXT, plans=plan,
+                                inputs=input_, outputs=output_datum, statuses=status, since=since,
+                                duration=duration, contexts=context)
+    if structured:
+        emit([run_doc(r) for r in rows], output, [])
+        return
+    now = time.time()
+    emit_rows([run_cells(r, now) for r in rows], output, [name for name, _ in RUN_COLUMNS])
+
+
+def run_cells(row: tuple, now: float) -> list[str]:
+    """A `runs.LISTING_TEXT` row as RUN_COLUMNS' cells."""
+    from ..runs import duration_ms
+
+    run_id, plan_id, status, inputs, context, created, updated, started, finished = row
+    return [run_id, plan_id, status, inputs or "", context or "", _age(created, now),
+            _dur(duration_ms(started, finished, updated))]
+
+
+def run_doc(row: tuple) -> dict:
+    """A `runs.LISTING_JSON` row as `Run.to_dict` has it."""
+    from ..tags import format_time
+
+    run_id, plan_id, image, status, inputs, outputs, context, exit_code, message, *times = row
+    created, updated, started, finished = (None if t is None else format_time(t) for t in times)
+    return {"run_id": run_id, "plan_id": plan_id, "image": image, "status": status, "inputs": json.loads(inputs),
+            "outputs": json.loads(outputs), "context": context, "exit_code": exit_code, "message": message,
+            "created": created, "updated": updated, "started": started, "finished": finished}
 
 
 # -- plans --------------------------------------------------------------------------------------

@@ -53,16 +53,19 @@ def data_find(tag, transient, since, duration, output):
     if structured:
         emit([datum_doc(r) for r in rows], output, [])
     else:
-        emit_rows([data_cells(r) for r in rows], output, [name for name, _ in DATA_COLUMNS])
+        emit_rows(data_cells(rows), output, [name for name, _ in DATA_COLUMNS])
 
 
-def data_cells(row: tuple) -> list[str]:
-    """A `data.listing` row (tags aggregated as text) as DATA_COLUMNS' cells."""
-    knit_id, run_status, finished_ms, run_id, plan_id, _, _, size, _, _, user_tags = row
+def data_cells(rows: list[tuple]) -> list[list[str]]:
+    """`data.listing` rows (tags aggregated as text) as DATA_COLUMNS' cells."""
     from ..data import system_tags_text
 
-    tags = " ".join(filter(None, [user_tags, *system_tags_text(run_status, finished_ms)]))
-    return [knit_id, tags, human_size(size), f"{plan_id}:{run_id}"]
+    out = []
+    for knit_id, run_status, finished_ms, run_id, plan_id, _, _, size, _, _, user_tags in rows:
+        system = system_tags_text(run_status, finished_ms)
+        tags = " ".join([user_tags, *system]) if user_tags else " ".join(system)
+        out.append([knit_id, tags, human_size(size), f"{plan_id}:{run_id}"])
+    return out
 
 
 def datum_doc(row: tuple) -> dict:
@@ -134,17 +137,18 @@ def run_find(plan, input_, output_datum, status, since, duration, context, outpu
     if structured:
         emit([run_doc(r) for r in rows], output, [])
         return
-    now = time.time()
-    emit_rows([run_cells(r, now) for r in rows], output, [name for name, _ in RUN_COLUMNS])
+    emit_rows(run_cells(rows, time.time()), output, [name for name, _ in RUN_COLUMNS])
 
 
-def run_cells(row: tuple, now: float) -> list[str]:
-    """A `runs.LISTING_TEXT` row as RUN_COLUMNS' cells."""
+def run_cells(rows: list[tuple], now: float) -> list[list[str]]:
+    """`runs.LISTING_TEXT` rows as RUN_COLUMNS' cells, ages as of `now`."""
     from ..runs import duration_ms
 
-    run_id, plan_id, status, inputs, context, created, updated, started, finished = row
-    return [run_id, plan_id, status, inputs or "", context or "", _age(created, now),
-            _dur(duration_ms(started, finished, updated))]
+    return [
+        [run_id, plan_id, status, inputs or "", context or "", _age(created, now),
+         _dur(duration_ms(started, finished, updated))]
+        for run_id, plan_id, status, inputs, context, created, updated, started, finished in rows
+    ]
 
 
 def run_doc(row: tuple) -> dict:

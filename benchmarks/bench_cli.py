@@ -70,7 +70,7 @@ def compare_catalog(tree: Path, size: int) -> Path:
 
 def timed(argv: list[str], env: dict) -> tuple[float, bytes]:
     t0 = time.perf_counter()
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    r = subprocess.run(argv, capture_output=True, env=env)
     took = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {r.returncode}: {r.stderr.decode(errors='replace').strip()}")

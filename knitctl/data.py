@@ -14,7 +14,7 @@ from .catalog import now_ms, records
 from .errors import KnitError, UsageError
 from .projection import nominations_of, project_data
 from .session import Session
-from .store import DEFERRED, check_source
+from .store import DEFERRED, Manifest, check_source
 from .tags import Tag
 
 Progress = Callable[[int], None]
@@ -45,7 +45,7 @@ class Datum:
         return sorted(self.tags) + self.system_tags
 
     def to_dict(self) -> dict:
-        d = {
+        d: dict[str, object] = {
             "knit_id": self.knit_id,
             "tags": [str(t) for t in self.all_tags],
             "status": self.status,
@@ -137,7 +137,7 @@ def commit_uploads(
 ) -> list[str]:
     """Stage, publish and commit uploads as one catalog transaction (with projection). Returns the new ids."""
     store = session.store
-    staged: list[tuple[str, Path, object, Upload]] = []
+    staged: list[tuple[str, Path, Manifest, Upload]] = []
     try:
         with contextlib.ExitStack() as stack:
             for up in uploads:
@@ -243,7 +243,7 @@ def get(session: Session, text: str) -> Datum:
 
 def show(session: Session, text: str) -> Datum:
     """A datum with its downstream runs and the plan inputs it is nominated for."""
-    with session.catalog.read():
+    with session.catalog.read() as conn:
         d = get(session, text)
         d.downstream = [
             {"run_id": r[0], "plan_id": r[1], "path": r[2], "status": r[3]}
@@ -256,7 +256,7 @@ def show(session: Session, text: str) -> Datum:
                 (d.knit_id,),
             )
         ]
-        d.nominations = nominations_of(session.catalog.conn, d.knit_id)
+        d.nominations = nominations_of(conn, d.knit_id)
     return d
 
 
@@ -281,7 +281,8 @@ def _find_sql(select: str, tags: Iterable[str], transient: str, since: str | Non
     transient = {"true": "yes", "false": "no"}.get(transient, transient)  # Knitfab's spelling
     if transient not in ("yes", "no", "both"):
         raise UsageError(f"--transient: {transient!r} is not one of yes, no, both (or true, false)")
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     user = [t for t in wanted if not t.reserved]
     for t in wanted:
         if t.key == tagrules.KEY_ID:
@@ -364,7 +365,7 @@ def system_tags_text(run_status: str, finished_ms: int | None) -> list[str]:
     return [f"{tagrules.KEY_TRANSIENT}:{tagrules.TRANSIENT_PROCESSING}"]
 
 
-def ensure_digest(session: Session, knit_id: str) -> str:
+def ensure_digest(session: Session, knit_id: str) -> str | None:
     """The datum's digest, computing and recording it first if its push deferred it (a --move)."""
     row = session.catalog.one("SELECT digest FROM data WHERE knit_id = ?", (knit_id,))
     if row is None or row[0] != DEFERRED:
@@ -395,14 +396,17 @@ def pull(session: Session, text: str, dest: str | os.PathLike, *, extract: bool,
     d = get(session, text)
     if d.status != "done" or not d.digest:
         raise KnitError(f"datum {d.knit_id} is not committed yet (its run is {d.status}); wait for it to finish")
-    d.digest = ensure_digest(session, d.knit_id)
+    digest = ensure_digest(session, d.knit_id)
+    if digest is None:
+        raise KnitError(f"datum {d.knit_id} was removed while being pulled")
+    d.digest = digest
     if to_stream:
-        session.store.stream_tar(d.knit_id, stream, d.digest, progress)
+        session.store.stream_tar(d.knit_id, stream, digest, progress)
         return None
     target.mkdir(parents=True, exist_ok=True)
     if extract:
-        return session.store.export_dir(d.knit_id, target, d.digest, progress)
-    return session.store.export_tar(d.knit_id, target, d.digest, progress)
+        return session.store.export_dir(d.knit_id, target, digest, progress)
+    return session.store.export_tar(d.knit_id, target, digest, progress)
 
 
 # -- tag ---------------------------------------------------------------------------

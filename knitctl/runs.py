@@ -134,24 +134,24 @@ def find(
 ) -> list[Run]:
     """Runs by plan, input datum, output datum, status and creation time; newest last."""
     with session.catalog.read() as conn:
-        sql, params = _find_sql(session, _RUN_SQL, plans, inputs, outputs, statuses, since, duration,
+        sql, params = _find_sql(session, conn, _RUN_SQL, plans, inputs, outputs, statuses, since, duration,
                                 include_uploads, limit, contexts)
         return _load(conn, conn.execute(sql, params).fetchall())
 
 
-def _find_sql(session: Session, select: str, plans: Iterable[str], inputs: Iterable[str], outputs: Iterable[str],
+def _find_sql(session: Session, conn: sqlite3.Connection, select: str, plans: Iterable[str], inputs: Iterable[str], outputs: Iterable[str],
               statuses: Iterable[str], since: str | None, duration: str | None, include_uploads: bool,
               limit: int | None, contexts: Iterable[str]) -> tuple[str, list]:
     """`select` (over run r) with find's filters and order; resolves id prefixes, so call it inside a read."""
     from . import data as data_api
     from .plans import registry
 
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     statuses = list(statuses)
     for s in statuses:
         if s not in runstate.STATUSES:
             raise UsageError(f"--status: {s!r} is not a run status; one of {', '.join(runstate.STATUSES)}")
-    conn = session.catalog.conn
     plan_ids = [registry.resolve_id(conn, p) for p in plans]
     in_ids = [data_api.resolve_id(session, d) for d in inputs]
     out_ids = [data_api.resolve_id(session, d) for d in outputs]
@@ -210,7 +210,7 @@ def listing(session: Session, select: str = LISTING_TEXT, **filters) -> list[tup
     args = {"plans": (), "inputs": (), "outputs": (), "statuses": (), "since": None, "duration": None,
             "include_uploads": False, "limit": None, "contexts": (), **filters}
     with session.catalog.read() as conn:
-        sql, params = _find_sql(session, select, **args)
+        sql, params = _find_sql(session, conn, select, **args)
         return plain_rows(conn, sql, params)
 
 
@@ -335,9 +335,9 @@ __all__ = ["Run", "find", "show", "stop", "retry", "rm", "get", "resolve_id", "l
 
 def log_path(session: Session, text: str):
     """The committed log datum's file when there is one, else the live log."""
-    conn = session.catalog.conn
-    run_id = resolve_id(conn, text)
-    row = conn.execute("SELECT knit_id FROM data WHERE run_id = ? AND output_path = 'log' AND digest IS NOT NULL", (run_id,)).fetchone()
+    with session.catalog.read() as conn:
+        run_id = resolve_id(conn, text)
+        row = conn.execute("SELECT knit_id FROM data WHERE run_id = ? AND output_path = 'log' AND digest IS NOT NULL", (run_id,)).fetchone()
     if row:
         p = session.store.path_of(row[0]) / "log"
         if p.exists():
@@ -353,7 +353,8 @@ def wait(session: Session, text: str, timeout: float | None) -> str | None:
     """Block until the run ends; its final status, or None on timeout."""
     import time
 
-    run_id = resolve_id(session.catalog.conn, text)
+    with session.catalog.read() as conn:
+        run_id = resolve_id(conn, text)
     deadline = None if timeout is None else time.monotonic() + timeout
     last = -1
     while True:

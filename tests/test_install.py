@@ -17,8 +17,9 @@ The machine's systemd user session isn't the test's to change: a stand-in `syste
 PATH answers `--user show-environment`, keeps enable/disable state as real systemd does (the
 `default.target.wants` link) and logs every call. Docker is left alone (`--no-docker`); for the
 --prefix scenario PATH holds no docker, dockerd or sudo, to check the command install.sh prints
-instead. PATH entries under the real HOME are dropped (pip asks `rustc --version`, and rustup's
-shim would write ~/.rustup into the clean HOME), and pip's cache lives outside HOME.
+instead. PATH entries under the real HOME are dropped, and RUSTUP_HOME points outside
+the clean HOME (pip asks `rustc --version`, and a rustup shim would write ~/.rustup into it), and
+pip's cache lives outside HOME.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ class Installer:
             "NO_COLOR": "1",
             **pipwheels.pip_env(wheelhouse, root / "pip-cache"),
             "KNIT_TEST_SYSTEMCTL_LOG": str(self.systemctl_log),
+            # a rustup shim on PATH (pip asks `rustc --version`) writes its settings under RUSTUP_HOME,
+            # ~/.rustup by default: keep it out of the clean HOME whatever HOME the tests run under
+            "RUSTUP_HOME": str(root / "rustup"),
         }
 
     def run(self, *args: str | os.PathLike, cwd: Path = REPO) -> subprocess.CompletedProcess:

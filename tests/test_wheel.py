@@ -276,7 +276,7 @@ def test_up_a_run_in_docker_and_down(installed, docker_client):
     finally:
         ok(installed.knitctl("down", home=home))
     st = json.loads(ok(installed.knitctl("status", "-o", "json", home=home)).stdout)
-    assert not st.get("knitd", {}).get("running", False), st
+    assert st["knitd"] == "stopped", st
 
 
 def _first_run(installed, home, timeout: float = 120) -> str:

@@ -67,13 +67,13 @@ class Daemon:
                 handles[run_id] = h
                 owners[run_id] = ex
         live_ids = {r[0] for r in live}
-        context_of = dict(self.session.catalog.query(
-            "SELECT run_id, coalesce(context, 'local') FROM run WHERE status IN ('running', 'completing', 'aborting')"))
+        context_of: dict[str, str] = {r[0]: r[1] for r in self.session.catalog.query(
+            "SELECT run_id, coalesce(context, 'local') FROM run WHERE status IN ('running', 'completing', 'aborting')")}
         for run_id, status in live:
-            h = handles.get(run_id)
-            if h is not None:
+            handle = handles.get(run_id)
+            if handle is not None:
                 log.info("run %s: re-attaching to its task (%s)", run_id, status)
-                self._spawn(run_id, attach=h)
+                self._spawn(run_id, attach=handle)
             elif status in ("ready", "starting"):
                 self._spawn(run_id)
             elif context_of.get(run_id) in unreachable:
@@ -158,8 +158,8 @@ class Daemon:
         )
         for run_id, status in rows:
             w = self.workers[run_id]
-            if w.acted or w.handle is None:
-                continue
+            if w.acted or w.handle is None or w.executor is None:
+                continue  # no task yet: acted on at a later tick, once it has one
             if status == "aborting":
                 w.acted = "abort"
                 log.info("run %s: aborting", run_id)
@@ -185,7 +185,7 @@ class Daemon:
                 " WHERE r.status = 'waiting' ORDER BY r.created_ms, r.run_id LIMIT ?",
                 (free * 8,),
             ).fetchall()
-            gpus_free = None if self.gpus is None else self.gpus - self._gpus_in_use()
+            gpus_free = 0 if self.gpus is None else self.gpus - self._gpus_in_use()  # read only when self.gpus is set
             for run_id, resources, context in rows:
                 if len(claimed) >= free:
                     break

@@ -133,7 +133,8 @@ def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None)
             return
         sink = LogFile(logpath, truncate=True)
         try:
-            w.handle = executor.start(job, sink)
+            handle = executor.start(job, sink)
+            w.handle = handle  # at once: the loop may stop or abort it from here on
         except ExecutorError as e:
             sink(f"knit: {e}\n".encode())
             log.info("run %s: could not start: %s", run_id, e)
@@ -147,8 +148,8 @@ def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None)
         except Conflict:
             pass  # stopped or aborted meanwhile: the loop acts on it
     else:
-        w.handle = attach
-    _follow(session, executor, w, job, fresh=attach is None)
+        handle = w.handle = attach
+    _follow(session, executor, w, handle, job, fresh=attach is None)
 
 
 def _prelude(path) -> bytes:
@@ -165,7 +166,7 @@ def _prelude(path) -> bytes:
     return b"".join(keep)
 
 
-def _follow(session: Session, executor: Executor, w: Worker, job: Job, *, fresh: bool) -> None:
+def _follow(session: Session, executor: Executor, w: Worker, handle: Handle, job: Job, *, fresh: bool) -> None:
     run_id = w.run_id
     logpath = session.home.run_log(run_id)
     # The task's logs stream from its start. Freshly started, the file holds only knit's prelude (the
@@ -174,23 +175,24 @@ def _follow(session: Session, executor: Executor, w: Worker, job: Job, *, fresh:
     sink = LogFile(logpath, truncate=not fresh)
     if prelude:
         sink(prelude)
-    follower = threading.Thread(target=executor.follow_logs, args=(w.handle, sink), daemon=True, name=f"log-{run_id}")
+    follower = threading.Thread(target=executor.follow_logs, args=(handle, sink), daemon=True, name=f"log-{run_id}")
     follower.start()
     timeout = None
     if job.timeout:
         started = session.catalog.one("SELECT started_ms FROM run WHERE run_id = ?", (run_id,))[0]
         elapsed = (time.time() * 1000 - (started or time.time() * 1000)) / 1000
         timeout = max(0.1, job.timeout - elapsed)
-    outcome = executor.wait(w.handle, timeout)
+    outcome = executor.wait(handle, timeout)
     if outcome is None:
         w.timed_out = True
         sink(f"knit: timed out after {job.timeout:g}s; killing the task\n".encode())
-        executor.kill(w.handle)
-        outcome = executor.wait(w.handle, None)
+        executor.kill(handle)
+        outcome = executor.wait(handle, None)
+        assert outcome is not None  # without a timeout, wait returns only when the task has ended
     follower.join(timeout=10)
     sink.close()
     try:
-        executor.collect(w.handle, job)
+        executor.collect(handle, job)
     except ExecutorError as e:  # outputs that can't be brought back fail a run that had succeeded
         log.warning("run %s: outputs not collected: %s", w.run_id, e)
         if outcome.exit_code == 0:
@@ -198,7 +200,7 @@ def _follow(session: Session, executor: Executor, w: Worker, job: Job, *, fresh:
     success, message = judge(outcome, w, job)
     status = finish(session, run_id, success, exit_code=outcome.exit_code, message=message)
     log.info("run %s: %s (exit %s)%s", run_id, status, outcome.exit_code, f": {message}" if message else "")
-    executor.remove(w.handle)
+    executor.remove(handle)
 
 
 def judge(outcome, w: Worker, job: Job) -> tuple[bool, str | None]:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import KnitError
@@ -71,7 +72,7 @@ def _systemd_unit_installed() -> bool:
     return r.returncode == 0
 
 
-def start(home: Home, args: list[str] = (), *, wait: float = 15.0) -> int:
+def start(home: Home, args: Sequence[str] = (), *, wait: float = 15.0) -> int:
     """Start knitd in the background (through the systemd user unit when installed)."""
     pid = running_pid(home)
     if pid:
@@ -81,14 +82,14 @@ def start(home: Home, args: list[str] = (), *, wait: float = 15.0) -> int:
     else:
         cmd = [sys.executable, "-m", "daemon", "--home", str(home.root), *args]
         env = dict(os.environ)
-        err = os.open(home.root / "knitd.err", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
+        err_fd = os.open(home.root / "knitd.err", os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600)
         try:
             subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err_fd,
                 start_new_session=True, env=env, cwd=str(home.root),
             )
         finally:
-            os.close(err)
+            os.close(err_fd)
     from . import health
 
     deadline = time.monotonic() + wait
@@ -101,7 +102,7 @@ def start(home: Home, args: list[str] = (), *, wait: float = 15.0) -> int:
             break  # it held its lock and let go: it refused to start
         seen = seen or pid
         time.sleep(0.05)
-    err = (home.root / "knitd.err")
+    err = home.root / "knitd.err"
     tail = err.read_text(errors="replace").strip().splitlines()[-1:] if err.exists() else []
     if running_pid(home):
         raise KnitError(f"knitd (pid {running_pid(home)}) started but has not reported in {wait:.0f}s; "

@@ -85,7 +85,7 @@ def nominated_for(conn: sqlite3.Connection, plan_id: str, path: str) -> list[str
         (plan_id, path),
     ).fetchone()
     tag_count, pin_id, pin_ts = pi
-    params: dict = {"plan": plan_id, "path": path, "n": tag_count, "pin": pin_id, "ts": pin_ts}
+    params: dict[str, object] = {"plan": plan_id, "path": path, "n": tag_count, "pin": pin_id, "ts": pin_ts}
     if tag_count:
         source = """
             SELECT t.knit_id FROM plan_input_tag p JOIN tag t ON t.key = p.key AND t.value = p.value
@@ -138,7 +138,7 @@ class PlanRuns:
         self.plan_context_id = ctx_id
         self.exec_type = mlmd.type_id(conn, mlmd.EXECUTION_TYPE, mlmd.RUN_TYPE)
         self.art_type = mlmd.type_id(conn, mlmd.ARTIFACT_TYPE, mlmd.DATA_TYPE)
-        tags: dict[str, list] = {}
+        tags: dict[str, list[Tag]] = {}
         for path, k, v in conn.execute("SELECT path, key, value FROM plan_output_tag WHERE plan_id = ?", (plan_id,)):
             tags.setdefault(path, []).append(Tag(k, v))
         self.outputs = [
@@ -182,5 +182,5 @@ def project_plan(conn: sqlite3.Connection, plan_id: str) -> list[str]:
     return [maker.create(conn, a) for a in candidates]
 
 
-def nominations_of(conn: sqlite3.Connection, knit_id: str) -> list[dict]:
+def nominations_of(conn: sqlite3.Connection, knit_id: str) -> list[dict[str, str]]:
     return [{"plan_id": p, "path": path} for p, path in fitted_inputs(conn, knit_id)]

@@ -54,7 +54,7 @@ def move(
     row = conn.execute("SELECT status, execution_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
     if row is None:
         raise Conflict(f"run {run_id} does not exist")
-    current = row[0]
+    current: str = row[0]
     if expect is not None and current != expect:
         raise Conflict(f"run {run_id} is {current}, not {expect}")
     check_move(run_id, current, new)
@@ -80,7 +80,7 @@ def move(
 def reset(conn: sqlite3.Connection, run_id: str, *, note: str) -> None:
     """Retry: a finished run goes back to `waiting` (outside the ordinary graph, by design)."""
     execution_id = _finished(conn, run_id, "only done or failed runs can be retried")
-    cleared = {f"{c} = ?": None for c in ("exit_code", "message", "request", "started_ms", "finished_ms")}
+    cleared: dict[str, object] = {f"{c} = ?": None for c in ("exit_code", "message", "request", "started_ms", "finished_ms")}
     _record(conn, run_id, execution_id, "waiting", now_ms(), cleared, note)
 
 
@@ -92,6 +92,8 @@ def invalidate(conn: sqlite3.Connection, run_id: str, *, note: str) -> None:
 
 def _finished(conn: sqlite3.Connection, run_id: str, otherwise: str) -> int:
     """The execution id of a done or failed run; Conflict for any other."""
+    status: str
+    execution_id: int
     status, execution_id = conn.execute("SELECT status, execution_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
     if status not in ("done", "failed"):
         raise Conflict(f"run {run_id} is {status}; {otherwise}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,7 +83,7 @@ def name_tag(name: str, *, where: str = "name") -> Tag:
     return parse(f"name:{name}", where=where)
 
 
-def parse_many(texts, *, where: str = "tag", user: bool = True) -> list[Tag]:
+def parse_many(texts: Iterable[str], *, where: str = "tag", user: bool = True) -> list[Tag]:
     fn = parse_user if user else parse
     out: list[Tag] = []
     for t in texts:
@@ -99,13 +100,13 @@ def format_time(ms: int) -> str:
     day, s = divmod(s, 86400)
     h, s = divmod(s, 3600)
     m, s = divmod(s, 60)
-    return "%s%02d:%02d:%02d.%03d+00:00" % (_date_of_day(day), h, m, s, milli)
+    return f"{_date_of_day(day)}{h:02d}:{m:02d}:{s:02d}.{milli:03d}+00:00"
 
 
 @functools.lru_cache(maxsize=1024)
 def _date_of_day(day: int) -> str:
     t = time.gmtime(day * 86400)
-    return "%04d-%02d-%02dT" % (t.tm_year, t.tm_mon, t.tm_mday)
+    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
 
 
 def parse_time(text: str, *, where: str = "time") -> int:

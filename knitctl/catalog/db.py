@@ -26,8 +26,61 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Catalog:
+class Transactions:
+    """`write()` and `read()` over `self.conn`: what the knit catalog and an ml-metadata file share.
+
+    Subclasses set `conn` and may refuse writes in `_check_writable`.
+    """
+
+    conn: sqlite3.Connection
+    _depth = 0
+
+    def _check_writable(self) -> None:
+        """Raise when this connection may not write (a read-only store)."""
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction; nested calls join the outer one."""
+        self._check_writable()
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads."""
+        if self._depth:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN")
+        self._depth = 1
+        try:
+            yield self.conn
+        finally:
+            self._depth = 0
+            self.conn.execute("COMMIT")
+
+
+
+class Catalog(Transactions):
     """One connection to a catalog file (or ':memory:')."""
+
+    conn: sqlite3.Connection  # set by _open(); absent while it fails (the error path looks for it)
+    _held: tuple[int, int] | None  # the file's identity while this process has it open (openfiles)
 
     def __init__(self, path: str | os.PathLike, *, readonly: bool = False, create: bool = True):
         self.path = str(path)
@@ -55,7 +108,6 @@ class Catalog:
         self._migrate(readonly)
 
     def _open(self, readonly: bool) -> None:
-        self.conn = None
         uri = self.path if self.path == ":memory:" else f"file:{self.path}{'?mode=ro' if readonly else ''}"
         conn = sqlite3.connect(
             uri,
@@ -115,43 +167,6 @@ class Catalog:
     def version(self) -> int:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
-    # -- transactions -------------------------------------------------------
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction; nested calls join the outer one."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self.conn
-            finally:
-                self._depth -= 1
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield self.conn
-        except BaseException:
-            self._depth = 0
-            self.conn.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self.conn.execute("COMMIT")
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for several reads."""
-        if self._depth:
-            yield self.conn
-            return
-        self.conn.execute("BEGIN")
-        self._depth = 1
-        try:
-            yield self.conn
-        finally:
-            self._depth = 0
-            self.conn.execute("COMMIT")
-
     def query(self, sql: str, params=()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
 
@@ -178,7 +193,7 @@ class CatalogDamaged(KnitError):
     """The catalog file can't be read as a database (exit 1)."""
 
 
-def damaged(path: str, e: BaseException) -> KnitError:
+def damaged(path: str, e: BaseException) -> KnitError | sqlite3.OperationalError:
     """An sqlite3 error that means the file itself is bad, as one clear line; others pass through."""
     if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
         return e  # contention, not damage: the CLI's boundary reports it

@@ -10,9 +10,19 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 import yaml
+
+from ..errors import UsageError
+from .common import OutputOpt
+from .output import Format, emit
+
+if TYPE_CHECKING:  # bound at run time by _load(), on first use
+    from ..metadata import errors, metadata_store
+    from ..metadata import metadata_store_pb2 as pb
+    from ..metadata._message import MAP, MAP_MESSAGE, MESSAGE, REPEATED, REPEATED_MESSAGE, SCALAR
 
 
 def _load() -> None:
@@ -21,10 +31,6 @@ def _load() -> None:
     from ..metadata import errors, metadata_store
     from ..metadata import metadata_store_pb2 as pb
     from ..metadata._message import MAP, MAP_MESSAGE, MESSAGE, REPEATED, REPEATED_MESSAGE, SCALAR
-
-from ..errors import UsageError
-from .common import OutputOpt
-from .output import Format, emit
 
 app = typer.Typer(
     help="ML Metadata's view of the catalog: types, artifacts, executions, contexts, lineage.",

@@ -7,6 +7,8 @@ Every class is also a `KnitError`, so the CLI prints it as one line.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from ..errors import KnitError
 
 OK = 0
@@ -39,47 +41,123 @@ class StatusError(KnitError):
         return f"{type(self).__name__}({self.message!r})"
 
 
-def _status(name: str, code: int, doc: str) -> type[StatusError]:
+class _CodedStatus(StatusError):
+    """A StatusError whose class fixes the code: raised with the message alone."""
+
+    code: ClassVar[int]
+
     def __init__(self, message: str):
-        StatusError.__init__(self, message, code)
-
-    return type(name, (StatusError,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
+        super().__init__(message, self.code)
 
 
-CancelledError = _status("CancelledError", CANCELLED, "The operation was cancelled.")
-UnknownError = _status("UnknownError", UNKNOWN, "An error of an unknown kind.")
-InvalidArgumentError = _status("InvalidArgumentError", INVALID_ARGUMENT, "The request is malformed.")
-DeadlineExceededError = _status("DeadlineExceededError", DEADLINE_EXCEEDED, "The deadline passed.")
-NotFoundError = _status("NotFoundError", NOT_FOUND, "Something the request names does not exist.")
-AlreadyExistsError = _status("AlreadyExistsError", ALREADY_EXISTS, "What the request would create exists already.")
-PermissionDeniedError = _status("PermissionDeniedError", PERMISSION_DENIED, "The store may not be changed this way.")
-ResourceExhaustedError = _status("ResourceExhaustedError", RESOURCE_EXHAUSTED, "A resource ran out.")
-FailedPreconditionError = _status(
-    "FailedPreconditionError", FAILED_PRECONDITION, "The store is not in a state where the call can run."
-)
-AbortedError = _status("AbortedError", ABORTED, "The operation was aborted (a conflict); retrying may work.")
-OutOfRangeError = _status("OutOfRangeError", OUT_OF_RANGE, "An index is outside its valid range.")
-UnimplementedError = _status("UnimplementedError", UNIMPLEMENTED, "Not supported by this implementation.")
-InternalError = _status("InternalError", INTERNAL, "An internal invariant broke.")
-UnavailableError = _status("UnavailableError", UNAVAILABLE, "The store cannot be reached right now.")
-DataLossError = _status("DataLossError", DATA_LOSS, "Data was lost or corrupted.")
-UnauthenticatedError = _status("UnauthenticatedError", UNAUTHENTICATED, "No valid credentials.")
+class CancelledError(_CodedStatus):
+    """The operation was cancelled."""
+
+    code = CANCELLED
+
+
+class UnknownError(_CodedStatus):
+    """An error of an unknown kind."""
+
+    code = UNKNOWN
+
+
+class InvalidArgumentError(_CodedStatus):
+    """The request is malformed."""
+
+    code = INVALID_ARGUMENT
+
+
+class DeadlineExceededError(_CodedStatus):
+    """The deadline passed."""
+
+    code = DEADLINE_EXCEEDED
+
+
+class NotFoundError(_CodedStatus):
+    """Something the request names does not exist."""
+
+    code = NOT_FOUND
+
+
+class AlreadyExistsError(_CodedStatus):
+    """What the request would create exists already."""
+
+    code = ALREADY_EXISTS
+
+
+class PermissionDeniedError(_CodedStatus):
+    """The store may not be changed this way."""
+
+    code = PERMISSION_DENIED
+
+
+class ResourceExhaustedError(_CodedStatus):
+    """A resource ran out."""
+
+    code = RESOURCE_EXHAUSTED
+
+
+class FailedPreconditionError(_CodedStatus):
+    """The store is not in a state where the call can run."""
+
+    code = FAILED_PRECONDITION
+
+
+class AbortedError(_CodedStatus):
+    """The operation was aborted (a conflict); retrying may work."""
+
+    code = ABORTED
+
+
+class OutOfRangeError(_CodedStatus):
+    """An index is outside its valid range."""
+
+    code = OUT_OF_RANGE
+
+
+class UnimplementedError(_CodedStatus):
+    """Not supported by this implementation."""
+
+    code = UNIMPLEMENTED
+
+
+class InternalError(_CodedStatus):
+    """An internal invariant broke."""
+
+    code = INTERNAL
+
+
+class UnavailableError(_CodedStatus):
+    """The store cannot be reached right now."""
+
+    code = UNAVAILABLE
+
+
+class DataLossError(_CodedStatus):
+    """Data was lost or corrupted."""
+
+    code = DATA_LOSS
+
+
+class UnauthenticatedError(_CodedStatus):
+    """No valid credentials."""
+
+    code = UNAUTHENTICATED
 
 
 
-class ConnectionConfigError(InvalidArgumentError, RuntimeError):  # type: ignore[misc, valid-type]
+class ConnectionConfigError(InvalidArgumentError, RuntimeError):
     """A ConnectionConfig that opens nothing; also a RuntimeError, which is what ml-metadata raises then."""
 
 
-class MigrationDisabledError(FailedPreconditionError, RuntimeError):  # type: ignore[misc, valid-type]
+class MigrationDisabledError(FailedPreconditionError, RuntimeError):
     """A store older than this knit's schema, opened without enable_upgrade_migration; also a
     RuntimeError, which is what ml-metadata raises then."""
 
 
 _BY_CODE: dict[int, type[StatusError]] = {
-    cls(  # type: ignore[call-arg]
-        ""
-    ).error_code: cls
+    cls.code: cls
     for cls in (
         CancelledError, UnknownError, InvalidArgumentError, DeadlineExceededError, NotFoundError,
         AlreadyExistsError, PermissionDeniedError, ResourceExhaustedError, FailedPreconditionError,

@@ -28,6 +28,7 @@ import struct
 from collections.abc import Iterator
 
 from ..catalog import openfiles
+from ..catalog.db import Transactions
 from . import errors
 
 SCHEMA_VERSION = 10
@@ -371,7 +372,7 @@ class _Writer:
                 (type_id, name, kind))
 
 
-class MlmdFile:
+class MlmdFile(Transactions):
     """A connection to an ml-metadata SQLite store, in knit's shape (what MetadataStore needs of a
     Catalog: `conn`, `read()`, `write()`, `close()`). Read-only unless `writable`; its journal mode
     stays what ml-metadata set."""
@@ -407,42 +408,11 @@ class MlmdFile:
             self._held = None
             raise
 
-    _depth = 0
-
-    @contextlib.contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for several reads (nested calls join the outer one)."""
-        if self._depth:
-            yield self.conn
-            return
-        self.conn.execute("BEGIN")
-        self._depth = 1
-        try:
-            yield self.conn
-        finally:
-            self._depth = 0
-            self.conn.execute("COMMIT")
-
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction (nested calls join the outer one), as the knit catalog's."""
+    def _check_writable(self) -> None:
         if not self.writable:
             raise errors.PermissionDeniedError(
                 f"the store is read-only ({self.path}); open it with connection_mode READWRITE to write"
             )
-        if self._depth:
-            yield self.conn
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield self.conn
-        except BaseException:
-            self._depth = 0
-            self.conn.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()

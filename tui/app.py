@@ -341,5 +341,5 @@ class KnitApp(App):
         self.call_from_thread(self.notify, f"run {r.run_id} is {r.status}", title=what)
 
 
-def run(home: str | os.PathLike | None = None, *, context: str | None = None) -> None:
+def run(home: Home | str | os.PathLike | None = None, *, context: str | None = None) -> None:
     KnitApp(home, context=context).run()

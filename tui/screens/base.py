@@ -3,6 +3,8 @@ and a hook the app calls when the catalog changed."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -12,6 +14,11 @@ from textual.widgets import Footer
 from ..widgets.header import KnitHeader
 from ..widgets.prompt import Prompt
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from ..app import KnitApp
+
 
 class KnitScreen(Screen):
     BINDINGS = [
@@ -20,6 +27,9 @@ class KnitScreen(Screen):
     ]
     TITLE = ""
     HELP = ""            # one paragraph for the help screen
+
+    if TYPE_CHECKING:  # Textual types `app` as any App; this one always runs inside KnitApp
+        app = getters.app(KnitApp)
 
     def __init__(self) -> None:
         super().__init__()

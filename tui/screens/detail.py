@@ -10,6 +10,8 @@ from .base import KnitScreen
 
 
 class DetailScreen(KnitScreen):
+    _last: str | None = None  # what the body shows now (repr of its facts); None redraws
+
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(classes="detail"):
             yield Static(classes="fields")
@@ -33,7 +35,7 @@ class DetailScreen(KnitScreen):
     def redraw(self) -> None:
         facts = self.facts()
         key = repr(facts)
-        if getattr(self, "_last", None) == key:
+        if self._last == key:
             return
         self._last = key
         self.query_one(".fields", Static).update(self.render_facts(facts))

@@ -37,7 +37,7 @@ class HelpScreen(ModalScreen[None]):
         out.add_column()
         seen = set()
         rows = []
-        for key, active in self.target.active_bindings.items():
+        for active in self.target.active_bindings.values():
             b = active.binding
             k = _key(b)
             if not isinstance(active.node, (Screen, App)) or not b.description or k in seen:

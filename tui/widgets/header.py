@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from ..app import KnitApp
+
 
 class KnitHeader(Widget):
     title: reactive[str] = reactive("")
+
+    if TYPE_CHECKING:  # Textual types `app` as any App; this one always runs inside KnitApp
+        app = getters.app(KnitApp)
 
     def __init__(self, title: str = "") -> None:
         super().__init__(classes="knit-header")

@@ -60,7 +60,13 @@ def label(node: LNode, facts: dict | None) -> Text:
     return fmt.clean_text(t)
 
 
-class LineageTree(Tree):
+def _lnode(node: TreeNode[LNode]) -> LNode:
+    """The node's LNode: every node this tree adds carries one."""
+    assert node.data is not None
+    return node.data
+
+
+class LineageTree(Tree[LNode]):
     BINDINGS = [
         Binding("enter", "open", "Open", show=True),
         Binding("space,right", "expand", "Expand", show=True),
@@ -85,7 +91,7 @@ class LineageTree(Tree):
     def on_mount(self) -> None:
         root = self.root
         kind, node_id = self.center
-        root.set_label(label(root.data, query.describe(self.conn, [self.center]).get(self.center)))
+        root.set_label(label(_lnode(root), query.describe(self.conn, [self.center]).get(self.center)))
         up = root.add(Text("upstream (inputs and where they came from)", style="bold"),
                       data=LNode("group", node_id, "up", parent_kind=kind, parent_id=node_id))
         down = root.add(Text("downstream (outputs and what used them)", style="bold"),
@@ -99,7 +105,7 @@ class LineageTree(Tree):
     # -- loading one hop -----------------------------------------------------------------
 
     def _load(self, node: TreeNode, offset: int = 0) -> None:
-        data: LNode = node.data
+        data = _lnode(node)
         if data.kind == "group":
             kind, node_id = data.parent_kind, data.parent_id
         else:
@@ -126,7 +132,7 @@ class LineageTree(Tree):
             self._load(event.node)
 
     def _more(self, node: TreeNode) -> None:
-        data: LNode = node.data
+        data = _lnode(node)
         parent = node.parent
         node.remove()
         if parent is not None:
@@ -165,7 +171,7 @@ class LineageTree(Tree):
 
     # -- live ----------------------------------------------------------------------------------
 
-    def nodes(self) -> list[TreeNode]:
+    def nodes(self) -> list[TreeNode[LNode]]:
         out, stack = [], [self.root]
         while stack:
             n = stack.pop()
@@ -175,9 +181,9 @@ class LineageTree(Tree):
 
     def relabel(self) -> None:
         """Statuses and tags moved: redraw the labels of the nodes shown."""
-        shown = [n for n in self.nodes() if n.data is not None and n.data.kind in ("run", "data")]
-        facts = query.describe(self.conn, {(n.data.kind, n.data.id) for n in shown})
-        for n in shown:
-            new = label(n.data, facts.get((n.data.kind, n.data.id)))
-            if new.plain != n.label.plain:
+        shown = [(n, n.data) for n in self.nodes() if n.data is not None and n.data.kind in ("run", "data")]
+        facts = query.describe(self.conn, {(d.kind, d.id) for _, d in shown})
+        for n, d in shown:
+            new = label(d, facts.get((d.kind, d.id)))
+            if new.plain != str(n.label):  # str() of a Text is its plain text
                 n.set_label(new)

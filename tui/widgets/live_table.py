@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import bisect
+from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 from textual.coordinate import Coordinate
@@ -25,11 +26,19 @@ from ..filters import Filter
 from ..query import Row, Source
 from .cells import RENDER, TIMED
 
+if TYPE_CHECKING:
+    from textual import getters
+
+    from ..app import KnitApp
+
 PAGE = 100
 SLACK_MS = 5_000      # how far back `changed` looks past the newest update seen
 
 
 class LiveTable(DataTable):
+    if TYPE_CHECKING:  # Textual types `app` as any App; this one always runs inside KnitApp
+        app = getters.app(KnitApp)
+
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
@@ -221,7 +230,7 @@ class LiveTable(DataTable):
     def _update(self, row: Row, now: int, only: tuple[str, ...] = ()) -> None:
         cells = self.render_cells(row, now)
         old = self._cells[row.key]
-        for (label, col), new_cell, old_cell in zip(self.source.columns, cells, old):
+        for (_, col), new_cell, old_cell in zip(self.source.columns, cells, old):
             if only and col not in only:
                 continue
             if new_cell != old_cell:

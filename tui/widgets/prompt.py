@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.binding import Binding
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Input
 
 from ..filters import COMMANDS
+
+if TYPE_CHECKING:
+    from ..screens.base import KnitScreen
 
 PLACEHOLDER = {
     ":": "command — runs [filter], data [filter], plans, run ID, log ID, lineage ID, help, q",
@@ -16,6 +21,10 @@ PLACEHOLDER = {
 
 
 class Prompt(Input):
+    if TYPE_CHECKING:  # composed only by KnitScreen (screens/base.py)
+        @property
+        def screen(self) -> KnitScreen: ...
+
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
 
     class Done(Message):

@@ -27,7 +27,7 @@ def output_dirs(session: Session, run_id: str) -> list[tuple[str, str, Path]]:
 def prepare_outputs(session: Session, run_id: str) -> list[tuple[str, Path]]:
     """Fresh writable directories for a run's outputs (not the log)."""
     out = []
-    for knit_id, path, d in output_dirs(session, run_id):
+    for _, path, d in output_dirs(session, run_id):
         if path == "log":
             continue
         d.mkdir(parents=True, exist_ok=True, mode=0o700)

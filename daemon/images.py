@@ -39,7 +39,7 @@ def ensure(image: str, fallback: str | None) -> str:
         client = docker.from_env()
         client.ping()
     except DockerException as e:
-        raise SystemExit(f"knit: can't reach Docker: {e}; start dockerd (`knitctl doctor` checks it)")
+        raise SystemExit(f"knit: can't reach Docker: {e}; start dockerd (`knitctl doctor` checks it)") from None
     if present(client, image):
         return image
     say(f"pulling {image} ...")
@@ -50,7 +50,7 @@ def ensure(image: str, fallback: str | None) -> str:
     except (APIError, DockerException) as e:
         reason = str(getattr(e, "explanation", None) or e).splitlines()[0]
         if not fallback:
-            raise SystemExit(f"knit: image {image} is not here and can't be pulled ({reason})")
+            raise SystemExit(f"knit: image {image} is not here and can't be pulled ({reason})") from None
         say(f"{image} can't be pulled (no image registry reachable? {reason[:120]})")
     target = FALLBACKS.get(fallback, fallback)
     if present(client, target):

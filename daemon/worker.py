@@ -81,7 +81,8 @@ class LogFile:
 
     def __init__(self, path, *, truncate: bool):
         flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if truncate else os.O_APPEND)
-        self.f = open(os.open(path, flags, 0o600), "wb", buffering=0)  # private to the user, whatever the umask
+        # private to the user, whatever the umask; open for the object's life (close() ends it), so no `with`
+        self.f = open(os.open(path, flags, 0o600), "wb", buffering=0)  # noqa: SIM115
 
     def __call__(self, chunk: bytes) -> None:
         self.f.write(chunk)

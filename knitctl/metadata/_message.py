@@ -734,7 +734,7 @@ class Message(metaclass=_MessageMeta):
                 sub = getattr(self, name)
                 sub.MergeFrom(v)
                 sub.SetInParent()
-            elif kind == REPEATED or kind == REPEATED_MESSAGE:
+            elif kind in (REPEATED, REPEATED_MESSAGE):
                 if len(v):
                     getattr(self, name).extend(v._items)
             elif kind == MAP:

@@ -45,7 +45,6 @@ import functools
 import math
 import re
 from dataclasses import dataclass
-from typing import Union
 
 from . import errors
 from .metadata_store_pb2 import Artifact, Event, Execution
@@ -193,7 +192,7 @@ class EnumName:
     pos: int
 
 
-Operand = Union[Path, Literal, EnumName]
+Operand = Path | Literal | EnumName
 
 
 @dataclass(frozen=True)
@@ -240,7 +239,7 @@ class BoolOp:
     pos: int
 
 
-Expr = Union[Compare, Like, In, IsNull, Not, BoolOp]
+Expr = Compare | Like | In | IsNull | Not | BoolOp
 
 
 def _describe(t: Token) -> str:
@@ -687,7 +686,7 @@ def compile_filter(text: str, kind: str) -> Compiled:
     except FilterQueryError as e:
         raise invalid(text, e.message, e.pos) from None
     joins = []
-    for (is_custom, _), alias in c.props.items():
+    for alias in c.props.values():
         joins.append(
             f"LEFT JOIN {kind}_property {alias} ON {alias}.{kind}_id = n.id AND {alias}.name = ? AND {alias}.is_custom = ?"
         )
@@ -703,8 +702,8 @@ def invalid(text: str, message: str, pos: int) -> errors.InvalidArgumentError:
     shown = text if len(text) <= 120 else text[:117] + "..."
     err = errors.InvalidArgumentError(f"Invalid filter_query at line {line}, column {col}: {message} (in {shown!r})")
     flat = text.replace("\n", " ")
-    err.snippet = f"{flat}\n{' ' * pos}^"  # type: ignore[attr-defined]  # the query with a caret under the spot
-    err.position = pos  # type: ignore[attr-defined]
-    err.line = line  # type: ignore[attr-defined]
-    err.column = col  # type: ignore[attr-defined]
+    err.snippet = f"{flat}\n{' ' * pos}^"  # the query with a caret under the spot
+    err.position = pos
+    err.line = line
+    err.column = col
     return err

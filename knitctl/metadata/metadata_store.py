@@ -796,7 +796,7 @@ class MetadataStore:
         and all the artifacts attributed. Returns (execution ids, artifact ids, context ids).
         """
         executions, artifacts = list(executions), list(artifacts)
-        for n, (xi, ai, ev) in enumerate(event_edges):
+        for n, (xi, ai, _) in enumerate(event_edges):
             if xi is not None and not 0 <= xi < len(executions):
                 raise errors.OutOfRangeError(
                     f"event_edges[{n}] has execution_index {xi}, outside the executions given [0, {len(executions)})"

@@ -20,7 +20,6 @@ INSERT/UPDATE/DELETE statements onto ml-metadata's table, with the same translat
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import re
 import sqlite3

@@ -437,12 +437,9 @@ class KnitdProcess:
         if self.gpus is not None:
             cmd += ["--gpus", str(self.gpus)]
         self.home.mkdir(parents=True, exist_ok=True)
-        err = open(self.home / "knitd.test-stderr", "ab")
-        try:
+        with open(self.home / "knitd.test-stderr", "ab") as err:  # the child keeps its own copy
             self.proc = subprocess.Popen(cmd, cwd=REPO, env=cli_env(self.home), stdin=subprocess.DEVNULL,
                                          stdout=err, stderr=err)
-        finally:
-            err.close()
         home = Home.resolve(self.home)
         deadline = time.monotonic() + timeout
         while running_pid(home) != self.proc.pid:

@@ -247,7 +247,7 @@ class FakeKube:
         message = message or ("The node was low on resource: memory. Threshold quantity: 100Mi, available: 42Mi. "
                               "Container task was using 3Gi, request is 0, has larger consumption of its request.")
         pod.set(phase="Failed", reason="Evicted", message=message)
-        for cname, cid in list(pod.containers.items()):
+        for cid in list(pod.containers.values()):
             try:
                 self.docker.containers.get(cid).kill()
             except Exception:  # noqa: BLE001
@@ -585,9 +585,8 @@ class FakeKube:
                 t = threading.Thread(target=self._follow, args=(pod, c, cont), kwargs={"init": False}, daemon=True)
                 t.start()
                 waiters.append(t)
-        if len(waiters) == len(spec.get("containers", [])):
-            if pod.status.get("reason") != "Evicted":
-                pod.set(phase="Running")
+        if len(waiters) == len(spec.get("containers", [])) and pod.status.get("reason") != "Evicted":
+            pod.set(phase="Running")
         for t in waiters:
             t.join()
         if pod.deleted.is_set() or pod.status.get("reason") == "Evicted":
@@ -692,11 +691,11 @@ def _selector(text: str):
     tests = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         if "!=" in part:
-            k, v = part.split("!=", 1)
-            tests.append(lambda labels, k=k.strip(), v=v.strip(): labels.get(k) != v)
+            k, v = (s.strip() for s in part.split("!=", 1))
+            tests.append(lambda labels, k=k, v=v: labels.get(k) != v)
         elif "=" in part:
-            k, v = re.split(r"==?", part, maxsplit=1)
-            tests.append(lambda labels, k=k.strip(), v=v.strip(): labels.get(k) == v)
+            k, v = (s.strip() for s in re.split(r"==?", part, maxsplit=1))
+            tests.append(lambda labels, k=k, v=v: labels.get(k) == v)
         else:
             tests.append(lambda labels, k=part: k in labels)
     return lambda labels: all(t(labels) for t in tests)

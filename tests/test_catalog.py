@@ -164,7 +164,7 @@ def test_write_commits_or_rolls_back_as_a_whole(path):
                 conn.execute("INSERT INTO type(kind, name) VALUES (1, 'A')")
                 with c.write() as inner:  # nested: joins the outer transaction
                     inner.execute("INSERT INTO type(kind, name) VALUES (1, 'B')")
-                1 / 0
+                raise ZeroDivisionError("a failure inside the outer transaction")
         assert c.one("SELECT count(*) FROM type WHERE name IN ('A', 'B')")[0] == 0
         with c.write() as conn:
             conn.execute("INSERT INTO type(kind, name) VALUES (1, 'A')")

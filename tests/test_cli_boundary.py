@@ -56,7 +56,8 @@ def test_anything_else_is_one_line_and_the_traceback_goes_to_a_private_file(monk
     where = lines[0].split("details in ", 1)[1].split(" ")[0].rstrip(";")
     assert where.startswith(str(tmp_path / "state"))
     assert os.stat(where).st_mode & 0o077 == 0
-    text = open(where).read()
+    with open(where) as f:
+        text = f.read()
     assert "Traceback (most recent call last)" in text and type(exc).__name__ in text
 
 

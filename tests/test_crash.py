@@ -262,9 +262,9 @@ def test_real_pushes_killed_at_observed_and_random_moments(home, tmp_path):
         )
         try:
             if moment == "data-appears":
-                wait_for(lambda: _data_grew(home, on_disk)() or proc.poll() is not None, what="data/<id>")
+                wait_for(lambda on_disk=on_disk, proc=proc: _data_grew(home, on_disk)() or proc.poll() is not None, what="data/<id>")
             else:
-                wait_for(lambda: _staging_has_data(home) or proc.poll() is not None, what="staging/<id>")
+                wait_for(lambda proc=proc: _staging_has_data(home) or proc.poll() is not None, what="staging/<id>")
                 if moment == "random":
                     try:
                         proc.wait(timeout=rng.uniform(0, 0.1))

@@ -101,7 +101,10 @@ def test_find_matches_every_given_tag_including_system_tags(tmp_path, knit_home)
     with Session.open() as s:
         (a,) = data_api.push(s, [make_tree(tmp_path / "a", {"f": "a"})], ["project:x", "type:dataset"])
         (b,) = data_api.push(s, [make_tree(tmp_path / "b", {"f": "b"})], ["project:x", "type:model"])
-        ids = lambda *tags, **kw: [d.knit_id for d in data_api.find(s, tags, **kw)]
+
+        def ids(*tags, **kw):
+            return [d.knit_id for d in data_api.find(s, tags, **kw)]
+
         same_ms = a.timestamp_ms == b.timestamp_ms  # two pushes within one millisecond: ordered by id
         both = sorted([a.knit_id, b.knit_id]) if same_ms else [a.knit_id, b.knit_id]
         assert ids("project:x") == both  # oldest first
@@ -209,7 +212,9 @@ def test_show_describes_the_datum(pushed):
 def test_tag_changes_what_find_returns(cli, src, knit_home):
     knit_id = push(cli, src, "-t", "project:x", "-t", "stage:raw", "-t", "keep:me")
     prefix = knit_id[:5]  # a unique prefix will do
-    user_tags = lambda tags: [t for t in tags if not t.startswith("knit#")]
+
+    def user_tags(tags):
+        return [t for t in tags if not t.startswith("knit#")]
 
     ok(cli("data", "tag", prefix, "--remove", "stage:raw", "--remove-key", "project", "--add", "stage:clean"))
     (d,) = find(cli, "-t", "stage:clean")

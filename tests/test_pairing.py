@@ -86,7 +86,7 @@ def _pre_pairing_empty_catalog(home: Home) -> None:
     from knitctl.catalog import schema
 
     conn = sqlite3.connect(home.catalog)
-    for i, script in enumerate(schema.MIGRATIONS[:2]):
+    for script in schema.MIGRATIONS[:2]:
         conn.executescript(script)
     conn.execute("PRAGMA user_version = 2")
     conn.commit()

@@ -61,6 +61,7 @@ def explain_plan(session: Session, text: str) -> dict:
     with session.catalog.read():
         p = registry.get(conn, text)
         inputs = []
+        unfit: list[str] = []  # why the inputs with no fitting data block it
         pools = {}
         product = 1
         for m in p.spec.inputs:
@@ -68,6 +69,8 @@ def explain_plan(session: Session, text: str) -> dict:
             n = len(pools[m.path])
             product *= n
             inputs.append({"path": m.path, "tags": list(m.tags), "fitting_data": n})
+            if n == 0:
+                unfit.append(f"input {m.path} has no fitting data: push or tag data with {', '.join(m.tags)}")
         # A run takes each datum once: combinations putting one datum on two inputs don't count.
         combinations = sum(1 for _ in assignments(pools)) if product <= COUNT_COMBINATIONS_MAX else product
         runs = conn.execute(
@@ -76,9 +79,7 @@ def explain_plan(session: Session, text: str) -> dict:
         reasons = []
         if not p.active:
             reasons.append("the plan is inactive: its runs wait as deactivated (`knitctl plan active yes`)")
-        for i in inputs:
-            if i["fitting_data"] == 0:
-                reasons.append(f"input {i['path']} has no fitting data: push or tag data with {', '.join(i['tags'])}")
+        reasons += unfit
         if combinations < product:
             reasons.append(
                 f"{product - combinations} combination(s) would put one datum on two inputs; a run takes each datum once"

@@ -239,3 +239,14 @@ def test_catalog_files_are_private_even_with_a_permissive_umask(tmp_path):
             }
     finally:
         os.umask(old)
+
+
+def test_inserted_id_is_the_new_rowid_and_refuses_a_cursor_that_inserted_nothing():
+    from knitctl.catalog.db import inserted_id
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")
+    assert inserted_id(conn.execute("INSERT INTO t(v) VALUES ('a')")) == 1
+    assert inserted_id(conn.execute("INSERT INTO t(v) VALUES ('b')")) == 2
+    with pytest.raises(TypeError, match="INSERT"):
+        inserted_id(conn.cursor())

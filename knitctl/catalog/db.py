@@ -189,6 +189,15 @@ class Catalog(Transactions):
         self.close()
 
 
+def inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made. sqlite3 types `lastrowid` as optional (it is None before any
+    INSERT on the cursor); after one it is always set."""
+    rowid = cur.lastrowid
+    if rowid is None:
+        raise TypeError("inserted_id() needs the cursor of an INSERT")
+    return rowid
+
+
 class CatalogDamaged(KnitError):
     """The catalog file can't be read as a database (exit 1)."""
 

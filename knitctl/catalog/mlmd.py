@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from .db import inserted_id
+
 # TypeKind
 EXECUTION_TYPE, ARTIFACT_TYPE, CONTEXT_TYPE = 0, 1, 2
 
@@ -43,4 +45,4 @@ def type_id(conn: sqlite3.Connection, kind: int, name: str) -> int:
     ).fetchone()
     if row:
         return row[0]
-    return conn.execute("INSERT INTO type(kind, name) VALUES (?, ?)", (kind, name)).lastrowid
+    return inserted_id(conn.execute("INSERT INTO type(kind, name) VALUES (?, ?)", (kind, name)))

@@ -8,7 +8,7 @@ import sqlite3
 from .. import ids
 from ..tags import Tag
 from . import mlmd
-from .db import now_ms
+from .db import inserted_id, now_ms
 
 UPLOAD_PLAN = "knit#uploaded"
 UPLOAD_PATH = "/upload"
@@ -53,10 +53,10 @@ def insert_run(
         plan_context_id = conn.execute("SELECT context_id FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()[0]
     if exec_type is None:
         exec_type = mlmd.type_id(conn, mlmd.EXECUTION_TYPE, mlmd.RUN_TYPE)
-    execution_id = conn.execute(
+    execution_id = inserted_id(conn.execute(
         "INSERT INTO execution(type_id, last_known_state, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?, ?)",
         (exec_type, mlmd.EXECUTION_STATE[status], run_id, t, t),
-    ).lastrowid
+    ))
     conn.execute("INSERT INTO association(context_id, execution_id) VALUES (?, ?)", (plan_context_id, execution_id))
     key = canonical_assignment(assignment) if assignment else None
     conn.execute(
@@ -96,10 +96,10 @@ def insert_datum(
     run = conn.execute("SELECT execution_id, status FROM run WHERE run_id = ?", (run_id,)).fetchone()
     if art_type is None:
         art_type = mlmd.type_id(conn, mlmd.ARTIFACT_TYPE, mlmd.DATA_TYPE)
-    artifact_id = conn.execute(
+    artifact_id = inserted_id(conn.execute(
         "INSERT INTO artifact(type_id, uri, state, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?, ?, ?)",
         (art_type, uri, mlmd.artifact_state(run[1]), knit_id, t, t),
-    ).lastrowid
+    ))
     conn.execute(
         "INSERT INTO data(knit_id, artifact_id, run_id, output_path, digest, size, file_count, source)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -16,16 +16,16 @@ import sys
 LIMIT = 200
 
 # command path → what its first argument is
-FIRST_ARG = {
+FIRST_ARG: dict[tuple[str, ...], str] = {
     **{("data", c): "data" for c in ("show", "pull", "tag", "lineage")},
     **{("run", c): "run" for c in ("show", "stop", "abort", "retry", "rm", "log", "wait")},
     **{("plan", c): "plan" for c in ("show", "resource", "annotate", "graph")},
     **{("context", c): "context" for c in ("use", "show", "rm")},
     ("explain", "data"): "data", ("explain", "run"): "run", ("explain", "plan"): "plan",
 }
-SECOND_ARG = {("plan", "active"): "plan"}
+SECOND_ARG: dict[tuple[str, ...], str] = {("plan", "active"): "plan"}
 # options taking a catalog value: (command path or None for any) → option → kind
-OPTIONS = {
+OPTIONS: dict[tuple[str, ...] | None, dict[str, str]] = {
     None: {"-t": "tag", "--tag": "tag", "--context": "context"},
     ("data", "tag"): {"--add": "tag", "--remove": "tag"},
     ("plan", "find"): {"-i": "tag", "--in-tag": "tag", "-O": "tag", "--out-tag": "tag"},

@@ -20,6 +20,10 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typer import _click as click  # typer vendors click: its commands are these
 
 # command path → the Typer-free function the Typer command delegates to, with the same parameters
 HOT = {
@@ -224,8 +228,8 @@ def parse(params: list[dict], args: list[str]) -> dict | None:
     if loose:
         return None  # more arguments than the command takes
     for p in params:
-        values = given.get(p["name"])
-        if not values:
+        got = given.get(p["name"])
+        if not got:
             if p["required"]:
                 return None
             if p["multiple"]:
@@ -236,10 +240,10 @@ def parse(params: list[dict], args: list[str]) -> dict | None:
                 out[p["name"]] = resolve(p["enum"])(p["default"])
             continue
         if p["flag"]:
-            out[p["name"]] = values[-1]
+            out[p["name"]] = got[-1]
             continue
         try:
-            converted = [convert(p, v) for v in values]
+            converted = [convert(p, v) for v in got]
         except ValueError:
             return None
         out[p["name"]] = converted if p["multiple"] else converted[-1]
@@ -344,15 +348,16 @@ def describe(app) -> dict:
     root = typer.main.get_command(app)
     commands = {}
     for key, target in HOT.items():
-        cmd = root
+        cmd: click.Command | None = root
         for part in key:
             cmd = getattr(cmd, "commands", {}).get(part)
             if cmd is None:
                 break
         if cmd is None:
             continue
-        params = [describe_param(p) for p in cmd.params]
-        if any(p is None for p in params):
+        described = [describe_param(p) for p in cmd.params]
+        params = [p for p in described if p is not None]
+        if len(params) < len(described):
             continue
         import inspect
 

@@ -31,9 +31,10 @@ def apply() -> None:
         name = self.display_name_raw.upper()
         return name + ("..." if self.metavar is None and self.nargs != 1 else "")
 
-    typer.core._TyperParameter.display_type = display_type
-    typer.core.TyperArgument._usage_display_name = usage_name
-    typer.core.TyperArgument._rich_display_name = help_name
+    # Patching Typer's own methods is the point here (it has no hook for these names).
+    typer.core._TyperParameter.display_type = display_type  # type: ignore[method-assign]
+    typer.core.TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    typer.core.TyperArgument._rich_display_name = help_name  # type: ignore[method-assign]
 
 
 # An example or two for each command, shown under its help ("Examples:").

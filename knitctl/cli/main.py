@@ -74,11 +74,12 @@ def run() -> None:
         message(database_error(e))
         sys.exit(1)
     except _typer("Exit") as e:
-        sys.exit(e.exit_code)
+        sys.exit(e.exit_code)  # type: ignore[attr-defined]  # typer.Exit, looked up only once typer is loaded
     except Exception as e:  # the command-line parser's own usage errors (click's, vendored by typer)
-        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
-            e.show()
-            sys.exit(e.exit_code)
+        show, code = getattr(e, "show", None), getattr(e, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         from .boundary import unexpected
 
         message(unexpected(e, sys.argv[1:]))  # anything else: one line, the traceback in a file

@@ -156,7 +156,7 @@ class MigrationDisabledError(FailedPreconditionError, RuntimeError):
     RuntimeError, which is what ml-metadata raises then."""
 
 
-_BY_CODE: dict[int, type[StatusError]] = {
+_BY_CODE: dict[int, type[_CodedStatus]] = {
     cls.code: cls
     for cls in (
         CancelledError, UnknownError, InvalidArgumentError, DeadlineExceededError, NotFoundError,
@@ -175,6 +175,6 @@ def exception_type_from_error_code(error_code: int) -> type[StatusError]:
 def make_exception(message: str, error_code: int) -> StatusError:
     """An exception of the class matching `error_code` (UnknownError when there is none)."""
     try:
-        return exception_type_from_error_code(error_code)(message)
+        return _BY_CODE[error_code](message)
     except KeyError:
         return StatusError(message, error_code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .. import ids, runstate
@@ -228,14 +229,15 @@ def find(
     *,
     active: str = "both",
     image: str | None = None,
-    in_tags: list[str] = (),
-    out_tags: list[str] = (),
+    in_tags: Sequence[str] = (),
+    out_tags: Sequence[str] = (),
 ) -> list[Plan]:
     if active not in ("yes", "no", "both"):
         raise UsageError(f"--active: {active!r} is not one of yes, no, both")
     want_in = {str(t) for t in tagrules.parse_many(in_tags, where="--in-tag", user=False)}
     want_out = {str(t) for t in tagrules.parse_many(out_tags, where="--out-tag")}
-    where, params = ["hash IS NOT NULL"], []
+    where: list[str] = ["hash IS NOT NULL"]
+    params: list[object] = []
     if active != "both":
         where.append("active = ?")
         params.append(1 if active == "yes" else 0)

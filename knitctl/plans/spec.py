@@ -419,7 +419,7 @@ def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
         entrypoint = (_string(ctx, "entrypoint", ep),) if isinstance(ep, str) else tuple(
             _string(ctx, f"entrypoint[{i}]", x, scalar_ok=True) for i, x in enumerate(_list(ctx, "entrypoint", ep))
         )
-    args = ()
+    args: tuple[str, ...] = ()
     if m.get("args") is not None:
         a = m["args"]
         args = (_string(ctx, "args", a),) if isinstance(a, str) else tuple(

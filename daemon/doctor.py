@@ -85,11 +85,14 @@ def kube_checks(name: str, settings: dict) -> list[dict]:
             resource_attributes=kclient.V1ResourceAttributes(
                 namespace=ex.namespace, verb=verb, resource=res, subresource=sub or None)))
         try:
-            allowed = auth.create_self_subject_access_review(review, _request_timeout=10).status.allowed
+            status = auth.create_self_subject_access_review(review, _request_timeout=10).status
         except Exception as e:  # noqa: BLE001 — reported per permission
             missing.append(f"{verb} {resource} (could not ask: {str(e).splitlines()[0][:80]})")
             continue
-        if not allowed:
+        if status is None:
+            missing.append(f"{verb} {resource} (could not ask: the review came back without a status)")
+            continue
+        if not status.allowed:
             missing.append(f"{verb} {resource}")
     out.append(check(f"{label} permissions", not missing,
                      f"all {len(API_CALLS)} calls knit makes are allowed in namespace {ex.namespace}" if not missing
@@ -98,7 +101,7 @@ def kube_checks(name: str, settings: dict) -> list[dict]:
                      "or service account in that namespace"))
     try:
         nodes = kclient.CoreV1Api(ex.api_client).list_node(_request_timeout=10).items
-        gpus = sum(int((n.status.allocatable or {}).get("nvidia.com/gpu", 0)) for n in nodes)
+        gpus = sum(int(((n.status.allocatable if n.status else None) or {}).get("nvidia.com/gpu", 0)) for n in nodes)
         out.append(check(f"{label} gpus", True, f"{gpus} GPU(s) allocatable on {len(nodes)} node(s)"
                          + ("" if gpus else "; plans asking for `gpu` won't schedule there")))
     except Exception as e:  # listing nodes needs a ClusterRole that knit itself doesn't need

@@ -27,6 +27,7 @@ import tarfile
 import threading
 import time
 from pathlib import Path
+from typing import IO, cast
 
 import urllib3
 from kubernetes import client as kclient
@@ -671,7 +672,8 @@ class KubernetesExecutor:
         ws = self._open_exec(name, container, ["tar", "-c", "-f", "-", "-C", src, "."], stdin=False)
         reader = _Frames(ws)
         try:
-            with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:
+            # a stream ("r|") is only read, never sought: _Frames has what that needs, not a whole file's API
+            with tarfile.open(fileobj=cast(IO[bytes], reader), mode="r|", bufsize=CHUNK) as tar:
                 tar.extractall(dest, filter="data")
             while reader.read_stdout() is not None:
                 pass

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from . import errors
 from . import metadata_store_pb2 as pb
-from ._message import MessageMap, RepeatedMessage, ScalarMap
+from ._message import FieldSpec, MessageMap, RepeatedMessage, ScalarMap
 
 # MLMD TypeKind, as stored in type.kind
 EXECUTION_TYPE, ARTIFACT_TYPE, CONTEXT_TYPE = 0, 1, 2
@@ -299,7 +299,7 @@ def _artifacts(rows, tname: TypeNames) -> list:
     names = tname.names
     cls = pb.Artifact
     new = cls.__new__
-    out = []
+    out: list[pb.Artifact] = []
     append = out.append
     for i, t, uri, state, name, ext, ct, ut in rows:
         tn = names.get(t)
@@ -323,7 +323,7 @@ def _artifacts(rows, tname: TypeNames) -> list:
 
 # -- types ------------------------------------------------------------------------
 
-_TYPE_PROPS = {cls: cls._FIELDS["properties"] for cls in (pb.ArtifactType, pb.ExecutionType, pb.ContextType)}
+_TYPE_PROPS: dict[type, FieldSpec] = {cls: cls._FIELDS["properties"] for cls in (pb.ArtifactType, pb.ExecutionType, pb.ContextType)}
 
 
 def type_from_row(cls: type, r, props: dict[str, int]):
@@ -381,6 +381,7 @@ def events_from_rows(rows) -> list[pb.Event]:
             last_id = eid
             steps = None
         if pos is not None:
+            assert ev is not None  # made from this event's first row, above
             if steps is None:
                 path = _Path._make({})
                 steps = path._v["steps"] = RepeatedMessage(None, _STEPS)

@@ -303,7 +303,8 @@ class RepeatedScalar:
     __slots__ = ("_owner", "_spec", "_items")
 
     def __init__(self, owner, spec: FieldSpec):
-        self._owner, self._spec, self._items = owner, spec, []
+        self._owner, self._spec = owner, spec
+        self._items: list[object] = []
 
     def _changed(self):
         o = self._owner  # None for containers the store builds (their message is top-level)
@@ -367,7 +368,8 @@ class RepeatedMessage:
     __slots__ = ("_owner", "_spec", "_items")
 
     def __init__(self, owner, spec: FieldSpec):
-        self._owner, self._spec, self._items = owner, spec, []
+        self._owner, self._spec = owner, spec
+        self._items: list[Message] = []
 
     def _changed(self):
         o = self._owner  # None for containers the store builds (their message is top-level)
@@ -436,7 +438,8 @@ class _MapBase:
     __slots__ = ("_owner", "_spec", "_d")
 
     def __init__(self, owner, spec: FieldSpec):
-        self._owner, self._spec, self._d = owner, spec, {}
+        self._owner, self._spec = owner, spec
+        self._d: dict[Any, Any] = {}  # keys and values of the map field's declared types
 
     def _changed(self):
         o = self._owner  # None for containers the store builds (their message is top-level)

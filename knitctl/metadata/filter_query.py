@@ -414,7 +414,8 @@ INT, DOUBLE, STRING, BOOL, ENUM = "INT", "DOUBLE", "STRING", "BOOL", "ENUM"
 _TYPE_NAME = "(SELECT name FROM type WHERE type.id = {a}.type_id)"
 
 # attribute -> (SQL template over alias {a}, value type, enum)
-_COMMON = {
+AttrSpec = tuple[str, str, object]
+_COMMON: dict[str, AttrSpec] = {
     "id": ("{a}.id", INT, None),
     "type_id": ("{a}.type_id", INT, None),
     "type": (_TYPE_NAME, STRING, None),
@@ -423,13 +424,13 @@ _COMMON = {
     "create_time_since_epoch": ("{a}.create_time_ms", INT, None),
     "last_update_time_since_epoch": ("{a}.update_time_ms", INT, None),
 }
-ATTRIBUTES = {
+ATTRIBUTES: dict[str, dict[str, AttrSpec]] = {
     "artifact": {**_COMMON, "uri": ("{a}.uri", STRING, None), "state": ("{a}.state", ENUM, Artifact.State)},
     "execution": {**_COMMON, "last_known_state": ("{a}.last_known_state", ENUM, Execution.State)},
     "context": dict(_COMMON),
 }
 _CONTEXT_ATTRS = dict(_COMMON)
-_EVENT_ATTRS = {
+_EVENT_ATTRS: dict[str, AttrSpec] = {
     "type": ("{a}.type", ENUM, Event.Type),
     "artifact_id": ("{a}.artifact_id", INT, None),
     "execution_id": ("{a}.execution_id", INT, None),
@@ -468,7 +469,7 @@ class _Compiler:
 
     # names -----------------------------------------------------------------
 
-    def _attr(self, table: dict, name: str, alias: str, pos: int, where: str):
+    def _attr(self, table: dict[str, AttrSpec], name: str, alias: str, pos: int, where: str):
         spec = table.get(name)
         if spec is None:
             known = ", ".join(sorted(table))
@@ -642,7 +643,7 @@ def _show(t: _Typed) -> str:
 def _tname(t: _Typed) -> str:
     if t.type == ENUM:
         return f"enum {t.enum._full_name}"
-    return {INT: "an integer", DOUBLE: "a number", STRING: "text", BOOL: "a bool"}.get(t.type, "a value")
+    return {INT: "an integer", DOUBLE: "a number", STRING: "text", BOOL: "a bool"}.get(t.type or "", "a value")
 
 
 # -- compiled queries -----------------------------------------------------------

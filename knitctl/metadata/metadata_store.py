@@ -117,7 +117,7 @@ def _api(method):
     return call
 
 
-def _open(config, enable_upgrade_migration: bool = True) -> tuple[Catalog, bool, bool, str]:
+def _open(config, enable_upgrade_migration: bool = True) -> tuple[Catalog | MlmdFile, bool, bool, str]:
     """(catalog, read-only, is the knit catalog, description) for a ConnectionConfig."""
     if isinstance(config, pb.MetadataStoreClientConfig):
         raise errors.UnimplementedError(
@@ -155,7 +155,7 @@ def _open(config, enable_upgrade_migration: bool = True) -> tuple[Catalog, bool,
 _REFUSED = {"damaged": errors.DataLossError, "read-only": errors.PermissionDeniedError}
 
 
-def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig, enable_upgrade_migration: bool = True) -> tuple[Catalog, bool, bool, str]:
+def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig, enable_upgrade_migration: bool = True) -> tuple[Catalog | MlmdFile, bool, bool, str]:
     uri = cfg.filename_uri
     if not uri:  # ml-metadata's convention: no file name is a fresh in-memory database
         return Catalog(":memory:"), False, False, "an in-memory store"
@@ -942,7 +942,9 @@ class MetadataStore:
             raise errors.InvalidArgumentError(f"list_options.order_by must be an OrderByField, not {order!r}")
         col = _ORDER_COLUMN[order]
         asc = bool(opts.is_asc)
-        joins, params, conds = "", [], []
+        joins = ""
+        params: list[object] = []
+        conds: list[str] = []
         if base:
             conds.append(base)
         fq = opts.filter_query or ""
@@ -977,7 +979,7 @@ class MetadataStore:
             params.append(limit + 1 if page else limit)
         with self._catalog.read() as c, codec.bulk():
             rows = c.execute(sql, params).fetchall()
-            more = page and len(rows) > limit
+            more = page and limit is not None and len(rows) > limit  # a page always has a limit
             if more:
                 rows = rows[:limit]
             nodes = codec.load_nodes(kind, c, rows, self._tnames)

@@ -25,9 +25,10 @@ import re
 import sqlite3
 import struct
 from collections.abc import Iterator
+from typing import cast
 
 from ..catalog import openfiles
-from ..catalog.db import Transactions
+from ..catalog.db import Transactions, inserted_id
 from . import errors
 
 SCHEMA_VERSION = 10
@@ -57,12 +58,13 @@ def _varint(data: bytes, i: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(data: bytes) -> Iterator[tuple[int, int, object]]:
+def _fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
     """(field number, wire type, value) of a message's encoding: ints for varints, bytes for lengths."""
     i = 0
     while i < len(data):
         key, i = _varint(data, i)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, i = _varint(data, i)
         elif wire == 1:
@@ -77,36 +79,43 @@ def _fields(data: bytes) -> Iterator[tuple[int, int, object]]:
         yield number, wire, value
 
 
-def _value(data: bytes):
-    out = None
+def _bytes(v: int | bytes) -> bytes:
+    """A length-delimited field's value; a varint where one was expected is a malformed encoding."""
+    if isinstance(v, int):
+        raise ValueError("a varint where a length-delimited protobuf field was expected")
+    return v
+
+
+def _value(data: bytes) -> object:
+    out: object = None
     for number, _, v in _fields(data):
         if number == 1:
             out = None
         elif number == 2:
-            out = struct.unpack("<d", v)[0]
+            out = struct.unpack("<d", _bytes(v))[0]
         elif number == 3:
-            out = v.decode("utf-8")
+            out = _bytes(v).decode("utf-8")
         elif number == 4:
             out = bool(v)
         elif number == 5:
-            out = decode_struct(v)
+            out = decode_struct(_bytes(v))
         elif number == 6:
-            out = [_value(item) for n, _, item in _fields(v) if n == 1]
+            out = [_value(_bytes(item)) for n, _, item in _fields(_bytes(v)) if n == 1]
     return out
 
 
-def decode_struct(data: bytes) -> dict:
+def decode_struct(data: bytes) -> dict[str, object]:
     """A google.protobuf.Struct's wire encoding as the plain dict it holds."""
-    out = {}
+    out: dict[str, object] = {}
     for number, _, entry in _fields(data):
         if number != 1:
             continue
         key, value = "", None
-        for n, _, v in _fields(entry):
+        for n, _, v in _fields(_bytes(entry)):
             if n == 1:
-                key = v.decode("utf-8")
+                key = _bytes(v).decode("utf-8")
             elif n == 2:
-                value = _value(v)
+                value = _value(_bytes(v))
         out[key] = value
     return out
 
@@ -344,7 +353,7 @@ class _Writer:
             f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
         new_id = cur.lastrowid
         if base_type:
-            self._set_base_type(new_id, row["kind"], base_type)
+            self._set_base_type(inserted_id(cur), row["kind"], base_type)
         return _Done(new_id, cur.rowcount)
 
     def _update(self, table: str, sets: list[str], params: list):
@@ -400,7 +409,8 @@ class MlmdFile(Transactions):
             raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             for view in VIEWS:
                 raw.execute(view)
-            self.conn = _Writer(raw)
+            # _Writer stands in for the connection (reads pass through, knit's writes are rewritten)
+            self.conn = cast(sqlite3.Connection, _Writer(raw))
         except BaseException:
             raw.close()
             openfiles.closed(self._held)

@@ -141,10 +141,11 @@ def copy_store(src: MetadataStore, dst: MetadataStore, label: str) -> Summary:
         dst.put_events(new_events)
         summary.add("events", copied=len(new_events))
 
-    attributions, associations, parents = [], [], []
+    links: dict[str, list[tuple[int, int]]] = {"artifact": [], "execution": []}  # node -> (context id, its id)
+    parents: list[pb.ParentContext] = []
     for src_ctx, ctx in ids["context"].items():
-        for what, node, getter, links in (("attributions", "artifact", "get_artifacts_by_context", attributions),
-                                          ("associations", "execution", "get_executions_by_context", associations)):
+        for what, node, getter in (("attributions", "artifact", "get_artifacts_by_context"),
+                                   ("associations", "execution", "get_executions_by_context")):
             there = {n.id for n in getattr(dst, getter)(ctx)}
             for n in getattr(src, getter)(src_ctx):
                 mapped = ids[node].get(n.id)
@@ -153,8 +154,7 @@ def copy_store(src: MetadataStore, dst: MetadataStore, label: str) -> Summary:
                 if mapped in there:
                     summary.add(what, present=1)
                     continue
-                cls = pb.Attribution if node == "artifact" else pb.Association
-                links.append(cls(context_id=ctx, **{f"{node}_id": mapped}))
+                links[node].append((ctx, mapped))
                 summary.add(what, copied=1)
         there = {p.id for p in dst.get_parent_contexts_by_context(ctx)}
         for p in src.get_parent_contexts_by_context(src_ctx):
@@ -166,8 +166,11 @@ def copy_store(src: MetadataStore, dst: MetadataStore, label: str) -> Summary:
                 continue
             parents.append(pb.ParentContext(child_id=ctx, parent_id=mapped))
             summary.add("parent contexts", copied=1)
-    if attributions or associations:
-        dst.put_attributions_and_associations(attributions, associations)
+    if links["artifact"] or links["execution"]:
+        dst.put_attributions_and_associations(
+            [pb.Attribution(context_id=c, artifact_id=a) for c, a in links["artifact"]],
+            [pb.Association(context_id=c, execution_id=x) for c, x in links["execution"]],
+        )
     if parents:
         dst.put_parent_contexts(parents)
     return summary

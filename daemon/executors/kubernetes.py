@@ -26,8 +26,9 @@ import re
 import tarfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 import urllib3
 from kubernetes import client as kclient
@@ -700,8 +701,8 @@ class KubernetesExecutor:
 class _Frames:
     """Reads an exec websocket's frames: stdout as a file (`read`), stderr and the status aside."""
 
-    def __init__(self, ws):
-        self.ws = ws
+    def __init__(self, ws: object) -> None:  # a kubernetes.stream WSClient (the client is untyped)
+        self.ws: Any = ws
         self.buf = bytearray()
         self.stderr = ""
         self.status: dict | None = None
@@ -773,7 +774,7 @@ class _ChunkWriter:
     """A write-only file that a producer thread (tarfile) fills and the exec stream drains in chunks,
     a few at a time: a large input never sits in memory whole."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.buf = bytearray()
         self.total = 0
         self.queue: queue.Queue = queue.Queue(maxsize=8)
@@ -792,7 +793,7 @@ class _ChunkWriter:
     def flush(self) -> None:
         pass
 
-    def stream(self, produce):
+    def stream(self, produce: Callable[[], None]) -> Iterator[bytes]:
         """Run `produce()` (which writes here) in a thread; yield the chunks it writes."""
         failure: list[BaseException] = []
 

@@ -20,7 +20,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from typer import _click as click  # typer vendors click: its commands are these
@@ -286,7 +286,7 @@ def convert(p: dict, value: str):
 class _Tee:
     """sys.stdout for one Typer run whose output is worth keeping: writes go through and are kept."""
 
-    def __init__(self, real):
+    def __init__(self, real: TextIO) -> None:
         self.real = real
         self.kept: list[str] = []
 

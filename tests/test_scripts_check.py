@@ -37,3 +37,13 @@ def test_test_fast_deselects_every_marker_the_hook_applies():
     applied = set(markers.markers_for(markers.DOCKER_FIXTURES | markers.KUBERNETES_FIXTURES,
                                       next(iter(markers.SLOW_MODULES))))
     assert {f"not {m}" for m in applied} == set(expr.split(" and "))
+
+
+def test_ci_runs_the_checks_after_the_readmes_test_command_and_fails_on_a_finding():
+    readme = (REPO / "README.md").read_text()
+    command = re.search(r"```sh\n(bash packaging/docker-engine\.sh[^\n]*)\n```", readme).group(1)
+    ci = (REPO / ".ci" / "run").read_text()
+    assert command in ci  # the README's test command, exactly
+    after = ci.split(command, 1)[1]
+    assert re.search(r'^\[ "\$status" -ne 0 \] \|\| scripts/check \|\| status=\$\?$', after, re.M)
+    assert after.rstrip().endswith('exit "$status"')

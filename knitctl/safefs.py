@@ -65,6 +65,11 @@ def fit_name(name: str, suffix: str = "", limit: int = NAME_MAX) -> str:
 def open_regular(path, *, dir_fd: int | None = None, max_size: int | None = None) -> int:
     """A read-only fd of a regular file; raises NotRegular for anything else (links not followed,
     a FIFO opened without blocking and never read), FileNotFoundError when missing."""
+    return open_regular_stat(path, dir_fd=dir_fd, max_size=max_size)[0]
+
+
+def open_regular_stat(path, *, dir_fd: int | None = None, max_size: int | None = None) -> tuple[int, os.stat_result]:
+    """`open_regular`, with the fstat of what was opened (one call fewer for a caller that needs it)."""
     name = os.fspath(path)
     st = os.lstat(name, dir_fd=dir_fd)
     if not stat.S_ISREG(st.st_mode):
@@ -85,7 +90,7 @@ def open_regular(path, *, dir_fd: int | None = None, max_size: int | None = None
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, fst
 
 
 def open_dir(path, *, dir_fd: int | None = None) -> int:

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import safefs
 from .errors import KnitError, UsageError
@@ -149,6 +150,7 @@ class Store:
             else:
                 raise UsageError(f"{p}: is {safefs.kind(mode)}; data can hold only files, directories and links")
         lock = threading.Lock()
+        umask = _umask()  # read once: a mode it leaves whole needs no fchmod after the create
 
         def report(n: int) -> None:
             if progress:
@@ -158,7 +160,7 @@ class Store:
         def copy_one(job: tuple[Path, Path, Path]) -> tuple[Path, int, str]:
             src, out, rel = job
             fh = hashlib.sha256()
-            n, executable = _copy_file(src, out, fh, report if progress else None, stored=True)
+            n, executable = _copy_file(src, out, fh, report if progress else None, stored=True, umask=umask)
             return rel, n, f"F\0{rel.as_posix()}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n"
 
         size = 0
@@ -479,43 +481,96 @@ class _open_regular:
     """`with _open_regular(path) as f`: an unbuffered binary file of a regular file, opened
     without following a link and never a FIFO, socket or device (KnitError then)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, raw_below: int = 0):
+        """`raw_below`: a file smaller than this is given as a bare fd (`_RawFd`), no file object."""
         self.path = path
+        self.raw_below = raw_below
 
     def __enter__(self):
         try:
-            fd = safefs.open_regular(self.path)
+            fd, self.st = safefs.open_regular_stat(self.path)
         except safefs.NotRegular as e:
             raise KnitError(
                 f"{self.path}: is {e.what}; data can hold only files, directories and links"
             ) from None
-        self.f = open(fd, "rb", buffering=0)
+        self.f = _RawFd(fd) if self.st.st_size < self.raw_below else open(fd, "rb", buffering=0)
         return self.f
 
     def __exit__(self, *exc) -> None:
         self.f.close()
 
 
-def _copy_file(src: Path, dst: Path, h, progress: Progress | None, *, stored: bool = False) -> tuple[int, bool]:
+def _copy_file(
+    src: Path, dst: Path, h, progress: Progress | None, *, stored: bool = False, umask: int = 0o777
+) -> tuple[int, bool]:
     """Copy one file in one pass — read into a buffer, hash it, write it — and return
     (bytes, executable). `stored`: the copy goes into the store (created with its final
     read-only mode, its pages sent to disk as it goes); otherwise it is a new file of the
     user's (0666 or 0777, less the umask)."""
-    with _open_regular(src) as fi:
-        st = os.fstat(fi.fileno())
+    source = _open_regular(src, raw_below=COPY_BUFFER)
+    with source as fi:
+        st = source.st
         executable = bool(st.st_mode & stat.S_IXUSR)
         mode = (0o500 if executable else 0o400) if stored else (0o777 if executable else 0o666)
         fo = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
         try:
-            if stored:
+            if stored and mode & umask:
                 os.fchmod(fo, mode)  # exactly, whatever the umask
-            if stored and st.st_size >= DIRECT_MIN and _set_direct(fo, True):
+            if isinstance(fi, _RawFd):
+                n = _small_copy(fi.fd, fo, st.st_size, h, progress)
+            elif stored and st.st_size >= DIRECT_MIN and _set_direct(fo, True):
                 n = _direct_copy(fi, fo, h, progress)
             else:
                 n = _loop_copy(fi, fo, h, progress, writeback=stored)
         finally:
             os.close(fo)
     return n, executable
+
+
+class _RawFd:
+    """A bare fd with a file's `fileno`/`close` (no file object, no fstat: a small file needs none)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _small_copy(fi: int, fo: int, size: int, h, progress: Progress | None) -> int:
+    """The one pass for a file smaller than the copy buffer: read, hash, write, with the fewest
+    calls — a read that returns the whole size known from fstat ends it (no read for the end of
+    file); anything else (a file that grew or shrank meanwhile) reads on to the end. Its pages go
+    to disk with the filesystem's flush before the commit (syncfs), as with `cp -r; sync`."""
+    n = 0
+    view = _buffer(COPY_BUFFER)
+    while k := os.readv(fi, [view]):
+        chunk = view[:k]
+        h.update(chunk)
+        while chunk:
+            chunk = chunk[os.write(fo, chunk):]
+        n += k
+        if progress:
+            progress(k)
+        if n == size and k < len(view):
+            break
+    return n
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (/proc/self/status; Linux 4.7+); when it
+    cannot be read, every bit (so a caller then sets every mode exactly with fchmod)."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o777
 
 
 _buffers = threading.local()
@@ -590,7 +645,7 @@ def _direct_copy(fi, fo: int, h, progress: Progress | None) -> int:
     return n
 
 
-_sync_file_range = None
+_sync_file_range: Any = None  # the libc function once looked up; False where there is none
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:

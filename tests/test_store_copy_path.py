@@ -1,0 +1,67 @@
+"""The copy push's per-file short cuts: a mode the umask leaves whole is not set twice, a mode it
+would cut is still stored exactly; a small file is copied whole, its digest the one a fresh read gives."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from knitctl import data as data_api
+from knitctl import store as store_mod
+
+from conftest import make_tree
+
+
+def _modes(root):
+    return {p.name: stat.S_IMODE(os.lstat(p).st_mode) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o777])
+def test_stored_modes_are_exact_whatever_the_umask(session, tmp_path, mask):
+    src = make_tree(tmp_path / "src", {"plain.txt": "p", "tool.sh": "#!/bin/sh\n", "big.bin": b"x" * (1 << 20)})
+    os.chmod(src / "tool.sh", 0o755)
+    old = os.umask(mask)
+    try:
+        (d,) = data_api.push(session, [src])
+    finally:
+        os.umask(old)
+    assert _modes(session.store.path_of(d.knit_id)) == {"plain.txt": 0o400, "tool.sh": 0o500, "big.bin": 0o400}
+
+
+def test_the_umask_is_read_without_changing_it():
+    old = os.umask(0o027)
+    try:
+        assert store_mod._umask() == 0o027
+        assert os.umask(0o027) == 0o027
+    finally:
+        os.umask(old)
+
+
+def test_the_fchmod_is_skipped_only_when_the_umask_leaves_the_mode_whole(session, tmp_path, monkeypatch):
+    src = make_tree(tmp_path / "src", {"a.txt": "a", "b.txt": "b"})
+    calls: list[int] = []
+    real = os.fchmod
+    monkeypatch.setattr(store_mod.os, "fchmod", lambda fd, mode: (calls.append(mode), real(fd, mode)))
+    old = os.umask(0o022)
+    try:
+        data_api.push(session, [src])
+        assert calls == []
+        os.umask(0o600)
+        data_api.push(session, [src])
+        assert calls == [0o400, 0o400]
+    finally:
+        os.umask(old)
+
+
+def test_small_files_around_the_buffer_size_keep_their_bytes_and_digest(session, tmp_path):
+    rng = __import__("random").Random(3)
+    b = store_mod.COPY_BUFFER
+    spec = {f"f{n}": rng.randbytes(n) for n in (0, 1, b - 1, b, b + 1, 2 * b + 5)}
+    src = make_tree(tmp_path / "src", spec)
+    (d,) = data_api.push(session, [src])
+    stored = session.store.path_of(d.knit_id)
+    for name, content in spec.items():
+        assert (stored / name).read_bytes() == content
+    assert session.store.manifest(stored).digest == d.digest

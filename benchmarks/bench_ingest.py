@@ -230,7 +230,7 @@ def measure_copy(work: Path, src: Path, rounds: int) -> dict[str, float]:
 
         home = new_home(home_dir)
         cpu: list[float] = []
-        t = timed(lambda: push(home, src, move=False), cpu)
+        t = timed(lambda home=home: push(home, src, move=False), cpu)
         best["push"] = min(best["push"], t)
         best["push cpu"] = min(best["push cpu"], cpu[0])
         force_rmtree(home_dir)
@@ -246,7 +246,7 @@ def measure_move(work: Path, sources: list[Path], rounds: int) -> list[float]:
         for i, src in enumerate(sources):
             home = new_home(home_dir)
             pushed: list = []
-            t = timed(lambda: pushed.extend(push(home, src, move=True)))
+            t = timed(lambda home=home, src=src, pushed=pushed: pushed.extend(push(home, src, move=True)))
             best[i] = min(best[i], t)
             stored = home.data / pushed[0].knit_id
             make_writable(stored)

@@ -564,9 +564,9 @@ def _umask() -> int:
     """The process's umask, read without changing it (/proc/self/status; Linux 4.7+); when it
     cannot be read, every bit (so a caller then sets every mode exactly with fchmod)."""
     try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+        with open("/proc/self/status", "rb") as f:  # bytes: no codec to import (knitd may run where it can't)
             for line in f:
-                if line.startswith("Umask:"):
+                if line.startswith(b"Umask:"):
                     return int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass

@@ -31,6 +31,18 @@ def examples_dir() -> Path:
     return ex
 
 
+def push_example(session: Session, src: Path, tags: list[str]) -> data_api.Datum:
+    """Push an example directory through a temporary copy: the package holding it may lie inside
+    KNIT_HOME (install.sh puts its virtualenv there), and pushes from inside the store's home are refused."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="knit-quickstart-") as tmp:
+        staged = Path(tmp) / src.name
+        shutil.copytree(src, staged, symlinks=False)
+        return data_api.push(session, [staged], tags)[0]
+
+
 def ensure_image(image: str, say) -> str:
     r = subprocess.run([sys.executable, "-m", "daemon.images", image, "--fallback", "python"],
                        stdout=subprocess.PIPE, stderr=sys.stderr, text=True)
@@ -53,7 +65,7 @@ def run(session: Session, say, *, timeout: float = 600) -> dict:
         if have:
             say(f"{kind} data already pushed: {have[0].knit_id}")
         else:
-            d = data_api.push(session, [src], [PROJECT, kind, f"name:{src.name}"])[0]
+            d = push_example(session, src, [PROJECT, kind, f"name:{src.name}"])
             say(f"pushed {src} as {d.knit_id} ({kind})")
     plan_ids = []
     for f, spec in zip(PLAN_FILES, specs):

@@ -612,3 +612,10 @@ def test_lineage_upstream_and_live_labels(world, session):
 def test_knitctl_tui_is_a_command(cli_inproc):
     r = cli_inproc("tui", "--help")
     assert r.code == 0 and "live terminal UI" in r.out, r
+
+
+def test_the_refresh_tick_with_no_screen_on_the_stack_does_nothing(tmp_path):
+    """The once-a-second tick can fire while the app starts or shuts down: no screen, no error."""
+    app = make_app(tmp_path)
+    assert not app.screen_stack
+    app._tick()

@@ -180,6 +180,8 @@ class KnitApp(App):
         self.knitd_pid = event.pid
 
     def _tick(self) -> None:
+        if not self.screen_stack:  # a timer can fire while the app starts or shuts down, with no screen
+            return
         screen = self.screen
         if isinstance(screen, KnitScreen):
             screen.tick()

@@ -30,6 +30,8 @@ from typing import cast
 from ..catalog import openfiles
 from ..catalog.db import Transactions, inserted_id
 from . import errors
+from .metadata_store_pb2 import _read_varint as _varint
+from .metadata_store_pb2 import _varint as _put_varint
 
 SCHEMA_VERSION = 10
 STRUCT_PREFIX = "mlmd-struct::"
@@ -45,17 +47,6 @@ def is_mlmd_store(conn: sqlite3.Connection) -> bool:
 
 
 # -- protobuf wire decoding of google.protobuf.Struct (pure functions) -------------------------------
-
-
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        b = data[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, i
-        shift += 7
 
 
 def _fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
@@ -118,17 +109,6 @@ def decode_struct(data: bytes) -> dict[str, object]:
                 value = _value(_bytes(v))
         out[key] = value
     return out
-
-
-def _put_varint(out: bytearray, n: int) -> None:
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return
 
 
 def _put_field(out: bytearray, number: int, payload: bytes) -> None:

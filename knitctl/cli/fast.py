@@ -80,15 +80,19 @@ def _spec_path(st: str) -> Path | None:
     return d / f"cli-{_name(str(Path(__file__).parent))}.json" if d else None
 
 
-def load_spec(st: str) -> dict | None:
-    path = _spec_path(st)
+def _read_cached(path: Path | None, field: str, value: str) -> dict | None:
+    """A cache file's document when it reads as JSON and its `field` is `value`; None otherwise."""
     if path is None:
         return None
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and doc.get("stamp") == st else None
+    return doc if isinstance(doc, dict) and doc.get(field) == value else None
+
+
+def load_spec(st: str) -> dict | None:
+    return _read_cached(_spec_path(st), "stamp", st)
 
 
 def _write(path: Path, text: str) -> None:
@@ -124,14 +128,8 @@ def _help_path(key: str) -> Path | None:
 
 
 def load_help(key: str) -> str | None:
-    path = _help_path(key)
-    if path is None:
-        return None
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return doc.get("text") if isinstance(doc, dict) and doc.get("key") == key else None
+    doc = _read_cached(_help_path(key), "key", key)
+    return doc.get("text") if doc else None
 
 
 # -- serving ------------------------------------------------------------------------------------

@@ -21,10 +21,26 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 STATUSES = tuple(TRANSITIONS)
 TERMINAL = frozenset({"done", "failed", "invalidated"})
+# Runs that ended with a result to keep or look at (invalidated ones were removed): they may be retried or removed.
+FINISHED = frozenset({"done", "failed"})
 # Runs that are not finished yet and so may still produce outputs.
 LIVE = frozenset(TRANSITIONS) - TERMINAL
 # Runs whose container may exist.
 ACTIVE = frozenset({"ready", "starting", "running", "completing", "aborting"})
+# Runs knitd has claimed whose task is not known to have started (the rest of ACTIVE had one).
+PRESTART = frozenset({"ready", "starting"})
+# Runs asked to end (a stop: completing, an abort: aborting) that have not ended yet.
+ENDING = frozenset({"completing", "aborting"})
+
+
+def can_abort(status: str) -> bool:
+    """Whether a run in `status` may still be aborted (or stopped): it has not ended and no end was asked for."""
+    return status in TRANSITIONS and status not in TERMINAL and status not in ENDING
+
+
+def can_retry(status: str) -> bool:
+    """Whether a run in `status` may be retried: only a done or failed one."""
+    return status in FINISHED
 
 
 def can_move(current: str, new: str) -> bool:

@@ -12,16 +12,15 @@ import shutil
 from pathlib import Path
 
 from knitctl import runstate, safefs
+from knitctl.catalog import scheduler
 from knitctl.session import Session
 from knitctl.store import _make_readonly, _make_writable, _walk
 
 
 def output_dirs(session: Session, run_id: str) -> list[tuple[str, str, Path]]:
     """(knit id, mount path, host directory) of each uncommitted output of a run."""
-    rows = session.catalog.query(
-        "SELECT knit_id, output_path FROM data WHERE run_id = ? AND digest IS NULL ORDER BY output_path", (run_id,)
-    )
-    return [(r[0], r[1], session.home.runs / run_id / r[0]) for r in rows]
+    rows = scheduler.uncommitted_outputs(session.catalog.conn, run_id)
+    return [(knit_id, path, session.home.runs / run_id / knit_id) for knit_id, path in rows]
 
 
 def prepare_outputs(session: Session, run_id: str) -> list[tuple[str, Path]]:
@@ -38,8 +37,8 @@ def prepare_outputs(session: Session, run_id: str) -> list[tuple[str, Path]]:
 
 def finish(session: Session, run_id: str, success: bool, *, exit_code: int | None, message: str | None) -> str | None:
     """Commit outputs and end the run `done` (success) or `failed`. Returns the final status, or None if already final."""
-    status = session.catalog.one("SELECT status FROM run WHERE run_id = ?", (run_id,))
-    if status is None or status[0] in runstate.TERMINAL:
+    status = scheduler.run_status(session.catalog.conn, run_id)
+    if status is None or status in runstate.TERMINAL:
         cleanup(session, run_id)
         return None
     store = session.store
@@ -75,17 +74,11 @@ def finish(session: Session, run_id: str, success: bool, *, exit_code: int | Non
             + " — a task may write only files, directories and links to its outputs"
         )
     with session.catalog.write() as c:
-        current = c.execute("SELECT status FROM run WHERE run_id = ?", (run_id,)).fetchone()[0]
-        if current in runstate.TERMINAL:
+        current = scheduler.run_status(c, run_id)
+        if current is None or current in runstate.TERMINAL:
             return None
         for knit_id, m, uri in committed:
-            c.execute(
-                "UPDATE data SET digest = ?, size = ?, file_count = ? WHERE knit_id = ?",
-                (m.digest, m.size, m.file_count, knit_id),
-            )
-            c.execute(
-                "UPDATE artifact SET uri = ? WHERE id = (SELECT artifact_id FROM data WHERE knit_id = ?)", (uri, knit_id)
-            )
+            scheduler.commit_output(c, knit_id, digest=m.digest, size=m.size, file_count=m.file_count, uri=uri)
         # A user's stop (completing) is a success and an abort (aborting) a failure, whatever the exit code.
         # runstate.move keeps the MLMD states and, on `done`, projects the outputs in this transaction.
         final_status = "done" if current == "completing" or (success and current != "aborting") else "failed"

@@ -16,6 +16,7 @@ import logging
 import sqlite3
 
 from knitctl import pairing
+from knitctl.catalog import scheduler
 from knitctl.ids import ID_RE
 from knitctl.session import Session
 
@@ -28,10 +29,10 @@ def unsafe(session: Session) -> str | None:
         paired, why = pairing.status(session.home, session.catalog)
         if not paired:
             return why
-        check = session.catalog.one("PRAGMA quick_check")[0]
+        check = scheduler.quick_check(session.catalog.conn)
         if check != "ok":
             return f"the catalog fails SQLite's quick check ({check})"
-        if pairing.store_data(session.home.data) and not session.catalog.one("SELECT count(*) FROM data")[0]:
+        if pairing.store_data(session.home.data) and not scheduler.data_count(session.catalog.conn):
             return "the catalog knows no data while the store holds some"
     except sqlite3.DatabaseError as e:
         return f"the catalog can't be read ({e})"
@@ -46,12 +47,7 @@ def sweep(session: Session) -> list[str]:
 
     def known(ids: list[str]) -> set[str]:
         out: set[str] = {i for i in ids if not ID_RE.match(i)}   # not data: never swept
-        ids = [i for i in ids if ID_RE.match(i)]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            out.update(r[0] for r in session.catalog.query(
-                f"SELECT knit_id FROM data WHERE knit_id IN ({','.join('?' * len(chunk))})", chunk))
-        return out
+        return out | scheduler.known_data_ids(session.catalog.conn, [i for i in ids if ID_RE.match(i)])
 
     swept = session.store.sweep(known)
     if swept:

@@ -12,6 +12,7 @@ from pathlib import Path
 from watchfiles import watch
 
 from knitctl import runstate
+from knitctl.catalog import scheduler
 from knitctl.health import COMPONENTS, Health
 from knitctl.home import Home
 from knitctl.session import Session
@@ -46,14 +47,11 @@ class Daemon:
 
     def reconcile(self) -> None:
         """Runs left live by a previous knitd: re-attach, finish, or fail them (docs/ARCHITECTURE.md#daemon)."""
-        live = self.session.catalog.query(
-            "SELECT run_id, status FROM run WHERE status IN ('ready', 'starting', 'running', 'completing', 'aborting')"
-        )
+        conn = self.session.catalog.conn
+        live = scheduler.active_runs(conn)
         handles: dict = {}
         owners: dict = {}
-        names = {r[0] for r in self.session.catalog.query(
-            "SELECT DISTINCT coalesce(context, 'local') FROM run WHERE status IN ('ready', 'starting', 'running', 'completing', 'aborting')"
-        )} | {"local"}
+        names = scheduler.active_contexts(conn) | {"local"}
         unreachable: dict[str, str] = {}
         for name in sorted(names):
             try:
@@ -67,14 +65,13 @@ class Daemon:
                 handles[run_id] = h
                 owners[run_id] = ex
         live_ids = {r[0] for r in live}
-        context_of: dict[str, str] = {r[0]: r[1] for r in self.session.catalog.query(
-            "SELECT run_id, coalesce(context, 'local') FROM run WHERE status IN ('running', 'completing', 'aborting')")}
+        context_of = scheduler.started_run_contexts(conn)
         for run_id, status in live:
             handle = handles.get(run_id)
             if handle is not None:
                 log.info("run %s: re-attaching to its task (%s)", run_id, status)
                 self._spawn(run_id, attach=handle)
-            elif status in ("ready", "starting"):
+            elif status in runstate.PRESTART:
                 self._spawn(run_id)
             elif context_of.get(run_id) in unreachable:
                 finish(self.session, run_id, False, exit_code=None,
@@ -151,12 +148,7 @@ class Daemon:
     def _pass_on_requests(self) -> None:
         if not self.workers:
             return
-        marks = ",".join("?" * len(self.workers))
-        rows = self.session.catalog.query(
-            f"SELECT run_id, status FROM run WHERE run_id IN ({marks}) AND status IN ('completing', 'aborting')",
-            list(self.workers),
-        )
-        for run_id, status in rows:
+        for run_id, status in scheduler.ending_among(self.session.catalog.conn, list(self.workers)):
             w = self.workers[run_id]
             if w.acted or w.handle is None or w.executor is None:
                 continue  # no task yet: acted on at a later tick, once it has one
@@ -177,14 +169,10 @@ class Daemon:
         if free <= 0 or self.stopping.is_set():
             return
         claimed: list[tuple[str, int]] = []
-        if self.session.catalog.one("SELECT 1 FROM run WHERE status = 'waiting' LIMIT 1") is None:
+        if not scheduler.any_waiting(self.session.catalog.conn):
             return  # most ticks: nothing to claim, so no write lock taken
         with self.session.catalog.write() as c:
-            rows = c.execute(
-                "SELECT r.run_id, p.resources, r.context FROM run r JOIN plan p ON p.plan_id = r.plan_id"
-                " WHERE r.status = 'waiting' ORDER BY r.created_ms, r.run_id LIMIT ?",
-                (free * 8,),
-            ).fetchall()
+            rows = scheduler.oldest_waiting(c, free * 8)
             gpus_free = 0 if self.gpus is None else self.gpus - self._gpus_in_use()  # read only when self.gpus is set
             for run_id, resources, context in rows:
                 if len(claimed) >= free:
@@ -203,7 +191,7 @@ class Daemon:
                         continue  # waits for GPUs to free up
                     gpus_free -= need
                 runstate.move(c, run_id, "ready", expect="waiting")
-                c.execute("UPDATE run SET context = coalesce(context, ?) WHERE run_id = ?", (self.context, run_id))
+                scheduler.claim_context(c, run_id, self.context)
                 claimed.append((run_id, need))
         for run_id, need in claimed:
             self._spawn(run_id, gpus=need)
@@ -243,17 +231,15 @@ class Daemon:
         return ex
 
     def _spawn(self, run_id: str, *, attach=None, gpus: int | None = None) -> None:
-        row = self.session.catalog.one("SELECT context FROM run WHERE run_id = ?", (run_id,))
+        conn = self.session.catalog.conn
         try:
-            executor = self.executor_for(row[0] if row else None)
+            executor = self.executor_for(scheduler.context_of(conn, run_id))
         except ExecutorError as e:
             log.error("run %s: %s", run_id, e)
             finish(self.session, run_id, False, exit_code=None, message=str(e))
             return
         if gpus is None:
-            row = self.session.catalog.one(
-                "SELECT p.resources, r.context FROM run r JOIN plan p ON p.plan_id = r.plan_id WHERE r.run_id = ?", (run_id,)
-            )
+            row = scheduler.resources_and_context(conn, run_id)
             gpus = gpu_count(json.loads(row[0]).get("gpu")) if row and self._on_this_host(row[1]) else 0
         w = Worker(run_id, gpus=gpus, executor=executor)
         w.thread = threading.Thread(

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from knitctl import runstate
+from knitctl.catalog import scheduler
 from knitctl.errors import Conflict
 from knitctl.plans.registry import get as get_plan
 from knitctl.session import Session
@@ -37,18 +38,9 @@ class Worker:
 
 def build_job(session: Session, run_id: str) -> Job:
     conn = session.catalog.conn
-    row = conn.execute("SELECT plan_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
-    plan = get_plan(conn, row[0])
+    plan = get_plan(conn, scheduler.plan_of(conn, run_id))
     spec = plan.spec
-    inputs = tuple(
-        (r[0], session.store.path_of(r[1]))
-        for r in conn.execute(
-            """SELECT ep.step_key, d.knit_id FROM run r JOIN event e ON e.execution_id = r.execution_id AND e.type = 3
-               JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0 JOIN data d ON d.artifact_id = e.artifact_id
-               WHERE r.run_id = ? ORDER BY ep.step_key""",
-            (run_id,),
-        )
-    )
+    inputs = tuple((path, session.store.path_of(knit_id)) for path, knit_id in scheduler.input_mounts(conn, run_id))
     outputs = tuple(prepare_outputs(session, run_id))
     env = dict(spec.env)
     env.update(KNIT_RUN_ID=run_id, KNIT_PLAN_ID=plan.plan_id)
@@ -115,17 +107,13 @@ def run_worker(home, executor: Executor, w: Worker, *, attach: Handle | None = N
         w.done.set()
 
 
-def _status(session: Session, run_id: str) -> str:
-    return session.catalog.one("SELECT status FROM run WHERE run_id = ?", (run_id,))[0]
-
-
 def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None) -> None:
     run_id = w.run_id
     job = build_job(session, run_id)
     logpath = session.home.run_log(run_id)
     if attach is None:
         with session.catalog.write() as c:
-            status = _status(session, run_id)
+            status = scheduler.run_status(c, run_id)
             if status == "ready":
                 runstate.move(c, run_id, "starting")
                 status = "starting"
@@ -180,7 +168,7 @@ def _follow(session: Session, executor: Executor, w: Worker, handle: Handle, job
     follower.start()
     timeout = None
     if job.timeout:
-        started = session.catalog.one("SELECT started_ms FROM run WHERE run_id = ?", (run_id,))[0]
+        started = scheduler.started_ms(session.catalog.conn, run_id)
         elapsed = (time.time() * 1000 - (started or time.time() * 1000)) / 1000
         timeout = max(0.1, job.timeout - elapsed)
     outcome = executor.wait(handle, timeout)

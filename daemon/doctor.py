@@ -64,12 +64,13 @@ def context_checks(only: str | None = None) -> list[dict]:
 def kube_checks(name: str, settings: dict) -> list[dict]:
     from kubernetes import client as kclient
 
-    from .executors.base import ExecutorError
+    from .executors import ExecutorError, make_executor
     from .executors.kubernetes import API_CALLS, KubernetesExecutor
 
     label = f"context {name}"
     try:
-        ex = KubernetesExecutor({"name": name, **settings}, home_label="doctor")
+        ex = make_executor({"name": name, **settings}, "doctor")
+        assert isinstance(ex, KubernetesExecutor)  # context_checks passes only Kubernetes contexts
         version = kclient.VersionApi(ex.api_client).get_code(_request_timeout=10)
     except ExecutorError as e:
         return [check(label, False, str(e), f"fix the kubeconfig of context {name} (`knitctl context show {name}`)")]

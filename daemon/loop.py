@@ -221,12 +221,10 @@ class Daemon:
             settings = contexts.get(name)
         except KnitError as e:
             raise ExecutorError(e.message) from None
-        if settings.get("kind", "kubernetes") == "docker":
-            ex = self.executor
-        else:
-            from .executors.kubernetes import KubernetesExecutor
+        from .executors import kind_of, make_executor
 
-            ex = KubernetesExecutor(settings, home_label=str(self.home.root))
+        # a Docker context shares the local executor (one engine, one client)
+        ex = self.executor if kind_of(settings) == "docker" else make_executor(settings, str(self.home.root))
         self.executors[name] = ex
         return ex
 

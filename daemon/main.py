@@ -67,10 +67,10 @@ def run(argv: list[str] | None = None) -> None:
 
         with Session.open(home, reclaim=False):  # a catalog that is not this store's is refused before Docker is asked
             pass
-        from .executors.docker import DockerExecutor
+        from .executors import make_executor
         from .loop import Daemon
 
-        executor = DockerExecutor(str(home.root))
+        executor = make_executor({"name": "local", "kind": "docker"}, str(home.root))
         gpus = args.gpus if args.gpus is not None else detect_gpus()
         daemon = Daemon(home, executor, parallelism=args.parallelism, gpus=gpus)
     except (KnitError, ExecutorError) as e:

@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ids, times
+from . import ids, runstate, times
 from . import tags as tagrules
+from .catalog import data as q
 from .catalog import now_ms, records
 from .errors import KnitError, UsageError
 from .projection import nominations_of, project_data
@@ -163,11 +164,7 @@ def commit_uploads(
                         uri=str(store.path_of(knit_id)), at_ms=t,
                     )
                     if up.ingest_key:
-                        c.execute(
-                            "INSERT INTO artifact_property(artifact_id, name, is_custom, string_value)"
-                            " SELECT artifact_id, ?, 1, ? FROM data WHERE knit_id = ?",
-                            (INGEST_PROPERTY, up.ingest_key, knit_id),
-                        )
+                        q.set_custom_string(c, knit_id, INGEST_PROPERTY, up.ingest_key)
                 project_data(c, [s[0] for s in staged])
     except BaseException:
         # Locks are released: put moved sources back and clear what this commit left,
@@ -180,42 +177,20 @@ def commit_uploads(
 
 def ingested(session: Session, ingest_key: str) -> str | None:
     """The datum an identical watched-folder item already became, if any."""
-    row = session.catalog.one(
-        "SELECT d.knit_id FROM artifact_property ap JOIN data d ON d.artifact_id = ap.artifact_id"
-        " WHERE ap.name = ? AND ap.is_custom = 1 AND ap.string_value = ?",
-        (INGEST_PROPERTY, ingest_key),
-    )
-    return row[0] if row else None
+    return q.with_custom_string(session.catalog.conn, INGEST_PROPERTY, ingest_key)
 
 
 # -- reading -------------------------------------------------------------------
 
 
-_DATUM_SQL = """
-SELECT d.knit_id, d.run_id, d.output_path, d.digest, d.size, d.file_count, d.source,
-       r.status AS run_status, r.finished_ms, r.plan_id
-FROM data d JOIN run r ON r.run_id = d.run_id
-"""
-
-
-def _tags_of(session: Session, knit_ids: list[str]) -> dict[str, list[Tag]]:
-    out: dict[str, list[Tag]] = {k: [] for k in knit_ids}
-    for i in range(0, len(knit_ids), 500):
-        chunk = knit_ids[i : i + 500]
-        q = f"SELECT knit_id, key, value FROM tag WHERE knit_id IN ({','.join('?' * len(chunk))})"
-        for row in session.catalog.query(q, chunk):
-            out[row[0]].append(Tag(row[1], row[2]))
-    return out
-
-
 def _from_rows(session: Session, rows) -> list[Datum]:
-    tags = _tags_of(session, [r["knit_id"] for r in rows])
+    tags = q.tags_of(session.catalog.conn, [r["knit_id"] for r in rows])
     return [
         Datum(
             knit_id=r["knit_id"],
-            tags=sorted(tags[r["knit_id"]]),
+            tags=sorted(Tag(k, v) for k, v in tags[r["knit_id"]]),
             status=data_status(r["run_status"]),
-            timestamp_ms=r["finished_ms"] if r["run_status"] in ("done", "failed") else None,
+            timestamp_ms=r["finished_ms"] if r["run_status"] in runstate.FINISHED else None,
             run_id=r["run_id"],
             plan_id=r["plan_id"],
             output_path=r["output_path"],
@@ -230,15 +205,12 @@ def _from_rows(session: Session, rows) -> list[Datum]:
 
 def resolve_id(session: Session, text: str) -> str:
     prefix = ids.check_prefix(text, what="data")
-    rows = session.catalog.query(
-        "SELECT knit_id FROM data WHERE knit_id >= ? AND knit_id < ? LIMIT 6", (prefix, prefix + "g")
-    )
-    return ids.pick_one(prefix, [r[0] for r in rows], what="data")
+    return ids.pick_one(prefix, q.ids_with_prefix(session.catalog.conn, prefix), what="data")
 
 
 def get(session: Session, text: str) -> Datum:
     knit_id = resolve_id(session, text)
-    return _from_rows(session, session.catalog.query(_DATUM_SQL + " WHERE d.knit_id = ?", (knit_id,)))[0]
+    return _from_rows(session, q.by_id(session.catalog.conn, knit_id))[0]
 
 
 def show(session: Session, text: str) -> Datum:
@@ -246,15 +218,7 @@ def show(session: Session, text: str) -> Datum:
     with session.catalog.read() as conn:
         d = get(session, text)
         d.downstream = [
-            {"run_id": r[0], "plan_id": r[1], "path": r[2], "status": r[3]}
-            for r in session.catalog.query(
-                """SELECT r.run_id, r.plan_id, ep.step_key, r.status
-                   FROM data d JOIN event e ON e.artifact_id = d.artifact_id AND e.type = 3
-                   JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
-                   JOIN run r ON r.execution_id = e.execution_id
-                   WHERE d.knit_id = ? ORDER BY r.created_ms""",
-                (d.knit_id,),
-            )
+            {"run_id": r[0], "plan_id": r[1], "path": r[2], "status": r[3]} for r in q.downstream(conn, d.knit_id)
         ]
         d.nominations = nominations_of(conn, d.knit_id)
     return d
@@ -269,65 +233,42 @@ def find(
     duration: str | None = None,
 ) -> list[Datum]:
     """Data carrying every given tag (system tags included), oldest first."""
-    sql, params = _find_sql(_DATUM_SQL, tags, transient, since, duration)
-    with session.catalog.read():
-        return _from_rows(session, session.catalog.query(sql, params))
+    f = _filter(tags, transient, since, duration)
+    with session.catalog.read() as conn:
+        return _from_rows(session, q.find(conn, f))
 
 
-def _find_sql(select: str, tags: Iterable[str], transient: str, since: str | None,
-              duration: str | None) -> tuple[str, list]:
-    """`select` (over data d JOIN run r) with find's filters and order; raises UsageError on a bad filter."""
+def _filter(tags: Iterable[str], transient: str, since: str | None, duration: str | None) -> q.DataFilter:
+    """find's filters, checked; raises UsageError on a bad one."""
     wanted = tagrules.parse_many(tags, where="--tag", user=False)
     transient = {"true": "yes", "false": "no"}.get(transient, transient)  # Knitfab's spelling
     if transient not in ("yes", "no", "both"):
         raise UsageError(f"--transient: {transient!r} is not one of yes, no, both (or true, false)")
-    where: list[str] = []
-    params: list[object] = []
-    user = [t for t in wanted if not t.reserved]
+    f = q.DataFilter()
     for t in wanted:
         if t.key == tagrules.KEY_ID:
-            where.append("d.knit_id = ?")
-            params.append(t.value)
+            f.knit_ids.append(t.value)
         elif t.key == tagrules.KEY_TIMESTAMP:
-            where.append("r.finished_ms = ? AND r.status = 'done'")
-            params.append(tagrules.parse_time(t.value, where="--tag knit#timestamp"))
+            f.done_at_ms.append(tagrules.parse_time(t.value, where="--tag knit#timestamp"))
         elif t.key == tagrules.KEY_TRANSIENT:
             if t.value == tagrules.TRANSIENT_FAILED:
-                where.append("r.status IN ('failed')")
+                statuses = ["failed"]
             elif t.value == tagrules.TRANSIENT_PROCESSING:
-                where.append("r.status NOT IN ('done', 'failed', 'invalidated')")
+                statuses = sorted(runstate.LIVE)
             else:
                 raise UsageError(f"--tag: {t} is not a system tag; knit#transient is 'processing' or 'failed'")
+            f.run_statuses = [s for s in statuses if f.run_statuses is None or s in f.run_statuses]
             transient = "both"
         elif t.reserved:
             raise UsageError(f"--tag: {t} is not a system tag; system keys are knit#id, knit#timestamp, knit#transient")
-    if user:
-        sub = " INTERSECT ".join("SELECT knit_id FROM tag WHERE key = ? AND value = ?" for _ in user)
-        where.append(f"d.knit_id IN ({sub})")
-        for t in user:
-            params += [t.key, t.value]
-    if transient == "no":
-        where.append("r.status = 'done'")
-    elif transient == "yes":
-        where.append("r.status != 'done'")
-    where_window, window_params = times.window_sql("r.finished_ms", since, duration)
-    where += where_window
-    params += window_params
-    return select + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.created_ms, d.knit_id", params
+        else:
+            f.user_tags.append((t.key, t.value))
+    f.done = {"no": True, "yes": False}.get(transient)
+    f.finished_from_ms, f.finished_before_ms = times.window(since, duration)
+    return f
 
 
-# A listing's rows, ready to print: one query, the user tags aggregated in SQL in Tag order (key, then
-# value: SQLite's binary collation orders UTF-8 as Python orders code points). An ordered subquery feeds
-# the aggregate (SQLite does not flatten it into an aggregate, so its order is the aggregate's).
-_USER_TAGS = "(SELECT {agg} FROM (SELECT key || ':' || value AS kv FROM tag WHERE knit_id = d.knit_id ORDER BY key, value))"
-LISTING_TEXT = _USER_TAGS.format(agg="group_concat(kv, ' ')")  # the tags cell's user part, as one string
-LISTING_JSON = _USER_TAGS.format(agg="json_group_array(kv)")    # a JSON array: any character round-trips
-
-_LISTING_SQL = """
-SELECT d.knit_id, r.status, r.finished_ms, d.run_id, r.plan_id, d.output_path, d.digest, d.size,
-       d.file_count, d.source, {tags}
-FROM data d JOIN run r ON r.run_id = d.run_id
-"""
+LISTING_TEXT, LISTING_JSON = q.TAGS_TEXT, q.TAGS_JSON
 
 
 def listing(
@@ -341,16 +282,9 @@ def listing(
 ) -> list[tuple]:
     """find's data as tuples (knit_id, run status, finished_ms, run_id, plan_id, output_path, digest, size,
     file_count, source, user tags as `user_tags` aggregates them): no objects for a listing that only prints."""
-    sql, params = _find_sql(_LISTING_SQL.format(tags=user_tags), tags, transient, since, duration)
-    with session.catalog.read():
-        return plain_rows(session.catalog.conn, sql, params)
-
-
-def plain_rows(conn, sql: str, params) -> list[tuple]:
-    """Rows as plain tuples (no sqlite3.Row per row)."""
-    cur = conn.cursor()
-    cur.row_factory = None
-    return cur.execute(sql, params).fetchall()
+    f = _filter(tags, transient, since, duration)
+    with session.catalog.read() as conn:
+        return q.listing(conn, f, user_tags)
 
 
 def system_tags_text(run_status: str, finished_ms: int | None) -> list[str]:
@@ -367,18 +301,18 @@ def system_tags_text(run_status: str, finished_ms: int | None) -> list[str]:
 
 def ensure_digest(session: Session, knit_id: str) -> str | None:
     """The datum's digest, computing and recording it first if its push deferred it (a --move)."""
-    row = session.catalog.one("SELECT digest FROM data WHERE knit_id = ?", (knit_id,))
-    if row is None or row[0] != DEFERRED:
-        return row[0] if row else None
+    exists, digest = q.digest_of(session.catalog.conn, knit_id)
+    if not exists or digest != DEFERRED:
+        return digest
     digest = session.store.manifest(session.store.path_of(knit_id)).digest
     with session.catalog.write() as c:
-        c.execute("UPDATE data SET digest = ? WHERE knit_id = ? AND digest = ?", (digest, knit_id, DEFERRED))
+        q.replace_digest(c, knit_id, DEFERRED, digest)
     return digest
 
 
 def deferred(session: Session, limit: int = 100) -> list[str]:
     """Ids of data whose digest a --move deferred."""
-    return [r[0] for r in session.catalog.query("SELECT knit_id FROM data WHERE digest = ? LIMIT ?", (DEFERRED, limit))]
+    return q.with_digest(session.catalog.conn, DEFERRED, limit)
 
 
 # -- pull ------------------------------------------------------------------------

@@ -14,9 +14,12 @@ import itertools
 import sqlite3
 from collections.abc import Iterable, Mapping
 
+from .catalog import projection as q
 from .catalog import records
+from .catalog.projection import fitted_inputs, nominated_for, plan_inputs
 
-NOMINATABLE = "done"
+__all__ = ["fits", "assignments", "fitted_inputs", "nominated_for", "plan_inputs", "candidate_runs", "PlanRuns",
+           "project_data", "project_plan", "nominations_of"]
 
 
 # -- pure rules ------------------------------------------------------------------
@@ -45,80 +48,14 @@ def assignments(
 # -- catalog side ---------------------------------------------------------------
 
 
-def fitted_inputs(conn: sqlite3.Connection, knit_id: str) -> list[tuple[str, str]]:
-    """(plan_id, path) of every plan input this datum fits, if it is nominatable."""
-    row = conn.execute(
-        "SELECT r.status, r.finished_ms FROM data d JOIN run r ON r.run_id = d.run_id WHERE d.knit_id = ?",
-        (knit_id,),
-    ).fetchone()
-    if row is None or row[0] != NOMINATABLE:
-        return []
-    finished = row[1]
-    return [
-        (r[0], r[1])
-        for r in conn.execute(
-            """
-            WITH m AS (
-                SELECT pit.plan_id, pit.path, count(*) AS n
-                FROM tag t JOIN plan_input_tag pit ON pit.key = t.key AND pit.value = t.value
-                WHERE t.knit_id = :id
-                GROUP BY pit.plan_id, pit.path
-            )
-            SELECT pi.plan_id, pi.path FROM plan_input pi JOIN m ON m.plan_id = pi.plan_id AND m.path = pi.path
-            WHERE m.n = pi.tag_count
-              AND (pi.pin_id IS NULL OR pi.pin_id = :id)
-              AND (pi.pin_timestamp_ms IS NULL OR pi.pin_timestamp_ms = :ts)
-            UNION
-            SELECT pi.plan_id, pi.path FROM plan_input pi
-            WHERE pi.tag_count = 0 AND (pi.pin_id = :id OR (pi.pin_id IS NULL AND pi.pin_timestamp_ms = :ts))
-              AND (pi.pin_timestamp_ms IS NULL OR pi.pin_timestamp_ms = :ts)
-            """,
-            {"id": knit_id, "ts": finished},
-        )
-    ]
-
-
-def nominated_for(conn: sqlite3.Connection, plan_id: str, path: str) -> list[str]:
-    """Knit ids of the nominatable data fitting one input, oldest first."""
-    pi = conn.execute(
-        "SELECT tag_count, pin_id, pin_timestamp_ms FROM plan_input WHERE plan_id = ? AND path = ?",
-        (plan_id, path),
-    ).fetchone()
-    tag_count, pin_id, pin_ts = pi
-    params: dict[str, object] = {"plan": plan_id, "path": path, "n": tag_count, "pin": pin_id, "ts": pin_ts}
-    if tag_count:
-        source = """
-            SELECT t.knit_id FROM plan_input_tag p JOIN tag t ON t.key = p.key AND t.value = p.value
-            WHERE p.plan_id = :plan AND p.path = :path GROUP BY t.knit_id HAVING count(*) = :n
-        """
-    else:
-        source = "SELECT knit_id FROM data"
-    sql = f"""
-        SELECT d.knit_id FROM data d JOIN run r ON r.run_id = d.run_id
-        WHERE d.knit_id IN ({source}) AND r.status = 'done'
-          AND (:pin IS NULL OR d.knit_id = :pin)
-          AND (:ts IS NULL OR r.finished_ms = :ts)
-        ORDER BY r.finished_ms, d.knit_id
-    """
-    return [r[0] for r in conn.execute(sql, params)]
-
-
-def plan_inputs(conn: sqlite3.Connection, plan_id: str) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT path FROM plan_input WHERE plan_id = ? ORDER BY path", (plan_id,))]
-
-
 def candidate_runs(conn: sqlite3.Connection, plan_id: str, fixed: Mapping[str, str] | None = None) -> list[dict[str, str]]:
     """Assignments the rule asks for that never existed as runs of this plan."""
     paths = plan_inputs(conn, plan_id)
     nominated = {p: ([] if fixed and p in fixed else nominated_for(conn, plan_id, p)) for p in paths}
     if any(not nominated[p] for p in paths if not (fixed and p in fixed)):
         return []
-    existing_sql = "SELECT 1 FROM run WHERE plan_id = ? AND assignment = ?"
-    out = []
-    for a in assignments(nominated, fixed):
-        if conn.execute(existing_sql, (plan_id, records.canonical_assignment(a))).fetchone() is None:
-            out.append(a)
-    return out
+    return [a for a in assignments(nominated, fixed)
+            if not q.run_exists(conn, plan_id, records.canonical_assignment(a))]
 
 
 class PlanRuns:
@@ -129,22 +66,14 @@ class PlanRuns:
         from .catalog import mlmd
         from .tags import Tag
 
-        active, pinned, ctx_id = conn.execute(
-            "SELECT active, json_extract(spec, '$.context'), context_id FROM plan WHERE plan_id = ?", (plan_id,)
-        ).fetchone()
+        active, pinned, ctx_id, outputs = q.run_template(conn, plan_id)
         self.plan_id = plan_id
         self.status = "waiting" if active else "deactivated"
         self.context = pinned or contexts.current()
         self.plan_context_id = ctx_id
         self.exec_type = mlmd.type_id(conn, mlmd.EXECUTION_TYPE, mlmd.RUN_TYPE)
         self.art_type = mlmd.type_id(conn, mlmd.ARTIFACT_TYPE, mlmd.DATA_TYPE)
-        tags: dict[str, list[Tag]] = {}
-        for path, k, v in conn.execute("SELECT path, key, value FROM plan_output_tag WHERE plan_id = ?", (plan_id,)):
-            tags.setdefault(path, []).append(Tag(k, v))
-        self.outputs = [
-            (path, tags.get(path, []))
-            for (path,) in conn.execute("SELECT path FROM plan_output WHERE plan_id = ? ORDER BY is_log, path", (plan_id,))
-        ]
+        self.outputs = [(path, [Tag(k, v) for k, v in tags]) for path, tags in outputs]
 
     def create(self, conn: sqlite3.Connection, assignment: dict[str, str]) -> str:
         """A new run with its output data (processing until it finishes)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from .catalog import mlmd, now_ms
+from .catalog import now_ms, runs
 from .errors import Conflict
 
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -67,65 +67,41 @@ def move(
 
     `expect` makes it a compare-and-set: the move happens only from that status.
     """
-    row = conn.execute("SELECT status, execution_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
+    row = runs.status_and_execution(conn, run_id)
     if row is None:
         raise Conflict(f"run {run_id} does not exist")
-    current: str = row[0]
+    current, execution_id = row
     if expect is not None and current != expect:
         raise Conflict(f"run {run_id} is {current}, not {expect}")
     check_move(run_id, current, new)
-    t = now_ms()
-    sets: dict[str, object] = {}
-    if new == "running":  # the task's clock (durations, `timeout`) starts with the task, not the image pull
-        sets["started_ms = coalesce(started_ms, ?)"] = t
-    if new in TERMINAL:
-        sets["finished_ms = ?"] = t
-    if exit_code is not None:
-        sets["exit_code = ?"] = exit_code
-    if message is not None:
-        sets["message = ?"] = message
-    _record(conn, run_id, row[1], new, t, sets, note)
+    # the task's clock (durations, `timeout`) starts with the task, not the image pull
+    runs.record_status(conn, run_id, execution_id, new, now_ms(), note, start=new == "running",
+                       finish=new in TERMINAL, exit_code=exit_code, message=message)
     if new == "done":
         # Its outputs are nominatable now: projection reacts in this same transaction (docs/ARCHITECTURE.md#semantics).
         from .projection import project_data
 
-        project_data(conn, [r[0] for r in conn.execute("SELECT knit_id FROM data WHERE run_id = ?", (run_id,))])
+        project_data(conn, runs.output_ids(conn, run_id))
     return current
 
 
 def reset(conn: sqlite3.Connection, run_id: str, *, note: str) -> None:
     """Retry: a finished run goes back to `waiting` (outside the ordinary graph, by design)."""
     execution_id = _finished(conn, run_id, "only done or failed runs can be retried")
-    cleared: dict[str, object] = {f"{c} = ?": None for c in ("exit_code", "message", "request", "started_ms", "finished_ms")}
-    _record(conn, run_id, execution_id, "waiting", now_ms(), cleared, note)
+    runs.record_status(conn, run_id, execution_id, "waiting", now_ms(), note, clear=True)
 
 
 def invalidate(conn: sqlite3.Connection, run_id: str, *, note: str) -> None:
     """rm: a finished run becomes `invalidated`, kept so its assignment never runs again."""
     execution_id = _finished(conn, run_id, "stop or abort it before removing it")
-    _record(conn, run_id, execution_id, "invalidated", now_ms(), {}, note)
+    runs.record_status(conn, run_id, execution_id, "invalidated", now_ms(), note)
 
 
 def _finished(conn: sqlite3.Connection, run_id: str, otherwise: str) -> int:
     """The execution id of a done or failed run; Conflict for any other."""
-    status: str
-    execution_id: int
-    status, execution_id = conn.execute("SELECT status, execution_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
-    if status not in ("done", "failed"):
-        raise Conflict(f"run {run_id} is {status}; {otherwise}")
-    return execution_id
-
-
-def _record(conn: sqlite3.Connection, run_id: str, execution_id: int, new: str, t: int,
-            sets: dict[str, object], note: str | None) -> None:
-    """Write a new status everywhere it shows: the run (plus `sets`), its MLMD execution and
-    output artifacts, and the run's history."""
-    assignments = ["status = ?", "updated_ms = ?", *sets]
-    conn.execute(f"UPDATE run SET {', '.join(assignments)} WHERE run_id = ?", (new, t, *sets.values(), run_id))
-    conn.execute("UPDATE execution SET last_known_state = ?, update_time_ms = ? WHERE id = ?",
-                 (mlmd.EXECUTION_STATE[new], t, execution_id))
-    conn.execute(
-        "UPDATE artifact SET state = ?, update_time_ms = ? WHERE id IN (SELECT artifact_id FROM data WHERE run_id = ?)",
-        (mlmd.artifact_state(new), t, run_id),
-    )
-    conn.execute("INSERT INTO run_history(run_id, at_ms, status, note) VALUES (?, ?, ?, ?)", (run_id, t, new, note))
+    row = runs.status_and_execution(conn, run_id)
+    if row is None:
+        raise Conflict(f"run {run_id} does not exist")
+    if row[0] not in FINISHED:
+        raise Conflict(f"run {run_id} is {row[0]}; {otherwise}")
+    return row[1]

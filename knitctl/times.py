@@ -52,13 +52,13 @@ def since_ms(text: str, now_ms: int | None = None) -> int:
         raise UsageError(f"{e.message}; or give how long ago, like 2h or 3d") from None
 
 
-def window_sql(column: str, since: str | None, duration: str | None) -> tuple[list[str], list[int]]:
-    """`--since T [--duration D]` as SQL conditions on an epoch-milliseconds column."""
+def window(since: str | None, duration: str | None) -> tuple[int | None, int | None]:
+    """`--since T [--duration D]` as [start, end) in epoch milliseconds (None: open on that side)."""
     if not since:
         if duration:
             raise UsageError("--duration needs --since: it is the length of the window starting there")
-        return [], []
+        return None, None
     start = since_ms(since)
     if not duration:
-        return [f"{column} >= ?"], [start]
-    return [f"{column} >= ?", f"{column} < ?"], [start, start + parse_duration(duration)]
+        return start, None
+    return start, start + parse_duration(duration)

@@ -73,7 +73,7 @@ def test_tag_parser(text):
 def test_time_and_duration_parsers(text):
     _only_knit_errors(times.parse_duration, text)
     _only_knit_errors(tags.parse_time, text)
-    _only_knit_errors(times.window_sql, "t", text, "1h")
+    _only_knit_errors(times.window, text, "1h")
 
 
 def _in_file(data: bytes, fn):

@@ -198,6 +198,13 @@ def inserted_id(cur: sqlite3.Cursor) -> int:
     return rowid
 
 
+def plain_rows(conn: sqlite3.Connection, sql: str, params=()) -> list[tuple]:
+    """Rows as plain tuples (no sqlite3.Row per row: listings that only print)."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    return cur.execute(sql, params).fetchall()
+
+
 class CatalogDamaged(KnitError):
     """The catalog file can't be read as a database (exit 1)."""
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from .. import ids, runstate
 from .. import tags as tagrules
-from ..catalog import mlmd, now_ms
-from ..catalog.records import UPLOAD_PLAN
+from ..catalog import plans as q
+from ..catalog.records import LOG_PATH
 from ..errors import Conflict, UsageError
 from ..projection import nominated_for, project_plan
 from ..session import Session
@@ -78,18 +78,13 @@ def _row_to_plan(row) -> Plan:
 
 def resolve_id(conn: sqlite3.Connection, text: str) -> str:
     prefix = ids.check_prefix(text, what="plan")
-    rows = conn.execute(
-        "SELECT plan_id FROM plan WHERE plan_id >= ? AND plan_id < ? AND hash IS NOT NULL LIMIT 6", (prefix, prefix + "g")
-    ).fetchall()
-    return ids.pick_one(prefix, [r[0] for r in rows], what="plan")
+    return ids.pick_one(prefix, q.ids_with_prefix(conn, prefix), what="plan")
 
 
 def get(conn: sqlite3.Connection, text: str) -> Plan:
     plan_id = resolve_id(conn, text)
-    plan = _row_to_plan(conn.execute("SELECT * FROM plan WHERE plan_id = ?", (plan_id,)).fetchone())
-    plan.runs = {
-        r[0]: r[1] for r in conn.execute("SELECT status, count(*) FROM run WHERE plan_id = ? GROUP BY status", (plan_id,))
-    }
+    plan = _row_to_plan(q.row(conn, plan_id))
+    plan.runs = q.run_counts(conn, plan_id).get(plan_id, {})
     return plan
 
 
@@ -97,18 +92,19 @@ def shapes(conn: sqlite3.Connection) -> list[PlanShape]:
     """Every real plan's input and output tag sets."""
     ins: dict[str, dict[str, set[str]]] = {}
     outs: dict[str, dict[str, set[str]]] = {}
-    for pid, path in conn.execute("SELECT plan_id, path FROM plan_input"):
+    inputs, in_tags, outputs, out_tags = q.tag_rows(conn)
+    for pid, path, _pin_id, _pin_ts in inputs:
         ins.setdefault(pid, {})[path] = set()
-    for pid, path, k, v in conn.execute("SELECT plan_id, path, key, value FROM plan_input_tag"):
+    for pid, path, k, v in in_tags:
         ins[pid][path].add(f"{k}:{v}")
-    for pid, path, pin_id, pin_ts in conn.execute("SELECT plan_id, path, pin_id, pin_timestamp_ms FROM plan_input"):
+    for pid, path, pin_id, pin_ts in inputs:
         if pin_id:
             ins[pid][path].add(f"{tagrules.KEY_ID}:{pin_id}")
         if pin_ts is not None:
             ins[pid][path].add(f"{tagrules.KEY_TIMESTAMP}:{tagrules.format_time(pin_ts)}")
-    for pid, path in conn.execute("SELECT plan_id, path FROM plan_output WHERE plan_id != ?", (UPLOAD_PLAN,)):
+    for pid, path in outputs:
         outs.setdefault(pid, {})[path] = set()
-    for pid, path, k, v in conn.execute("SELECT plan_id, path, key, value FROM plan_output_tag"):
+    for pid, path, k, v in out_tags:
         outs[pid][path].add(f"{k}:{v}")
     pids = sorted(set(ins) | set(outs))
     return [
@@ -126,39 +122,23 @@ def _shape_of(plan_id: str, spec: PlanSpec) -> PlanShape:
 
 def _insert(conn: sqlite3.Connection, spec: PlanSpec) -> str:
     plan_id = ids.new_id()
-    t = now_ms()
-    ctx_type = mlmd.type_id(conn, mlmd.CONTEXT_TYPE, mlmd.PLAN_TYPE)
-    ctx = conn.execute(
-        "INSERT INTO context(type_id, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?)",
-        (ctx_type, plan_id, t, t),
-    ).lastrowid
-    conn.execute(
-        "INSERT INTO plan(plan_id, context_id, hash, image, spec, active, resources, annotations, service_account, created_ms)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (plan_id, ctx, spec.hash, spec.image, json.dumps(spec.to_dict()), int(spec.active),
-         json.dumps(spec.resources.to_dict()), json.dumps(list(spec.annotations)), spec.service_account, t),
-    )
+    inputs = []
     for m in spec.inputs:
         user = [tagrules.parse(t) for t in m.tags]
         pin_id = next((t.value for t in user if t.key == tagrules.KEY_ID), None)
         pin_ts = next((tagrules.parse_time(t.value) for t in user if t.key == tagrules.KEY_TIMESTAMP), None)
-        plain = [t for t in user if not t.reserved]
-        conn.execute(
-            "INSERT INTO plan_input(plan_id, path, tag_count, pin_id, pin_timestamp_ms) VALUES (?, ?, ?, ?, ?)",
-            (plan_id, m.path, len(plain), pin_id, pin_ts),
-        )
-        conn.executemany(
-            "INSERT INTO plan_input_tag(plan_id, path, key, value) VALUES (?, ?, ?, ?)",
-            [(plan_id, m.path, t.key, t.value) for t in plain],
-        )
-    outs = [(m.path, m.tags, 0) for m in spec.outputs] + ([("log", spec.log, 1)] if spec.log is not None else [])
-    for path, tags, is_log in outs:
-        conn.execute("INSERT INTO plan_output(plan_id, path, is_log) VALUES (?, ?, ?)", (plan_id, path, is_log))
-        conn.executemany(
-            "INSERT INTO plan_output_tag(plan_id, path, key, value) VALUES (?, ?, ?, ?)",
-            [(plan_id, path, *t.split(":", 1)) for t in tags],
-        )
+        plain = [(t.key, t.value) for t in user if not t.reserved]
+        inputs.append((m.path, len(plain), pin_id, pin_ts, plain))
+    outs = [(m.path, False, m.tags) for m in spec.outputs] + ([(LOG_PATH, True, spec.log)] if spec.log is not None else [])
+    outputs = [(path, is_log, [_pair(t) for t in tags]) for path, is_log, tags in outs]
+    q.insert(conn, plan_id, spec.hash, spec.image, spec.to_dict(), spec.active, spec.resources.to_dict(),
+             list(spec.annotations), spec.service_account, inputs, outputs)
     return plan_id
+
+
+def _pair(tag: str) -> tuple[str, str]:
+    key, value = tag.split(":", 1)
+    return key, value
 
 
 def apply(session: Session, spec: PlanSpec, *, dry_run: bool = False) -> ApplyResult:
@@ -168,9 +148,9 @@ def apply(session: Session, spec: PlanSpec, *, dry_run: bool = False) -> ApplyRe
     """
     try:
         with session.catalog.write() as conn:
-            existing = conn.execute("SELECT plan_id FROM plan WHERE hash = ?", (spec.hash,)).fetchone()
+            existing = q.with_hash(conn, spec.hash)
             if existing:
-                plan = get(conn, existing[0])
+                plan = get(conn, existing)
                 result = ApplyResult(plan, False, [], _differences(plan, spec), dry_run)
                 if dry_run:
                     raise _DryRun(result)
@@ -196,12 +176,7 @@ def apply(session: Session, spec: PlanSpec, *, dry_run: bool = False) -> ApplyRe
                 shape = " × ".join(str(n) for n in counts.values())
                 warnings.append(f"the inputs combine into {product} runs ({shape}); narrow the input tags if that is not meant")
             new_runs = project_plan(conn, plan_id)
-            assigned = [
-                dict(line.split("=", 1) for line in r[0].split("\n"))
-                for r in conn.execute(
-                    "SELECT assignment FROM run WHERE plan_id = ? ORDER BY created_ms, run_id", (plan_id,)
-                )
-            ]
+            assigned = [dict(line.split("=", 1) for line in a.split("\n")) for a in q.run_assignments(conn, plan_id)]
             result = ApplyResult(get(conn, plan_id), True, new_runs, warnings, dry_run, assigned)
             if dry_run:
                 raise _DryRun(result)
@@ -236,17 +211,8 @@ def find(
         raise UsageError(f"--active: {active!r} is not one of yes, no, both")
     want_in = {str(t) for t in tagrules.parse_many(in_tags, where="--in-tag", user=False)}
     want_out = {str(t) for t in tagrules.parse_many(out_tags, where="--out-tag")}
-    where: list[str] = ["hash IS NOT NULL"]
-    params: list[object] = []
-    if active != "both":
-        where.append("active = ?")
-        params.append(1 if active == "yes" else 0)
-    if image:
-        where.append("(image = ? OR image LIKE ?)")
-        params += [image, image + ":%"]
     with session.catalog.read() as conn:
-        rows = conn.execute(f"SELECT * FROM plan WHERE {' AND '.join(where)} ORDER BY created_ms", params).fetchall()
-        plans = [_row_to_plan(r) for r in rows]
+        plans = [_row_to_plan(r) for r in q.rows(conn, active={"yes": True, "no": False}.get(active), image=image)]
         out = []
         for p in plans:
             if want_in and not any(want_in <= set(m.tags) for m in p.spec.inputs):
@@ -256,9 +222,7 @@ def find(
             ):
                 continue
             out.append(p)
-        counts: dict[str, dict[str, int]] = {}
-        for pid, status, n in conn.execute("SELECT plan_id, status, count(*) FROM run GROUP BY plan_id, status"):
-            counts.setdefault(pid, {})[status] = n
+        counts = q.run_counts(conn)
         for p in out:
             p.runs = counts.get(p.plan_id, {})
     return out
@@ -277,9 +241,9 @@ def set_active(session: Session, text: str, active: bool) -> tuple[Plan, int]:
     """Activate or deactivate; swaps the plan's waiting ↔ deactivated runs. Returns how many moved."""
     with session.catalog.write() as conn:
         plan_id = resolve_id(conn, text)
-        conn.execute("UPDATE plan SET active = ? WHERE plan_id = ?", (int(active), plan_id))
+        q.set_active(conn, plan_id, active)
         frm, to = ("deactivated", "waiting") if active else ("waiting", "deactivated")
-        moved = [r[0] for r in conn.execute("SELECT run_id FROM run WHERE plan_id = ? AND status = ?", (plan_id, frm))]
+        moved = q.runs_with_status(conn, plan_id, frm)
         for run_id in moved:
             runstate.move(conn, run_id, to, note="plan activated" if active else "plan deactivated")
         if active:
@@ -290,7 +254,7 @@ def set_active(session: Session, text: str, active: bool) -> tuple[Plan, int]:
 def set_resources(session: Session, text: str, set_: list[str], unset: list[str]) -> Plan:
     with session.catalog.write() as conn:
         plan_id = resolve_id(conn, text)
-        current = Resources.from_dict(json.loads(conn.execute("SELECT resources FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()[0])).to_dict()
+        current = Resources.from_dict(q.resources(conn, plan_id)).to_dict()
         for u in unset:
             key = "gpu" if u.strip() == "nvidia.com/gpu" else u.strip()
             if key not in ("cpu", "memory", "gpu"):
@@ -308,14 +272,14 @@ def set_resources(session: Session, text: str, set_: list[str], unset: list[str]
                 value = [x.strip() for x in v.strip("[]").split(",") if x.strip()]
             parsed = parse_resources("--set", "resources", {k: value}).to_dict()
             current[k] = parsed[k]
-        conn.execute("UPDATE plan SET resources = ? WHERE plan_id = ?", (json.dumps(current), plan_id))
+        q.set_resources(conn, plan_id, current)
         return get(conn, plan_id)
 
 
 def annotate(session: Session, text: str, add: list[str], remove: list[str], remove_keys: list[str]) -> Plan:
     with session.catalog.write() as conn:
         plan_id = resolve_id(conn, text)
-        current = list(json.loads(conn.execute("SELECT annotations FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()[0]))
+        current = q.annotations(conn, plan_id)
         rm = {parse_annotation(a, where="--remove") for a in remove}
         keys = {k.strip() for k in remove_keys}
         current = [a for a in current if a not in rm and a.split("=", 1)[0] not in keys]
@@ -323,5 +287,5 @@ def annotate(session: Session, text: str, add: list[str], remove: list[str], rem
             a = parse_annotation(a, where="--add")
             if a not in current:
                 current.append(a)
-        conn.execute("UPDATE plan SET annotations = ? WHERE plan_id = ?", (json.dumps(sorted(current)), plan_id))
+        q.set_annotations(conn, plan_id, sorted(current))
         return get(conn, plan_id)

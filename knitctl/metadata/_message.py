@@ -6,7 +6,8 @@ with `Name`/`Value`, sub-messages that attach to their parent on first write
 the rest of its oneof), repeated fields with `add()`, maps whose message
 values spring into existence on `map[key]`, `SetInParent`, `CopyFrom`,
 `MergeFrom`, `HasField`, `WhichOneof`, `ClearField`, equality and the text
-format for printing. There is no wire format.
+format for printing. A field's `number` (the `n=` of the `f_*` helpers) is its protobuf field
+number: `_wire` encodes and decodes messages in protobuf's binary format by it.
 
 A message class lists its fields in `FIELDS` (built with the `f_*` helpers
 below); the metaclass turns them into descriptors.
@@ -139,10 +140,12 @@ SCALAR, MESSAGE, REPEATED, REPEATED_MESSAGE, MAP, MAP_MESSAGE = range(6)
 
 
 class FieldSpec:
-    __slots__ = ("name", "kind", "default", "check", "_cls", "oneof", "enum", "fmt")
+    __slots__ = ("name", "kind", "default", "check", "_cls", "oneof", "enum", "fmt", "number")
 
-    def __init__(self, name, kind, *, default=None, check=None, cls=None, oneof=None, enum=None, fmt=None):
+    def __init__(self, name, kind, *, default=None, check=None, cls=None, oneof=None, enum=None, fmt=None,
+                 number=None):
         self.name = name
+        self.number = number
         self.kind = kind
         self.default = default
         self.check = check
@@ -159,54 +162,56 @@ class FieldSpec:
         return c
 
 
-def f_int64(name, oneof=None):
-    return FieldSpec(name, SCALAR, default=0, check=_int64, oneof=oneof, fmt="int")
+def f_int64(name, oneof=None, *, n=None, default=0):
+    return FieldSpec(name, SCALAR, default=default, check=_int64, oneof=oneof, fmt="int", number=n)
 
 
-def f_int32(name, default=0, oneof=None):
-    return FieldSpec(name, SCALAR, default=default, check=_int32, oneof=oneof, fmt="int")
+def f_int32(name, default=0, oneof=None, *, n=None):
+    return FieldSpec(name, SCALAR, default=default, check=_int32, oneof=oneof, fmt="int", number=n)
 
 
-def f_double(name, oneof=None):
-    return FieldSpec(name, SCALAR, default=0.0, check=_double, oneof=oneof, fmt="double")
+def f_double(name, oneof=None, *, n=None):
+    return FieldSpec(name, SCALAR, default=0.0, check=_double, oneof=oneof, fmt="double", number=n)
 
 
-def f_string(name, oneof=None):
-    return FieldSpec(name, SCALAR, default="", check=_string, oneof=oneof, fmt="string")
+def f_string(name, oneof=None, *, n=None):
+    return FieldSpec(name, SCALAR, default="", check=_string, oneof=oneof, fmt="string", number=n)
 
 
-def f_bytes(name, oneof=None):
-    return FieldSpec(name, SCALAR, default=b"", check=_bytes, oneof=oneof, fmt="bytes")
+def f_bytes(name, oneof=None, *, n=None):
+    return FieldSpec(name, SCALAR, default=b"", check=_bytes, oneof=oneof, fmt="bytes", number=n)
 
 
-def f_bool(name, default=False, oneof=None):
-    return FieldSpec(name, SCALAR, default=default, check=_bool, oneof=oneof, fmt="bool")
+def f_bool(name, default=False, oneof=None, *, n=None):
+    return FieldSpec(name, SCALAR, default=default, check=_bool, oneof=oneof, fmt="bool", number=n)
 
 
-def f_enum(name, enum: EnumType, default=0, oneof=None):
-    return FieldSpec(name, SCALAR, default=default, check=_enum_check(enum), oneof=oneof, enum=enum, fmt="enum")
+def f_enum(name, enum: EnumType, default=0, oneof=None, *, n=None):
+    return FieldSpec(name, SCALAR, default=default, check=_enum_check(enum), oneof=oneof, enum=enum, fmt="enum",
+                     number=n)
 
 
-def f_message(name, cls, oneof=None):
-    return FieldSpec(name, MESSAGE, cls=cls, oneof=oneof)
+def f_message(name, cls, oneof=None, *, n=None):
+    return FieldSpec(name, MESSAGE, cls=cls, oneof=oneof, number=n)
 
 
-def f_repeated_message(name, cls):
-    return FieldSpec(name, REPEATED_MESSAGE, cls=cls)
+def f_repeated_message(name, cls, *, n=None):
+    return FieldSpec(name, REPEATED_MESSAGE, cls=cls, number=n)
 
 
-def f_repeated(name, item: FieldSpec):
-    return FieldSpec(name, REPEATED, check=item.check, enum=item.enum, fmt=item.fmt)
+def f_repeated(name, item: FieldSpec, *, n=None):
+    return FieldSpec(name, REPEATED, check=item.check, enum=item.enum, fmt=item.fmt, number=n)
 
 
-def f_map(name, value: FieldSpec):
+def f_map(name, value: FieldSpec, *, n=None):
     """map<string, scalar or enum>"""
-    return FieldSpec(name, MAP, default=value.default, check=value.check, enum=value.enum, fmt=value.fmt)
+    return FieldSpec(name, MAP, default=value.default, check=value.check, enum=value.enum, fmt=value.fmt,
+                     number=n)
 
 
-def f_map_message(name, cls):
+def f_map_message(name, cls, *, n=None):
     """map<string, message>"""
-    return FieldSpec(name, MAP_MESSAGE, cls=cls)
+    return FieldSpec(name, MAP_MESSAGE, cls=cls, number=n)
 
 
 # -- descriptors --------------------------------------------------------------

@@ -7,6 +7,11 @@ reads the same: `metadata_store_pb2.ArtifactType()`, `properties["day"] = metada
 
 knit adds one connection variant, `ConnectionConfig(knit=KnitCatalogConfig(home=...))`:
 the knit catalog itself, where every datum, run and plan is already recorded.
+
+Every field carries its number in MLMD's protos (`n=`), so `knitctl.metadata._wire` reads and
+writes the same bytes as ml-metadata; `tests/test_metadata_grpc_wire.py` compares each field's name,
+number and type with ml-metadata 1.17.1's own descriptors. knit's additions (the `knit`
+connection, a client's `token_file`) use numbers from 1000 up, which MLMD does not use.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from ._message import (
     f_map,
     f_map_message,
     f_message,
+    f_repeated,
     f_repeated_message,
     f_string,
 )
@@ -155,7 +161,7 @@ class Struct(Message):
 class Any(Message):
     """google.protobuf.Any: a type URL and the serialized message bytes."""
 
-    FIELDS = [f_string("type_url"), f_bytes("value")]
+    FIELDS = [f_string("type_url", n=1), f_bytes("value", n=2)]
 
     def TypeName(self) -> str:
         return self.type_url.rsplit("/", 1)[-1]
@@ -216,13 +222,17 @@ class Value(Message):
     """One property value; exactly one of the fields is set."""
 
     FIELDS = [
-        f_int64("int_value", oneof="value"),
-        f_double("double_value", oneof="value"),
-        f_string("string_value", oneof="value"),
-        f_message("struct_value", Struct, oneof="value"),
-        f_message("proto_value", Any, oneof="value"),
-        f_bool("bool_value", oneof="value"),
+        f_int64("int_value", oneof="value", n=1),
+        f_double("double_value", oneof="value", n=2),
+        f_string("string_value", oneof="value", n=3),
+        f_message("struct_value", Struct, oneof="value", n=4),
+        f_message("proto_value", Any, oneof="value", n=5),
+        f_bool("bool_value", oneof="value", n=6),
     ]
+
+
+class SystemTypeExtension(Message):
+    FIELDS = [f_string("type_name", n=1)]
 
 
 # -- types --------------------------------------------------------------------
@@ -234,13 +244,64 @@ class ArtifactType(Message):
         {"UNSET": 0, "DATASET": 1, "MODEL": 2, "METRICS": 3, "STATISTICS": 4},
     )
     FIELDS = [
-        f_int64("id"),
-        f_string("name"),
-        f_string("version"),
-        f_string("description"),
-        f_string("external_id"),
-        f_map("properties", f_enum("", PropertyType)),
-        f_enum("base_type", SystemDefinedBaseType),
+        f_int64("id", n=1),
+        f_string("name", n=2),
+        f_string("version", n=4),
+        f_string("description", n=5),
+        f_string("external_id", n=7),
+        f_map("properties", f_enum("", PropertyType), n=3),
+        f_enum("base_type", SystemDefinedBaseType, n=6),
+    ]
+
+
+def _struct_type():  # ArtifactStructType's kinds hold ArtifactStructTypes: resolved on first use
+    return ArtifactStructType
+
+
+class UnionArtifactStructType(Message):
+    FIELDS = [f_repeated_message("candidates", _struct_type, n=1)]
+
+
+class IntersectionArtifactStructType(Message):
+    FIELDS = [f_repeated_message("constraints", _struct_type, n=1)]
+
+
+class ListArtifactStructType(Message):
+    FIELDS = [f_message("element", _struct_type, n=1)]
+
+
+class NoneArtifactStructType(Message):
+    FIELDS: list = []
+
+
+class AnyArtifactStructType(Message):
+    FIELDS: list = []
+
+
+class TupleArtifactStructType(Message):
+    FIELDS = [f_repeated_message("elements", _struct_type, n=1)]
+
+
+class DictArtifactStructType(Message):
+    FIELDS = [
+        f_map_message("properties", _struct_type, n=1),
+        f_bool("none_type_not_required", n=2),
+        f_message("extra_properties_type", _struct_type, n=3),
+    ]
+
+
+class ArtifactStructType(Message):
+    """The shape of an execution type's inputs or outputs (kept and returned as given)."""
+
+    FIELDS = [
+        f_message("simple", ArtifactType, oneof="kind", n=1),
+        f_message("union_type", UnionArtifactStructType, oneof="kind", n=2),
+        f_message("intersection", IntersectionArtifactStructType, oneof="kind", n=3),
+        f_message("list", ListArtifactStructType, oneof="kind", n=4),
+        f_message("none", NoneArtifactStructType, oneof="kind", n=5),
+        f_message("any", AnyArtifactStructType, oneof="kind", n=6),
+        f_message("tuple", TupleArtifactStructType, oneof="kind", n=7),
+        f_message("dict", DictArtifactStructType, oneof="kind", n=8),
     ]
 
 
@@ -250,26 +311,28 @@ class ExecutionType(Message):
         {"UNSET": 0, "TRAIN": 1, "TRANSFORM": 2, "PROCESS": 3, "EVALUATE": 4, "DEPLOY": 5},
     )
     FIELDS = [
-        f_int64("id"),
-        f_string("name"),
-        f_string("version"),
-        f_string("description"),
-        f_string("external_id"),
-        f_map("properties", f_enum("", PropertyType)),
-        f_enum("base_type", SystemDefinedBaseType),
+        f_int64("id", n=1),
+        f_string("name", n=2),
+        f_string("version", n=6),
+        f_string("description", n=7),
+        f_string("external_id", n=9),
+        f_map("properties", f_enum("", PropertyType), n=3),
+        f_message("input_type", ArtifactStructType, n=4),
+        f_message("output_type", ArtifactStructType, n=5),
+        f_enum("base_type", SystemDefinedBaseType, n=8),
     ]
 
 
 class ContextType(Message):
     SystemDefinedBaseType = EnumType("ml_metadata.ContextType.SystemDefinedBaseType", {"UNSET": 0})
     FIELDS = [
-        f_int64("id"),
-        f_string("name"),
-        f_string("version"),
-        f_string("description"),
-        f_string("external_id"),
-        f_map("properties", f_enum("", PropertyType)),
-        f_enum("base_type", SystemDefinedBaseType),
+        f_int64("id", n=1),
+        f_string("name", n=2),
+        f_string("version", n=4),
+        f_string("description", n=5),
+        f_string("external_id", n=7),
+        f_map("properties", f_enum("", PropertyType), n=3),
+        f_enum("base_type", SystemDefinedBaseType, n=6),
     ]
 
 
@@ -283,18 +346,18 @@ class Artifact(Message):
          "REFERENCE": 6},
     )
     FIELDS = [
-        f_int64("id"),
-        f_string("name"),
-        f_int64("type_id"),
-        f_string("type"),
-        f_string("uri"),
-        f_string("external_id"),
-        f_map_message("properties", Value),
-        f_map_message("custom_properties", Value),
-        f_enum("state", State),
-        f_int64("create_time_since_epoch"),
-        f_int64("last_update_time_since_epoch"),
-        f_message("system_metadata", Any),
+        f_int64("id", n=1),
+        f_string("name", n=7),
+        f_int64("type_id", n=2),
+        f_string("type", n=8),
+        f_string("uri", n=3),
+        f_string("external_id", n=11),
+        f_map_message("properties", Value, n=4),
+        f_map_message("custom_properties", Value, n=5),
+        f_enum("state", State, n=6),
+        f_int64("create_time_since_epoch", n=9),
+        f_int64("last_update_time_since_epoch", n=10),
+        f_message("system_metadata", Any, n=12),
     ]
 
 
@@ -304,32 +367,32 @@ class Execution(Message):
         {"UNKNOWN": 0, "NEW": 1, "RUNNING": 2, "COMPLETE": 3, "FAILED": 4, "CACHED": 5, "CANCELED": 6},
     )
     FIELDS = [
-        f_int64("id"),
-        f_string("name"),
-        f_int64("type_id"),
-        f_string("type"),
-        f_string("external_id"),
-        f_enum("last_known_state", State),
-        f_map_message("properties", Value),
-        f_map_message("custom_properties", Value),
-        f_int64("create_time_since_epoch"),
-        f_int64("last_update_time_since_epoch"),
-        f_message("system_metadata", Any),
+        f_int64("id", n=1),
+        f_string("name", n=6),
+        f_int64("type_id", n=2),
+        f_string("type", n=7),
+        f_string("external_id", n=10),
+        f_enum("last_known_state", State, n=3),
+        f_map_message("properties", Value, n=4),
+        f_map_message("custom_properties", Value, n=5),
+        f_int64("create_time_since_epoch", n=8),
+        f_int64("last_update_time_since_epoch", n=9),
+        f_message("system_metadata", Any, n=11),
     ]
 
 
 class Context(Message):
     FIELDS = [
-        f_int64("id"),
-        f_string("name"),
-        f_int64("type_id"),
-        f_string("type"),
-        f_string("external_id"),
-        f_map_message("properties", Value),
-        f_map_message("custom_properties", Value),
-        f_int64("create_time_since_epoch"),
-        f_int64("last_update_time_since_epoch"),
-        f_message("system_metadata", Any),
+        f_int64("id", n=1),
+        f_string("name", n=3),
+        f_int64("type_id", n=2),
+        f_string("type", n=6),
+        f_string("external_id", n=9),
+        f_map_message("properties", Value, n=4),
+        f_map_message("custom_properties", Value, n=5),
+        f_int64("create_time_since_epoch", n=7),
+        f_int64("last_update_time_since_epoch", n=8),
+        f_message("system_metadata", Any, n=10),
     ]
 
 
@@ -337,7 +400,7 @@ class Context(Message):
 
 
 class _Step(Message):
-    FIELDS = [f_int64("index", oneof="value"), f_string("key", oneof="value")]
+    FIELDS = [f_int64("index", oneof="value", n=1), f_string("key", oneof="value", n=2)]
 
 
 _Step.__name__ = _Step.__qualname__ = "Step"
@@ -345,7 +408,7 @@ _Step.__name__ = _Step.__qualname__ = "Step"
 
 class _Path(Message):
     Step = _Step
-    FIELDS = [f_repeated_message("steps", _Step)]
+    FIELDS = [f_repeated_message("steps", _Step, n=1)]
 
 
 _Path.__name__ = _Path.__qualname__ = "Path"
@@ -359,25 +422,25 @@ class Event(Message):
     )
     Path = _Path
     FIELDS = [
-        f_int64("artifact_id"),
-        f_int64("execution_id"),
-        f_message("path", _Path),
-        f_enum("type", Type),
-        f_int64("milliseconds_since_epoch"),
-        f_message("system_metadata", Any),
+        f_int64("artifact_id", n=1),
+        f_int64("execution_id", n=2),
+        f_message("path", _Path, n=3),
+        f_enum("type", Type, n=4),
+        f_int64("milliseconds_since_epoch", n=5),
+        f_message("system_metadata", Any, n=6),
     ]
 
 
 class Attribution(Message):
-    FIELDS = [f_int64("artifact_id"), f_int64("context_id"), f_message("system_metadata", Any)]
+    FIELDS = [f_int64("artifact_id", n=1), f_int64("context_id", n=2), f_message("system_metadata", Any, n=3)]
 
 
 class Association(Message):
-    FIELDS = [f_int64("execution_id"), f_int64("context_id"), f_message("system_metadata", Any)]
+    FIELDS = [f_int64("execution_id", n=1), f_int64("context_id", n=2), f_message("system_metadata", Any, n=3)]
 
 
 class ParentContext(Message):
-    FIELDS = [f_int64("child_id"), f_int64("parent_id"), f_message("system_metadata", Any)]
+    FIELDS = [f_int64("child_id", n=1), f_int64("parent_id", n=2), f_message("system_metadata", Any, n=3)]
 
 
 # -- lineage ------------------------------------------------------------------
@@ -385,28 +448,28 @@ class ParentContext(Message):
 
 class LineageGraph(Message):
     FIELDS = [
-        f_repeated_message("artifact_types", ArtifactType),
-        f_repeated_message("execution_types", ExecutionType),
-        f_repeated_message("context_types", ContextType),
-        f_repeated_message("artifacts", Artifact),
-        f_repeated_message("executions", Execution),
-        f_repeated_message("contexts", Context),
-        f_repeated_message("events", Event),
-        f_repeated_message("attributions", Attribution),
-        f_repeated_message("associations", Association),
-        f_repeated_message("parent_contexts", ParentContext),
+        f_repeated_message("artifact_types", ArtifactType, n=1),
+        f_repeated_message("execution_types", ExecutionType, n=2),
+        f_repeated_message("context_types", ContextType, n=3),
+        f_repeated_message("artifacts", Artifact, n=4),
+        f_repeated_message("executions", Execution, n=5),
+        f_repeated_message("contexts", Context, n=6),
+        f_repeated_message("events", Event, n=7),
+        f_repeated_message("attributions", Attribution, n=8),
+        f_repeated_message("associations", Association, n=9),
+        f_repeated_message("parent_contexts", ParentContext, n=10),
     ]
 
 
 class _StartingNodes(Message):
-    FIELDS = [f_string("filter_query")]
+    FIELDS = [f_string("filter_query", n=1)]
 
 
 _StartingNodes.__name__ = _StartingNodes.__qualname__ = "StartingNodes"
 
 
 class _EndingNodes(Message):
-    FIELDS = [f_string("filter_query"), f_bool("include_ending_nodes")]
+    FIELDS = [f_string("filter_query", n=1), f_bool("include_ending_nodes", n=2)]
 
 
 _EndingNodes.__name__ = _EndingNodes.__qualname__ = "EndingNodes"
@@ -420,12 +483,67 @@ class LineageSubgraphQueryOptions(Message):
     StartingNodes = _StartingNodes
     EndingNodes = _EndingNodes
     FIELDS = [
-        f_message("starting_artifacts", _StartingNodes, oneof="starting_nodes"),
-        f_message("starting_executions", _StartingNodes, oneof="starting_nodes"),
-        f_int64("max_num_hops"),
-        f_enum("direction", Direction),
-        f_message("ending_artifacts", _EndingNodes),
-        f_message("ending_executions", _EndingNodes),
+        f_message("starting_artifacts", _StartingNodes, oneof="starting_nodes", n=1),
+        f_message("starting_executions", _StartingNodes, oneof="starting_nodes", n=2),
+        f_int64("max_num_hops", n=3),
+        f_enum("direction", Direction, n=4),
+        f_message("ending_artifacts", _EndingNodes, n=5),
+        f_message("ending_executions", _EndingNodes, n=6),
+    ]
+
+
+# -- listing options (the gRPC service's paging) ------------------------------------
+
+
+class _OrderByField(Message):
+    Field = EnumType(
+        "ml_metadata.ListOperationOptions.OrderByField.Field",
+        {"FIELD_UNSPECIFIED": 0, "CREATE_TIME": 1, "LAST_UPDATE_TIME": 2, "ID": 3},
+    )
+    FIELDS = [f_enum("field", Field, default=3, n=1), f_bool("is_asc", default=True, n=2)]
+
+
+_OrderByField.__name__ = _OrderByField.__qualname__ = "OrderByField"
+
+
+class ListOperationOptions(Message):
+    OrderByField = _OrderByField
+    FIELDS = [
+        f_int32("max_result_size", default=20, n=1),
+        f_message("order_by_field", _OrderByField, n=2),
+        f_string("next_page_token", n=3),
+        f_string("filter_query", n=4),
+    ]
+
+
+class ListOperationNextPageToken(Message):
+    FIELDS = [
+        f_int64("id_offset", n=1),
+        f_int64("field_offset", n=2),
+        f_message("set_options", ListOperationOptions, n=3),
+        f_repeated("listed_ids", f_int64(""), n=4),
+    ]
+
+
+class TransactionOptions(Message):
+    """Accepted on every request; knit runs each call in one transaction of its own (extensions are skipped)."""
+
+    FIELDS = [f_string("tag", n=1)]
+
+
+class _BoundaryConstraint(Message):
+    FIELDS = [f_int64("max_num_hops", n=1), f_string("boundary_artifacts", n=2), f_string("boundary_executions", n=3)]
+
+
+_BoundaryConstraint.__name__ = _BoundaryConstraint.__qualname__ = "BoundaryConstraint"
+
+
+class LineageGraphQueryOptions(Message):
+    BoundaryConstraint = _BoundaryConstraint
+    FIELDS = [
+        f_message("artifacts_options", ListOperationOptions, oneof="query_nodes", n=1),
+        f_message("stop_conditions", _BoundaryConstraint, n=2),
+        f_int64("max_node_size", n=3, default=20),
     ]
 
 
@@ -439,8 +557,8 @@ class FakeDatabaseConfig(Message):
 
 
 class _SSLOptions(Message):
-    FIELDS = [f_string("key"), f_string("cert"), f_string("ca"), f_string("capath"), f_string("cipher"),
-              f_bool("verify_server_cert")]
+    FIELDS = [f_string("key", n=1), f_string("cert", n=2), f_string("ca", n=3), f_string("capath", n=4),
+              f_string("cipher", n=5), f_bool("verify_server_cert", n=6)]
 
 
 _SSLOptions.__name__ = _SSLOptions.__qualname__ = "SSLOptions"
@@ -451,14 +569,39 @@ class MySQLDatabaseConfig(Message):
 
     SSLOptions = _SSLOptions
     FIELDS = [
-        f_string("host"),
-        f_int64("port"),
-        f_string("database"),
-        f_string("user"),
-        f_string("password"),
-        f_string("socket"),
-        f_message("ssl_options", _SSLOptions),
-        f_bool("skip_db_creation"),
+        f_string("host", n=1),
+        f_int64("port", n=2),
+        f_string("database", n=3),
+        f_string("user", n=4),
+        f_string("password", n=5),
+        f_string("socket", n=6),
+        f_message("ssl_options", _SSLOptions, n=7),
+        f_bool("skip_db_creation", n=8),
+    ]
+
+
+class _PgSSLOptions(Message):
+    FIELDS = [f_string("sslmode", n=1), f_string("sslcert", n=2), f_string("sslkey", n=3),
+              f_string("sslpassword", n=4), f_string("sslrootcert", n=5)]
+
+
+_PgSSLOptions.__name__ = _PgSSLOptions.__qualname__ = "SSLOptions"
+
+
+class PostgreSQLDatabaseConfig(Message):
+    """Accepted so MLMD configs parse; knit has no PostgreSQL backend (MetadataStore refuses it)."""
+
+    SSLOptions = _PgSSLOptions
+    FIELDS = [
+        f_string("host", n=1),
+        f_string("hostaddr", n=2),
+        f_string("port", n=3),
+        f_string("user", n=4),
+        f_string("password", n=5),
+        f_string("passfile", n=6),
+        f_string("dbname", n=7),
+        f_bool("skip_db_creation", n=8),
+        f_message("ssloption", _PgSSLOptions, n=9),
     ]
 
 
@@ -467,39 +610,91 @@ class SqliteMetadataSourceConfig(Message):
         "ml_metadata.SqliteMetadataSourceConfig.ConnectionMode",
         {"UNKNOWN": 0, "READONLY": 1, "READWRITE": 2, "READWRITE_OPENCREATE": 3},
     )
-    FIELDS = [f_string("filename_uri"), f_enum("connection_mode", ConnectionMode)]
+    FIELDS = [f_string("filename_uri", n=1), f_enum("connection_mode", ConnectionMode, n=2)]
 
 
 class KnitCatalogConfig(Message):
     """knit's own catalog: `home` is a KNIT_HOME (empty: $KNIT_HOME or the default)."""
 
-    FIELDS = [f_string("home"), f_bool("readonly")]
+    FIELDS = [f_string("home", n=1), f_bool("readonly", n=2)]
+
+
+class MigrationOptions(Message):
+    FIELDS = [f_bool("enable_upgrade_migration", n=3), f_int64("downgrade_to_schema_version", n=2, default=-1)]
 
 
 class RetryOptions(Message):
-    FIELDS = [f_int32("max_num_retries")]
+    FIELDS = [f_int64("max_num_retries", n=1)]
 
 
 class ConnectionConfig(Message):
     FIELDS = [
-        f_message("fake_database", FakeDatabaseConfig, oneof="config"),
-        f_message("mysql", MySQLDatabaseConfig, oneof="config"),
-        f_message("sqlite", SqliteMetadataSourceConfig, oneof="config"),
-        f_message("knit", KnitCatalogConfig, oneof="config"),
-        f_message("retry_options", RetryOptions),
+        f_message("fake_database", FakeDatabaseConfig, oneof="config", n=1),
+        f_message("mysql", MySQLDatabaseConfig, oneof="config", n=2),
+        f_message("sqlite", SqliteMetadataSourceConfig, oneof="config", n=3),
+        f_message("postgresql", PostgreSQLDatabaseConfig, oneof="config", n=5),
+        f_message("knit", KnitCatalogConfig, oneof="config", n=1000),
+        f_message("retry_options", RetryOptions, n=4),
     ]
 
 
-class MetadataStoreClientConfig(Message):
-    """Accepted so MLMD configs parse; knit talks to SQLite directly, never over gRPC."""
+class GrpcChannelArguments(Message):
+    FIELDS = [f_int64("max_receive_message_length", n=1), f_int64("http2_max_ping_strikes", n=2)]
 
-    FIELDS = [f_string("host"), f_int64("port")]
+
+class _ClientSSLConfig(Message):
+    """PEM text (not file names): the client's key and certificate for mutual TLS, and the CA to trust."""
+
+    FIELDS = [f_string("client_key", n=1), f_string("server_cert", n=2), f_string("custom_ca", n=3)]
+
+
+_ClientSSLConfig.__name__ = _ClientSSLConfig.__qualname__ = "SSLConfig"
+
+
+class MetadataStoreClientConfig(Message):
+    """A metadata server to talk to over gRPC (`knitctl metadata serve`, or ml-metadata's own server).
+
+    knit's addition: `token_file` names a file holding the bearer token the server asks for.
+    """
+
+    SSLConfig = _ClientSSLConfig
+    FIELDS = [
+        f_string("host", n=1),
+        f_int64("port", n=2),
+        f_message("ssl_config", _ClientSSLConfig, n=3),
+        f_message("channel_arguments", GrpcChannelArguments, n=4),
+        f_double("client_timeout_sec", n=5),
+        f_string("token_file", n=1000),
+    ]
+
+
+class _ServerSSLConfig(Message):
+    FIELDS = [f_string("server_key", n=1), f_string("server_cert", n=2), f_string("custom_ca", n=3),
+              f_bool("client_verify", n=4)]
+
+
+_ServerSSLConfig.__name__ = _ServerSSLConfig.__qualname__ = "SSLConfig"
+
+
+class MetadataStoreServerConfig(Message):
+    """What `knitctl metadata serve --config FILE` reads (text format), as ml-metadata's server does."""
+
+    SSLConfig = _ServerSSLConfig
+    FIELDS = [
+        f_message("connection_config", ConnectionConfig, n=1),
+        f_message("migration_options", MigrationOptions, n=3),
+        f_message("ssl_config", _ServerSSLConfig, n=2),
+    ]
 
 
 __all__ = [
     "PropertyType", "UNKNOWN", "INT", "DOUBLE", "STRING", "STRUCT", "PROTO", "BOOLEAN",
-    "Struct", "Any", "Value", "ArtifactType", "ExecutionType", "ContextType", "Artifact", "Execution",
-    "Context", "Event", "Attribution", "Association", "ParentContext", "LineageGraph",
-    "LineageSubgraphQueryOptions", "FakeDatabaseConfig", "MySQLDatabaseConfig", "SqliteMetadataSourceConfig",
-    "KnitCatalogConfig", "RetryOptions", "ConnectionConfig", "MetadataStoreClientConfig",
+    "Struct", "Any", "Value", "SystemTypeExtension", "ArtifactType", "ExecutionType", "ContextType",
+    "ArtifactStructType", "UnionArtifactStructType", "IntersectionArtifactStructType", "ListArtifactStructType",
+    "NoneArtifactStructType", "AnyArtifactStructType", "TupleArtifactStructType", "DictArtifactStructType",
+    "Artifact", "Execution", "Context", "Event", "Attribution", "Association", "ParentContext", "LineageGraph",
+    "LineageSubgraphQueryOptions", "ListOperationOptions", "ListOperationNextPageToken", "TransactionOptions",
+    "LineageGraphQueryOptions", "FakeDatabaseConfig", "MySQLDatabaseConfig", "PostgreSQLDatabaseConfig",
+    "SqliteMetadataSourceConfig", "KnitCatalogConfig", "MigrationOptions", "RetryOptions", "ConnectionConfig",
+    "GrpcChannelArguments", "MetadataStoreClientConfig", "MetadataStoreServerConfig",
 ]

@@ -2,7 +2,7 @@
 
 `KnitApp` is the app; `knitctl tui` starts it. It reads the catalog directly
 (its own read-only connections, so it never blocks a writer) and follows
-changes through `PRAGMA data_version`.
+changes through SQLite's data_version.
 """
 
 from __future__ import annotations

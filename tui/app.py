@@ -2,7 +2,7 @@
 
 The app reads the catalog on its own read-only connection and never holds a
 transaction open, so writers (knitd, knitctl) are never blocked. A thread
-watches `PRAGMA data_version` on a second read-only connection every
+watches SQLite's data_version on a second read-only connection every
 `poll_interval` seconds and tells the screens when another connection has
 committed; they then update the rows they show in place. The same thread
 notices knitd starting and stopping (its pid-file lock) for the header.
@@ -29,7 +29,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from knitctl import knitd
+from knitctl import knitd, runstate
+from knitctl.catalog import browse
 from knitctl.home import Home
 
 from . import filters, query
@@ -262,7 +263,11 @@ class KnitApp(App):
             self.open_object(kind, obj_id)
         elif what == "log":
             if kind == "data":
-                obj_id = self.read_conn.execute("SELECT run_id FROM data WHERE knit_id = ?", (obj_id,)).fetchone()[0]
+                producer = browse.producer_of(self.read_conn, obj_id)
+                if producer is None:
+                    self.notify(f"datum {obj_id} is gone (its run was retried or removed)", severity="error")
+                    return
+                obj_id = producer
             elif kind != "run":
                 self.notify("logs belong to runs; give a run id", severity="error")
                 return
@@ -290,16 +295,13 @@ class KnitApp(App):
     # -- the two writes ------------------------------------------------------------------------------
 
     def _describe_run(self, run_id: str) -> tuple[str, str] | None:
-        row = self.read_conn.execute("SELECT status, plan_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
-        return (row[0], row[1]) if row else None
+        return browse.status_and_plan(self.read_conn, run_id)
 
     def confirm_abort(self, run_id: str) -> None:
         facts = self._describe_run(run_id)
         if facts is None:
             return
-        from knitctl import runstate
-
-        if facts[0] in runstate.TERMINAL or facts[0] in ("completing", "aborting"):
+        if not runstate.can_abort(facts[0]):
             self.notify(f"run {run_id} is {facts[0]}; there is nothing to abort", severity="warning")
             return
 
@@ -314,7 +316,7 @@ class KnitApp(App):
         facts = self._describe_run(run_id)
         if facts is None:
             return
-        if facts[0] not in ("done", "failed"):
+        if not runstate.can_retry(facts[0]):
             self.notify(f"run {run_id} is {facts[0]}; only done or failed runs can be retried", severity="warning")
             return
 

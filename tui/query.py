@@ -1,356 +1,58 @@
-"""What the TUI reads from the catalog: pages of rows by keyset, rows by key,
-rows changed since a watermark, and one-hop lineage neighbours.
+"""The TUI's side of its reads: each table's `Source` (its kind and column labels over a catalog
+listing) and the objects' facts the screens show.
 
-Each table has a `Source`. A row has a `key` (its id) and an `order` (an
-increasing integer: the MLMD execution / artifact / context id), and the tables
-list rows newest first, so a page is `WHERE order < :last ORDER BY order DESC
-LIMIT :n` — an index walk whatever the table's size. Everything here runs on
-the TUI's own read-only connection.
+The SQL is in `knitctl/catalog/browse.py` (keyset pages, rows by key, rows changed since a
+watermark, counts, details, id search, one-hop neighbours); here the rows get what the TUI adds
+to them, such as a datum's status derived from its producing run's (`knitctl.data.data_status`).
+Everything runs on the TUI's own read-only connection (`open_read`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import lru_cache
 
-from knitctl.catalog.records import UPLOAD_PLAN
+from knitctl.catalog import browse
+from knitctl.catalog.browse import Neighbours, Page, Row, neighbours, open_read, prepare, resolve, search_ids
+from knitctl.data import data_status
 
-from .filters import Filter
-
-# data status (what `knit#transient` says) -> run statuses
-DATA_STATUS_RUNS = {
-    "done": ("done",),
-    "failed": ("failed", "invalidated"),
-    "processing": ("deactivated", "waiting", "ready", "starting", "running", "completing", "aborting"),
-}
+__all__ = ["SOURCES", "DataSource", "Neighbours", "Page", "PlanSource", "Row", "RunSource", "Source", "datum_detail",
+           "describe", "neighbours", "open_read", "plan_detail", "prepare", "resolve", "run_detail", "search_ids"]
 
 
-@lru_cache(maxsize=64)
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern, re.IGNORECASE)
-
-
-def _regexp(pattern: str, value) -> bool:
-    if value is None:
-        return False
-    return _compiled(pattern).search(str(value)) is not None
-
-
-def prepare(conn: sqlite3.Connection) -> sqlite3.Connection:
-    """Give a connection what the filters use (a REGEXP function)."""
-    conn.create_function("regexp", 2, _regexp, deterministic=True)
-    return conn
-
-
-def open_read(path) -> sqlite3.Connection:
-    """A read-only connection of the TUI's own (WAL readers never block writers)."""
-    from knitctl.catalog import Catalog
-
-    cat = Catalog(path, readonly=True)
-    return prepare(cat.conn)
-
-
-def _chunks(items: list, n: int = 400):
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
-def _prefix_clause(column: str, prefixes: Iterable[str], params: list) -> str:
-    parts = []
-    for p in prefixes:
-        parts.append(f"({column} >= ? AND {column} < ?)")
-        params += [p, p + "g"]
-    return "(" + " OR ".join(parts) + ")"
-
-
-@dataclass
-class Row:
-    key: str
-    order: int
-    values: dict
-
-
-@dataclass
-class Page:
-    rows: list[Row]
-    done: bool                      # no more rows after these
-
-
-class Source:
-    """One table's rows. Subclasses give the SQL."""
+class Source(browse.Listing):
+    """One table's rows, as the TUI shows them."""
 
     kind = ""
     columns: tuple[tuple[str, str], ...] = ()   # (label, key)
-    watermark_sql = ""                         # max(updated) of the table
-
-    def where(self, flt: Filter) -> tuple[list[str], list]:
-        raise NotImplementedError
-
-    def select(self) -> str:
-        raise NotImplementedError
-
-    order_column = ""
-
-    def _rows(self, conn: sqlite3.Connection, sql: str, params) -> list[Row]:
-        raise NotImplementedError
-
-    def page(self, conn: sqlite3.Connection, flt: Filter, after: int | None, limit: int) -> Page:
-        where, params = self.where(flt)
-        if after is not None:
-            where.append(f"{self.order_column} < ?")
-            params.append(after)
-        sql = self.select() + (" WHERE " + " AND ".join(where) if where else "")
-        sql += f" ORDER BY {self.order_column} DESC LIMIT ?"
-        rows = self._rows(conn, sql, [*params, limit + 1])
-        return Page(rows[:limit], len(rows) <= limit)
-
-    def newer(self, conn: sqlite3.Connection, flt: Filter, than: int, limit: int = 1000) -> list[Row]:
-        """Rows above the newest one shown (new since), newest first."""
-        where, params = self.where(flt)
-        where.append(f"{self.order_column} > ?")
-        params.append(than)
-        sql = self.select() + " WHERE " + " AND ".join(where) + f" ORDER BY {self.order_column} DESC LIMIT ?"
-        return self._rows(conn, sql, [*params, limit])
-
-    def key_column(self) -> str:
-        raise NotImplementedError
-
-    def fetch(self, conn: sqlite3.Connection, flt: Filter, keys: Iterable[str]) -> dict[str, Row]:
-        """Those of `keys` that exist and match the filter, freshly read."""
-        out: dict[str, Row] = {}
-        for chunk in _chunks(list(keys)):
-            where, params = self.where(flt)
-            where.append(f"{self.key_column()} IN ({','.join('?' * len(chunk))})")
-            sql = self.select() + " WHERE " + " AND ".join(where)
-            for r in self._rows(conn, sql, [*params, *chunk]):
-                out[r.key] = r
-        return out
-
-    def watermark(self, conn: sqlite3.Connection) -> int:
-        return conn.execute(self.watermark_sql).fetchone()[0] or 0
-
-    def changed(self, conn: sqlite3.Connection, since_ms: int) -> tuple[set[str], int]:
-        """Keys of rows updated at or after `since_ms`, and the new watermark."""
-        raise NotImplementedError
-
-    def count(self, conn: sqlite3.Connection, flt: Filter) -> int:
-        where, params = self.where(flt)
-        sql = f"SELECT count(*) FROM ({self.select()}" + (" WHERE " + " AND ".join(where) if where else "") + ")"
-        return conn.execute(sql, params).fetchone()[0]
 
 
-# -- runs --------------------------------------------------------------------------------
-
-
-class RunSource(Source):
+class RunSource(Source, browse.RunListing):
     kind = "runs"
     columns = (("ID", "id"), ("PLAN", "plan"), ("IMAGE", "image"), ("STATUS", "status"),
                ("INPUTS", "inputs"), ("AGE", "age"), ("DURATION", "duration"))
-    order_column = "r.execution_id"
-    watermark_sql = "SELECT max(updated_ms) FROM run"
-
-    def select(self) -> str:
-        return ("SELECT r.run_id, r.execution_id, r.plan_id, p.image, r.status, r.assignment, r.exit_code,"
-                " r.created_ms, r.updated_ms, r.started_ms, r.finished_ms FROM run r JOIN plan p ON p.plan_id = r.plan_id")
-
-    def key_column(self) -> str:
-        return "r.run_id"
-
-    def where(self, flt: Filter) -> tuple[list[str], list]:
-        where: list[str] = []
-        params: list = []
-        if flt.uploads:
-            where.append("r.plan_id = ?")
-            params.append(UPLOAD_PLAN)
-        elif flt.plans:
-            where.append(_prefix_clause("r.plan_id", flt.plans, params))
-        else:
-            where.append("r.plan_id != ?")
-            params.append(UPLOAD_PLAN)
-        if flt.statuses:
-            where.append(f"r.status IN ({','.join('?' * len(flt.statuses))})")
-            params += flt.statuses
-        else:
-            where.append("r.status != 'invalidated'")
-        for img in flt.images:
-            where.append("(p.image = ? OR p.image LIKE ?)")
-            params += [img, img + ":%"]
-        for k, v in flt.tags:
-            where.append(
-                "r.execution_id IN (SELECT e.execution_id FROM tag t JOIN data d ON d.knit_id = t.knit_id"
-                " JOIN event e ON e.artifact_id = d.artifact_id WHERE t.key = ? AND t.value = ? AND e.type IN (3, 4))"
-            )
-            params += [k, v]
-        for pat in flt.patterns:
-            where.append(
-                "(r.run_id || ' ' || r.plan_id || ' ' || r.status || ' ' || coalesce(p.image, '') || ' '"
-                " || coalesce(r.assignment, '') || ' ' || coalesce(r.message, '')) REGEXP ?"
-            )
-            params.append(pat)
-        return where, params
-
-    def _rows(self, conn, sql, params) -> list[Row]:
-        out = []
-        for r in conn.execute(sql, params):
-            inputs = []
-            if r[5]:
-                for line in r[5].split("\n"):
-                    path, _, kid = line.partition("=")
-                    inputs.append((path, kid))
-            out.append(Row(r[0], r[1], {
-                "run_id": r[0], "plan_id": r[2], "image": r[3], "status": r[4], "inputs": inputs,
-                "exit_code": r[6], "created_ms": r[7], "updated_ms": r[8], "started_ms": r[9], "finished_ms": r[10],
-            }))
-        return out
-
-    def changed(self, conn, since_ms: int) -> tuple[set[str], int]:
-        rows = conn.execute("SELECT run_id, updated_ms FROM run WHERE updated_ms >= ?", (since_ms,)).fetchall()
-        return {r[0] for r in rows}, max([since_ms, *(r[1] for r in rows)])
 
 
-# -- data ----------------------------------------------------------------------------------
-
-
-class DataSource(Source):
+class DataSource(Source, browse.DataListing):
     kind = "data"
     columns = (("ID", "id"), ("TAGS", "tags"), ("STATUS", "status"), ("SIZE", "size"),
                ("PRODUCER", "producer"), ("AGE", "age"))
-    order_column = "d.artifact_id"
-    watermark_sql = "SELECT max(update_time_ms) FROM artifact"
 
-    def select(self) -> str:
-        return ("SELECT d.knit_id, d.artifact_id, d.run_id, d.output_path, d.size, d.file_count, r.plan_id, r.status,"
-                " r.finished_ms, a.create_time_ms FROM data d JOIN run r ON r.run_id = d.run_id"
-                " JOIN artifact a ON a.id = d.artifact_id")
-
-    def key_column(self) -> str:
-        return "d.knit_id"
-
-    def where(self, flt: Filter) -> tuple[list[str], list]:
-        where: list[str] = []
-        params: list = []
-        if flt.uploads:
-            where.append("r.plan_id = ?")
-            params.append(UPLOAD_PLAN)
-        elif flt.plans:
-            where.append(_prefix_clause("r.plan_id", flt.plans, params))
-        if flt.statuses:
-            runs = [s for st in flt.statuses for s in DATA_STATUS_RUNS[st]]
-            where.append(f"r.status IN ({','.join('?' * len(runs))})")
-            params += runs
-        for k, v in flt.tags:
-            where.append("d.knit_id IN (SELECT knit_id FROM tag WHERE key = ? AND value = ?)")
-            params += [k, v]
-        for img in flt.images:
-            where.append("r.plan_id IN (SELECT plan_id FROM plan WHERE image = ? OR image LIKE ?)")
-            params += [img, img + ":%"]
-        for pat in flt.patterns:
-            where.append(
-                "(d.knit_id || ' ' || d.run_id || ' ' || r.plan_id || ' ' || d.output_path || ' ' ||"
-                " coalesce((SELECT group_concat(key || ':' || value, ' ') FROM tag WHERE tag.knit_id = d.knit_id), ''))"
-                " REGEXP ?"
-            )
-            params.append(pat)
-        return where, params
-
-    def _rows(self, conn, sql, params) -> list[Row]:
-        rows = conn.execute(sql, params).fetchall()
-        tags: dict[str, list[str]] = {r[0]: [] for r in rows}
-        for chunk in _chunks(list(tags)):
-            for kid, k, v in conn.execute(
-                f"SELECT knit_id, key, value FROM tag WHERE knit_id IN ({','.join('?' * len(chunk))}) ORDER BY key, value",
-                chunk,
-            ):
-                tags[kid].append(f"{k}:{v}")
-        from knitctl.data import data_status
-
-        return [
-            Row(r[0], r[1], {
-                "knit_id": r[0], "run_id": r[2], "output_path": r[3], "size": r[4], "file_count": r[5],
-                "plan_id": r[6], "run_status": r[7], "status": data_status(r[7]), "finished_ms": r[8],
-                "created_ms": r[9], "tags": tags[r[0]],
-            })
-            for r in rows
-        ]
-
-    def changed(self, conn, since_ms: int) -> tuple[set[str], int]:
-        rows = conn.execute(
-            "SELECT d.knit_id, a.update_time_ms FROM artifact a JOIN data d ON d.artifact_id = a.id"
-            " WHERE a.update_time_ms >= ?", (since_ms,)
-        ).fetchall()
-        return {r[0] for r in rows}, max([since_ms, *(r[1] for r in rows)])
+    def _rows(self, conn: sqlite3.Connection, sql: str, params) -> list[Row]:
+        rows = super()._rows(conn, sql, params)
+        for r in rows:
+            r.values["status"] = data_status(r.values["run_status"])
+        return rows
 
 
-# -- plans ---------------------------------------------------------------------------------
-
-
-class PlanSource(Source):
+class PlanSource(Source, browse.PlanListing):
     kind = "plans"
     columns = (("ID", "id"), ("IMAGE", "image"), ("INPUTS", "inputs"), ("OUTPUTS", "outputs"),
                ("ACTIVE", "active"), ("RUNS", "runs"))
-    order_column = "p.context_id"
-    watermark_sql = "SELECT max(update_time_ms) FROM context"
-
-    def select(self) -> str:
-        return "SELECT p.plan_id, p.context_id, p.image, p.spec, p.active FROM plan p"
-
-    def key_column(self) -> str:
-        return "p.plan_id"
-
-    def where(self, flt: Filter) -> tuple[list[str], list]:
-        where = ["p.hash IS NOT NULL"]
-        params: list = []
-        if flt.plans:
-            where.append(_prefix_clause("p.plan_id", flt.plans, params))
-        if flt.active is not None:
-            where.append("p.active = ?")
-            params.append(int(flt.active))
-        for img in flt.images:
-            where.append("(p.image = ? OR p.image LIKE ?)")
-            params += [img, img + ":%"]
-        for k, v in flt.tags:
-            where.append(
-                "(p.plan_id IN (SELECT plan_id FROM plan_input_tag WHERE key = ? AND value = ?)"
-                " OR p.plan_id IN (SELECT plan_id FROM plan_output_tag WHERE key = ? AND value = ?))"
-            )
-            params += [k, v, k, v]
-        for pat in flt.patterns:
-            where.append("(p.plan_id || ' ' || coalesce(p.image, '') || ' ' || p.spec) REGEXP ?")
-            params.append(pat)
-        return where, params
-
-    def _rows(self, conn, sql, params) -> list[Row]:
-        rows = conn.execute(sql, params).fetchall()
-        counts: dict[str, dict[str, int]] = {r[0]: {} for r in rows}
-        for chunk in _chunks(list(counts)):
-            for pid, status, n in conn.execute(
-                f"SELECT plan_id, status, count(*) FROM run WHERE plan_id IN ({','.join('?' * len(chunk))})"
-                " GROUP BY plan_id, status", chunk,
-            ):
-                counts[pid][status] = n
-        out = []
-        for r in rows:
-            spec = json.loads(r[3])
-            out.append(Row(r[0], r[1], {
-                "plan_id": r[0], "image": r[2], "active": bool(r[4]),
-                "inputs": [(m["path"], list(m.get("tags", []))) for m in spec.get("inputs", [])],
-                "outputs": [(m["path"], list(m.get("tags", []))) for m in spec.get("outputs", [])]
-                + ([("log", list(spec["log"].get("tags", []) if isinstance(spec["log"], dict) else spec["log"]))]
-                   if spec.get("log") is not None else []),
-                "runs": counts[r[0]],
-            }))
-        return out
-
-    def changed(self, conn, since_ms: int) -> tuple[set[str], int]:
-        # Plans are few, and their run counts move with every run: look at all of them.
-        return {r[0] for r in conn.execute("SELECT plan_id FROM plan WHERE hash IS NOT NULL")}, since_ms
 
 
-SOURCES = {"runs": RunSource, "data": DataSource, "plans": PlanSource}
+SOURCES: dict[str, type[Source]] = {"runs": RunSource, "data": DataSource, "plans": PlanSource}
 
 
 # -- single objects --------------------------------------------------------------------------
@@ -365,14 +67,8 @@ def run_detail(conn: sqlite3.Connection, run_id: str) -> dict | None:
         run = runs_api.get(conn, run_id, history=True)
     except KnitError:
         return None
-    plan = conn.execute("SELECT resources, spec, active FROM plan WHERE plan_id = ?", (run.plan_id,)).fetchone()
-    ids = [d["knit_id"] for d in run.inputs + run.outputs]
-    tags: dict[str, list[str]] = {i: [] for i in ids}
-    for chunk in _chunks(ids):
-        for kid, k, v in conn.execute(
-            f"SELECT knit_id, key, value FROM tag WHERE knit_id IN ({','.join('?' * len(chunk))}) ORDER BY key, value", chunk
-        ):
-            tags[kid].append(f"{k}:{v}")
+    plan = browse.plan_settings(conn, run.plan_id)
+    tags = browse.tag_texts(conn, [d["knit_id"] for d in run.inputs + run.outputs])
     spec = json.loads(plan["spec"]) if plan else {}
     return {
         "run": run,
@@ -380,36 +76,15 @@ def run_detail(conn: sqlite3.Connection, run_id: str) -> dict | None:
         "timeout": spec.get("timeout"),
         "plan_active": bool(plan["active"]) if plan else None,
         "tags": tags,
-        "request": conn.execute("SELECT request FROM run WHERE run_id = ?", (run.run_id,)).fetchone()[0],
+        "request": browse.request_of(conn, run.run_id),
     }
 
 
 def datum_detail(conn: sqlite3.Connection, knit_id: str) -> dict | None:
-    from knitctl.data import data_status
-
-    r = conn.execute(
-        "SELECT d.knit_id, d.run_id, d.output_path, d.digest, d.size, d.file_count, d.source, r.plan_id, r.status,"
-        " r.finished_ms FROM data d JOIN run r ON r.run_id = d.run_id WHERE d.knit_id = ?", (knit_id,)
-    ).fetchone()
-    if r is None:
-        return None
-    tags = [f"{k}:{v}" for k, v in conn.execute("SELECT key, value FROM tag WHERE knit_id = ? ORDER BY key, value", (knit_id,))]
-    downstream = conn.execute(
-        """SELECT r.run_id, r.plan_id, ep.step_key, r.status FROM data d
-           JOIN event e ON e.artifact_id = d.artifact_id AND e.type = 3
-           JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
-           JOIN run r ON r.execution_id = e.execution_id
-           WHERE d.knit_id = ? ORDER BY r.execution_id DESC LIMIT 50""", (knit_id,)
-    ).fetchall()
-    n_down = conn.execute(
-        "SELECT count(*) FROM data d JOIN event e ON e.artifact_id = d.artifact_id AND e.type = 3 WHERE d.knit_id = ?",
-        (knit_id,),
-    ).fetchone()[0]
-    return {
-        "knit_id": r[0], "run_id": r[1], "output_path": r[2], "digest": r[3], "size": r[4], "file_count": r[5],
-        "source": r[6], "plan_id": r[7], "run_status": r[8], "status": data_status(r[8]), "finished_ms": r[9],
-        "tags": tags, "downstream": [tuple(x) for x in downstream], "downstream_count": n_down,
-    }
+    d = browse.datum(conn, knit_id)
+    if d is not None:
+        d["status"] = data_status(d["run_status"])
+    return d
 
 
 def plan_detail(conn: sqlite3.Connection, plan_id: str) -> dict | None:
@@ -423,102 +98,10 @@ def plan_detail(conn: sqlite3.Connection, plan_id: str) -> dict | None:
     return {"plan": plan, "spec": plan.to_dict()}
 
 
-def resolve(conn: sqlite3.Connection, text: str) -> tuple[str, str] | None:
-    """('run'|'data'|'plan', full id) for an id or unique prefix, trying runs, then data, then plans."""
-    s = text.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{1,32}", s):
-        return None
-    for kind, table, col in (("run", "run", "run_id"), ("data", "data", "knit_id"), ("plan", "plan", "plan_id")):
-        rows = conn.execute(f"SELECT {col} FROM {table} WHERE {col} >= ? AND {col} < ? LIMIT 2", (s, s + "g")).fetchall()
-        if len(rows) == 1 or (rows and rows[0][0] == s):
-            return kind, rows[0][0]
-    return None
-
-
-def search_ids(conn: sqlite3.Connection, prefix: str, limit: int = 8) -> list[tuple[str, str, str]]:
-    """(kind, id, summary) of runs, data and plans whose id starts with `prefix`."""
-    s = prefix.strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{1,32}", s):
-        return []
-    out = []
-    for kid, plan, status in conn.execute(
-        "SELECT run_id, plan_id, status FROM run WHERE run_id >= ? AND run_id < ? LIMIT ?", (s, s + "g", limit)
-    ):
-        out.append(("run", kid, f"{status} · plan {plan}"))
-    for kid, path in conn.execute(
-        "SELECT knit_id, output_path FROM data WHERE knit_id >= ? AND knit_id < ? LIMIT ?", (s, s + "g", limit)
-    ):
-        out.append(("data", kid, path))
-    for pid, image in conn.execute(
-        "SELECT plan_id, image FROM plan WHERE plan_id >= ? AND plan_id < ? AND hash IS NOT NULL LIMIT ?", (s, s + "g", limit)
-    ):
-        out.append(("plan", pid, image or ""))
-    return out
-
-
-# -- lineage, one hop at a time -------------------------------------------------------------
-
-
-@dataclass
-class Neighbours:
-    items: list[tuple[str, str, str]] = field(default_factory=list)   # (kind, id, mount path)
-    total: int = 0
-
-
-def neighbours(conn: sqlite3.Connection, kind: str, node_id: str, direction: str, *, offset: int = 0,
-               limit: int = 10) -> Neighbours:
-    """The nodes one hop from (kind, id): upstream ('up') or downstream ('down'), paged."""
-    if kind == "data" and direction == "up":
-        rows = conn.execute("SELECT 'run', run_id, output_path FROM data WHERE knit_id = ?", (node_id,)).fetchall()
-        return Neighbours([tuple(r) for r in rows], len(rows))
-    if kind == "run" and direction == "up":
-        base = """FROM run r JOIN event e ON e.execution_id = r.execution_id AND e.type = 3
-                  JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
-                  JOIN data d ON d.artifact_id = e.artifact_id WHERE r.run_id = ?"""
-        total = conn.execute(f"SELECT count(*) {base}", (node_id,)).fetchone()[0]
-        rows = conn.execute(f"SELECT 'data', d.knit_id, ep.step_key {base} ORDER BY ep.step_key LIMIT ? OFFSET ?",
-                            (node_id, limit, offset)).fetchall()
-        return Neighbours([tuple(r) for r in rows], total)
-    if kind == "run" and direction == "down":
-        total = conn.execute("SELECT count(*) FROM data WHERE run_id = ?", (node_id,)).fetchone()[0]
-        rows = conn.execute(
-            "SELECT 'data', knit_id, output_path FROM data WHERE run_id = ? ORDER BY output_path = 'log', output_path"
-            " LIMIT ? OFFSET ?", (node_id, limit, offset)).fetchall()
-        return Neighbours([tuple(r) for r in rows], total)
-    if kind == "data" and direction == "down":
-        base = """FROM data d JOIN event e ON e.artifact_id = d.artifact_id AND e.type = 3
-                  JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
-                  JOIN run r ON r.execution_id = e.execution_id
-                  WHERE d.knit_id = ? AND r.status != 'invalidated'"""
-        total = conn.execute(f"SELECT count(*) {base}", (node_id,)).fetchone()[0]
-        rows = conn.execute(f"SELECT 'run', r.run_id, ep.step_key {base} ORDER BY r.execution_id LIMIT ? OFFSET ?",
-                            (node_id, limit, offset)).fetchall()
-        return Neighbours([tuple(r) for r in rows], total)
-    raise ValueError(f"no {direction!r} neighbours for {kind!r}")
-
-
 def describe(conn: sqlite3.Connection, nodes: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
     """Labels' facts for lineage nodes: runs' plan, image and status; data's tags and status."""
-    from knitctl.data import data_status
-
-    nodes = list(nodes)
-    out: dict[tuple[str, str], dict] = {}
-    runs = [i for k, i in nodes if k == "run"]
-    data = [i for k, i in nodes if k == "data"]
-    for chunk in _chunks(runs):
-        for rid, pid, status, image in conn.execute(
-            f"SELECT r.run_id, r.plan_id, r.status, p.image FROM run r JOIN plan p ON p.plan_id = r.plan_id"
-            f" WHERE r.run_id IN ({','.join('?' * len(chunk))})", chunk,
-        ):
-            out[("run", rid)] = {"plan_id": pid, "status": status, "image": image}
-    for chunk in _chunks(data):
-        marks = ','.join('?' * len(chunk))
-        tags: dict[str, list[str]] = {i: [] for i in chunk}
-        for kid, k, v in conn.execute(f"SELECT knit_id, key, value FROM tag WHERE knit_id IN ({marks}) ORDER BY key, value", chunk):
-            tags[kid].append(f"{k}:{v}")
-        for kid, status, rid in conn.execute(
-            f"SELECT d.knit_id, r.status, d.run_id FROM data d JOIN run r ON r.run_id = d.run_id WHERE d.knit_id IN ({marks})",
-            chunk,
-        ):
-            out[("data", kid)] = {"tags": tags[kid], "status": data_status(status), "run_id": rid}
+    out = browse.describe(conn, nodes)
+    for (kind, _id), facts in out.items():
+        if kind == "data":
+            facts["status"] = data_status(facts["run_status"])
     return out

@@ -6,6 +6,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from knitctl.catalog import browse
+
 from ..widgets.lineage_tree import LineageTree, LNode
 from .base import KnitScreen
 
@@ -57,8 +59,7 @@ class LineageScreen(KnitScreen):
     def _run_of(self, n: LNode) -> str | None:
         if n.kind == "run":
             return n.id
-        row = self.app.read_conn.execute("SELECT run_id FROM data WHERE knit_id = ?", (n.id,)).fetchone()
-        return row[0] if row else None
+        return browse.producer_of(self.app.read_conn, n.id)
 
     def on_lineage_tree_open(self, event: LineageTree.Open) -> None:
         n = event.node
@@ -75,9 +76,9 @@ class LineageScreen(KnitScreen):
     def action_plan(self) -> None:
         n = self._node()
         if n and (rid := self._run_of(n)):
-            row = self.app.read_conn.execute("SELECT plan_id FROM run WHERE run_id = ?", (rid,)).fetchone()
-            if row:
-                self.app.open_plan(row[0])
+            plan_id = browse.plan_of_run(self.app.read_conn, rid)
+            if plan_id:
+                self.app.open_plan(plan_id)
 
     def action_centre(self) -> None:
         n = self._node()

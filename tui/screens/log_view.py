@@ -20,6 +20,7 @@ from textual.widgets import Static
 
 from knitctl import runs as runs_api
 from knitctl import runstate
+from knitctl.catalog import browse
 from knitctl.store import Store
 
 from .. import format as fmt
@@ -81,8 +82,7 @@ class LogScreen(KnitScreen):
         return SimpleNamespace(catalog=SimpleNamespace(conn=app.read_conn), store=Store(app.home), home=app.home)
 
     def _read_status(self) -> None:
-        row = self.app.read_conn.execute("SELECT status FROM run WHERE run_id = ?", (self.run_id,)).fetchone()
-        self.status = row[0] if row else "gone"
+        self.status = browse.run_status(self.app.read_conn, self.run_id) or "gone"
 
     def poll(self) -> None:
         try:

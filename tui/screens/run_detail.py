@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from knitctl import runstate
+from knitctl.catalog import browse
 from knitctl.catalog.records import UPLOAD_PLAN
 
 from .. import format as fmt
@@ -108,9 +109,9 @@ class RunDetailScreen(DetailScreen):
         self.app.open_lineage("run", self.run_id)
 
     def action_plan(self) -> None:
-        row = self.app.read_conn.execute("SELECT plan_id FROM run WHERE run_id = ?", (self.run_id,)).fetchone()
-        if row:
-            self.app.open_plan(row[0])
+        plan_id = browse.plan_of_run(self.app.read_conn, self.run_id)
+        if plan_id:
+            self.app.open_plan(plan_id)
 
     def action_abort(self) -> None:
         self.app.confirm_abort(self.run_id)

@@ -14,6 +14,7 @@ from .catalog import data as q
 from .catalog import now_ms, records
 from .errors import KnitError, UsageError
 from .projection import nominations_of, project_data
+from .runstate import data_status
 from .session import Session
 from .store import DEFERRED, Manifest, check_source
 from .tags import Tag
@@ -63,14 +64,6 @@ class Datum:
         if self.nominations:
             d["nominations"] = self.nominations
         return d
-
-
-def data_status(run_status: str) -> str:
-    if run_status == "done":
-        return "done"
-    if run_status in ("failed", "invalidated"):
-        return "failed"
-    return "processing"
 
 
 # -- push ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from . import knitd
+from .catalog import upkeep
 from .home import Home
 
 MIN_FREE_BYTES = 2 << 30
@@ -58,7 +59,7 @@ def _disk(home: Home) -> list[dict]:
 
 
 def _ro(home: Home):
-    from .repair import open_untouched
+    from .catalog.repair import open_untouched
 
     return open_untouched(home.catalog)
 
@@ -82,10 +83,7 @@ def _catalog(home: Home) -> list[dict]:
     except sqlite3.DatabaseError as e:
         return [check("catalog", False, f"{home.catalog} can't be opened ({e})", REPAIR)]
     try:
-        try:
-            result = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
-        except sqlite3.DatabaseError as e:
-            result = [str(e)]
+        result = upkeep.quick_check(conn, 5)
         ok = result == ["ok"]
         out = [check("catalog", ok, f"{home.catalog}: SQLite quick check: {'; '.join(result)[:300]}", REPAIR)]
         if not ok:
@@ -94,7 +92,7 @@ def _catalog(home: Home) -> list[dict]:
             cid = pairing.catalog_id(conn)
         except sqlite3.OperationalError:
             cid = None
-        known = conn.execute("SELECT count(*) FROM data").fetchone()[0]
+        known = upkeep.data_count(conn)
     finally:
         conn.close()
     sid = pairing.read_store_id(home.root)
@@ -120,8 +118,7 @@ def _store(home: Home) -> list[dict]:
     try:
         conn = _ro(home)
         with conn:
-            committed = {r[0] for r in conn.execute("SELECT knit_id FROM data WHERE digest IS NOT NULL")}
-            known = {r[0] for r in conn.execute("SELECT knit_id FROM data")}
+            committed, known = upkeep.data_ids(conn)
         conn.close()
     except sqlite3.DatabaseError:
         return []  # the catalog check says why
@@ -159,7 +156,7 @@ def _digests(home: Home) -> dict:
 
     with Session.open(home, reclaim=False) as s:
         bad = []
-        rows = s.catalog.query("SELECT knit_id, digest FROM data WHERE digest IS NOT NULL")
+        rows = upkeep.digests(s.catalog.conn)
         for kid, digest in rows:
             try:
                 if digest == "deferred":  # a --move not hashed yet: hash it now, nothing to compare

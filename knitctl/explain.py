@@ -6,6 +6,8 @@ import json
 
 from . import data as data_api
 from . import runs as runs_api
+from .catalog import lineage as lineage_rows
+from .catalog import plans as plan_rows
 from .catalog.records import UPLOAD_PLAN
 from .plans import registry
 from .projection import assignments, fitted_inputs, nominated_for
@@ -28,15 +30,7 @@ def explain_data(session: Session, text: str) -> dict:
                 else f"its producing run {d.run_id} failed; failed outputs feed nothing (retry the run to try again)"
             )
         fitted = set(fitted_inputs(conn, d.knit_id))
-        ran = {
-            (r[0], r[1])
-            for r in conn.execute(
-                """SELECT r.plan_id, ep.step_key FROM data dd JOIN event e ON e.artifact_id = dd.artifact_id AND e.type = 3
-                   JOIN event_path ep ON ep.event_id = e.id JOIN run r ON r.execution_id = e.execution_id
-                   WHERE dd.knit_id = ?""",
-                (d.knit_id,),
-            )
-        }
+        ran = lineage_rows.inputs_taken(conn, d.knit_id)
         for p in registry.find(session):
             for m in p.spec.inputs:
                 need = set(m.tags)
@@ -73,9 +67,8 @@ def explain_plan(session: Session, text: str) -> dict:
                 unfit.append(f"input {m.path} has no fitting data: push or tag data with {', '.join(m.tags)}")
         # A run takes each datum once: combinations putting one datum on two inputs don't count.
         combinations = sum(1 for _ in assignments(pools)) if product <= COUNT_COMBINATIONS_MAX else product
-        runs = conn.execute(
-            "SELECT count(*), sum(status = 'invalidated') FROM run WHERE plan_id = ?", (p.plan_id,)
-        ).fetchone()
+        counts = plan_rows.run_counts(conn, p.plan_id).get(p.plan_id, {})
+        runs = (sum(counts.values()), counts.get("invalidated", 0))
         reasons = []
         if not p.active:
             reasons.append("the plan is inactive: its runs wait as deactivated (`knitctl plan active yes`)")

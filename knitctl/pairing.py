@@ -130,8 +130,9 @@ def write_store_id(root: Path, store_id: str) -> str:
 
 
 def catalog_id(conn: sqlite3.Connection) -> str | None:
-    row = conn.execute("SELECT store_id FROM store_pairing WHERE one = 1").fetchone()
-    return row[0] if row else None
+    from .catalog import upkeep
+
+    return upkeep.store_id(conn)
 
 
 def new_store_id() -> str:
@@ -157,6 +158,7 @@ def check_new_catalog(path: Path) -> None:
 
 def pair(home, catalog, *, file_state: str) -> None:
     """Check the catalog against the store, pairing them when that is safe; raises CatalogRefused."""
+    from .catalog import upkeep
     from .catalog.db import now_ms
 
     cid = catalog_id(catalog.conn)
@@ -164,7 +166,7 @@ def pair(home, catalog, *, file_state: str) -> None:
     if cid and sid and cid == sid:
         return  # the common case: one read of each, no scan of the store, no write
     n = store_data(home.data)
-    known = catalog.one("SELECT count(*) FROM data")[0] if not cid else None
+    known = upkeep.data_count(catalog.conn) if not cid else None
     v = verdict(file_state=file_state, catalog_id=cid, store_id=sid, store_data=n, catalog_data=known)
     if not v.ok:
         raise refusal(home, v.problem)
@@ -173,7 +175,7 @@ def pair(home, catalog, *, file_state: str) -> None:
         sid = read_store_id(home.root)
         if cid is None:
             sid = sid or write_store_id(home.root, new_store_id())
-            c.execute("INSERT INTO store_pairing (one, store_id, paired_ms) VALUES (1, ?, ?)", (sid, now_ms()))
+            upkeep.pair(c, sid, now_ms())
         elif sid is None:
             sid = write_store_id(home.root, cid)
         if cid is not None and sid != cid:
@@ -182,11 +184,13 @@ def pair(home, catalog, *, file_state: str) -> None:
 
 def status(home, catalog) -> tuple[bool, str]:
     """(paired, a sentence) for doctor and GC: never writes."""
+    from .catalog import upkeep
+
     cid = catalog_id(catalog.conn)
     sid = read_store_id(home.root)
     n = store_data(home.data)
     if cid and cid == sid:
         return True, f"catalog and store belong together (store id {cid[:12]}…, {n} data in the store)"
     v = verdict(file_state="sqlite", catalog_id=cid, store_id=sid, store_data=n,
-                catalog_data=catalog.one("SELECT count(*) FROM data")[0])
+                catalog_data=upkeep.data_count(catalog.conn))
     return False, v.problem or "not paired yet (the next command pairs them)"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import assets, knitd, lineage, render
 from . import data as data_api
+from .catalog import plans as plan_rows
 from .errors import KnitError
 from .plans import registry
 from .plans.spec import load_plan
@@ -75,10 +76,7 @@ def run(session: Session, say, *, timeout: float = 600) -> dict:
     deadline = time.monotonic() + timeout
     shown: dict[str, str] = {}
     while True:
-        rows = session.catalog.query(
-            f"SELECT run_id, plan_id, status FROM run WHERE plan_id IN ({','.join('?' * len(plan_ids))}) ORDER BY created_ms",
-            plan_ids,
-        )
+        rows = plan_rows.runs_in(session.catalog.conn, plan_ids)
         for run_id, plan_id, status in rows:
             if shown.get(run_id) != status:
                 shown[run_id] = status

@@ -43,6 +43,15 @@ def can_retry(status: str) -> bool:
     return status in FINISHED
 
 
+def data_status(run_status: str) -> str:
+    """What a datum is, from its producing run's status: done, failed (also when removed) or processing."""
+    if run_status == "done":
+        return "done"
+    if run_status in ("failed", "invalidated"):
+        return "failed"
+    return "processing"
+
+
 def can_move(current: str, new: str) -> bool:
     return new in TRANSITIONS.get(current, frozenset())
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from . import pairing
 from .catalog import Catalog
+from .catalog import data as data_rows
+from .catalog import plans as plan_rows
 from .catalog.db import CatalogDamaged, damaged
 from .catalog.records import UPLOAD_PLAN, ensure_upload_plan
 from .home import Home
@@ -30,7 +32,7 @@ class Session:
         catalog = Catalog(home.catalog)  # refuses to create one beside a store that holds data
         try:
             pairing.pair(home, catalog, file_state=state)
-            if catalog.one("SELECT 1 FROM plan WHERE plan_id = ?", (UPLOAD_PLAN,)) is None:  # a read, not a write, each time
+            if plan_rows.row(catalog.conn, UPLOAD_PLAN) is None:  # a read, not a write, each time
                 with catalog.write() as c:
                     ensure_upload_plan(c)
         except sqlite3.DatabaseError as e:
@@ -48,7 +50,7 @@ class Session:
         return self.store.reclaim(self.is_committed)
 
     def is_committed(self, knit_id: str) -> bool:
-        return self.catalog.one("SELECT 1 FROM data WHERE knit_id = ? AND digest IS NOT NULL", (knit_id,)) is not None
+        return data_rows.is_committed(self.catalog.conn, knit_id)
 
     def close(self) -> None:
         self.catalog.close()

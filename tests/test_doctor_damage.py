@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from knitctl import health, pairing, repair
+from knitctl import health, pairing
+from knitctl.catalog import repair
 from knitctl.errors import Conflict
 from knitctl.home import Home
 from knitctl.knitd import PidLock

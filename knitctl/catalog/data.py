@@ -147,3 +147,13 @@ def with_custom_string(conn: sqlite3.Connection, name: str, value: str) -> str |
         (name, value),
     ).fetchone()
     return None if row is None else row[0]
+
+
+def latest_with_custom(conn: sqlite3.Connection, name: str, limit: int) -> list[tuple[str, str | None, int]]:
+    """(knit_id, source, finished_ms) of the data carrying the custom property, newest first."""
+    return [tuple(r) for r in conn.execute(
+        """SELECT d.knit_id, d.source, r.finished_ms FROM artifact_property ap
+           JOIN data d ON d.artifact_id = ap.artifact_id JOIN run r ON r.run_id = d.run_id
+           WHERE ap.name = ? AND ap.is_custom = 1 ORDER BY r.finished_ms DESC LIMIT ?""",
+        (name, limit),
+    )]

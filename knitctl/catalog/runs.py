@@ -164,6 +164,18 @@ def live_downstream(conn: sqlite3.Connection, run_id: str) -> list[str]:
     )]
 
 
+def status_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """How many runs are in each status (the uploads' pseudo-runs left out)."""
+    return {r[0]: r[1] for r in conn.execute(
+        "SELECT status, count(*) FROM run WHERE plan_id != ? GROUP BY status", (UPLOAD_PLAN,))}
+
+
+def latest_context(conn: sqlite3.Connection) -> str | None:
+    """The context of the run updated last (that names one)."""
+    row = conn.execute("SELECT context FROM run WHERE context IS NOT NULL ORDER BY updated_ms DESC LIMIT 1").fetchone()
+    return None if row is None else row[0]
+
+
 # -- writes ------------------------------------------------------------------------
 
 

@@ -83,23 +83,16 @@ def values(kind: str, prefix: str) -> list[str]:
             return sorted(n for n in config_mod.load().contexts if n.startswith(prefix))
         except Exception:  # noqa: BLE001 — a completion never fails loudly
             return []
+    from ..catalog import completion
     from ..home import Home
 
     db = Home.resolve().catalog
     if not db.exists():
         return []
-    sql = {
-        "data": "SELECT knit_id FROM data WHERE knit_id LIKE ? ESCAPE '\\' ORDER BY knit_id LIMIT ?",
-        "run": "SELECT run_id FROM run WHERE run_id LIKE ? ESCAPE '\\' AND plan_id IN (SELECT plan_id FROM plan"
-               " WHERE hash IS NOT NULL) ORDER BY run_id LIMIT ?",  # not the uploads' pseudo-runs
-        "plan": "SELECT plan_id FROM plan WHERE plan_id LIKE ? ESCAPE '\\' AND hash IS NOT NULL ORDER BY plan_id LIMIT ?",
-        "tag": "SELECT DISTINCT key || ':' || value AS t FROM tag WHERE t LIKE ? ESCAPE '\\' AND key NOT LIKE 'knit#%' ORDER BY t LIMIT ?",
-    }[kind]
-    like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
         try:
-            return [r[0] for r in conn.execute(sql, (like, LIMIT))]
+            return completion.names(conn, kind, prefix, LIMIT)
         finally:
             conn.close()
     except sqlite3.Error:

@@ -70,7 +70,7 @@ def doctor(
     from .. import doctor as doctor_api
 
     if repair:
-        from .. import repair as repair_api
+        from ..catalog import repair as repair_api
 
         for line in repair_api.repair(Home.resolve()).lines():
             message(line)

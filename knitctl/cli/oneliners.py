@@ -71,10 +71,11 @@ def data_cells(rows: list[tuple]) -> list[list[str]]:
 def datum_doc(row: tuple) -> dict:
     """A `data.listing` row (tags as a JSON array) as `Datum.to_dict` has it."""
     from .. import tags as tagrules
-    from ..data import data_status, system_tags_text
+    from ..data import system_tags_text
+    from ..runstate import FINISHED, data_status
 
     knit_id, run_status, finished_ms, run_id, plan_id, path, digest, size, file_count, source, user_tags = row
-    ts = finished_ms if run_status in ("done", "failed") else None
+    ts = finished_ms if run_status in FINISHED else None
     d = {
         "knit_id": knit_id,
         "tags": [*json.loads(user_tags), f"{tagrules.KEY_ID}:{knit_id}", *system_tags_text(run_status, finished_ms)],
@@ -193,27 +194,24 @@ def plan_find(active, image, in_tag, out_tag, output):
 def status(output):
     from .. import health, knitd
     from .. import tags as tagrules
+    from ..catalog import data as data_rows
+    from ..catalog import runs as run_rows
     from ..data import INGEST_PROPERTY
 
     with _session() as s:
         pid = knitd.running_pid(s.home)
-        counts = {r[0]: r[1] for r in s.catalog.query(
-            "SELECT status, count(*) FROM run WHERE plan_id != 'knit#uploaded' GROUP BY status")}
-        context = s.catalog.one("SELECT context FROM run WHERE context IS NOT NULL ORDER BY updated_ms DESC LIMIT 1")
+        conn = s.catalog.conn
+        counts = run_rows.status_counts(conn)
+        context = run_rows.latest_context(conn)
         recent = [
-            {"knit_id": r[0], "from": r[1], "at": tagrules.format_time(r[2])}
-            for r in s.catalog.query(
-                """SELECT d.knit_id, d.source, r.finished_ms FROM artifact_property ap
-                   JOIN data d ON d.artifact_id = ap.artifact_id JOIN run r ON r.run_id = d.run_id
-                   WHERE ap.name = ? AND ap.is_custom = 1 ORDER BY r.finished_ms DESC LIMIT 5""",
-                (INGEST_PROPERTY,),
-            )
+            {"knit_id": kid, "from": source, "at": tagrules.format_time(at)}
+            for kid, source, at in data_rows.latest_with_custom(conn, INGEST_PROPERTY, 5)
         ]
     doc = {
         "knitd": "running" if pid else "stopped",
         "pid": pid,
         "home": str(s.home.root),
-        "context": (context[0] if context else None) or "local",
+        "context": context or "local",
         "runs": counts,
         "recent_ingests": recent,
         "components": health.components(s.home) if pid else [],

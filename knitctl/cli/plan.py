@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..catalog import plans as plan_rows
 from ..plans import registry
 from ..plans.graph import edges
 from ..plans.spec import SCRATCH_TEMPLATE, TEMPLATE, load_plan
@@ -158,7 +159,7 @@ def graph(
         root = registry.get(s.catalog.conn, plan_id)
         with s.catalog.read() as conn:
             shapes = registry.shapes(conn)
-            images = {r[0]: r[1] for r in conn.execute("SELECT plan_id, image FROM plan")}
+            images = plan_rows.images(conn)
     all_edges = edges(shapes)
     keep: set = set()
     nodes = {root.plan_id}

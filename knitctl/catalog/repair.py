@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import pairing
-from .catalog.db import Catalog, now_ms
-from .errors import Conflict
-from .home import Home
+from .. import pairing
+from ..errors import Conflict
+from ..home import Home
+from .db import Catalog, now_ms
 
 BATCH = 500
 MAX_ROWID_SCAN = 5_000_000   # when a table's largest rowid can't be read
@@ -292,7 +292,7 @@ def diagnose(home: Home) -> tuple[bool, str]:
 
 def repair(home: Home) -> Report:
     """Rebuild the catalog if it needs it; raises Conflict while knitd runs."""
-    from . import knitd
+    from .. import knitd
 
     pid = knitd.running_pid(home)
     if pid:

@@ -359,3 +359,74 @@ def export_store(dest: Path = typer.Argument(..., help="The new file to write (i
 
     for line in transfer.export_catalog(dest).lines():
         message(line)
+
+
+# -- serving over gRPC ------------------------------------------------------------------------------
+
+
+def _read_file(path: Path, option: str, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise UsageError(f"{option} {path}: cannot read {what}: {e.strerror or e}") from None
+
+
+SERVE_EXAMPLES = (
+    "Examples:\n\n\b\n"
+    "  knitctl metadata serve --port 8080\n"
+    "  knitctl metadata serve --sqlite ./mlmd.sqlite --token-file ~/.config/knit/metadata-token\n"
+    "  knitctl metadata serve --host 0.0.0.0 --tls-cert server.pem --tls-key server.key --client-ca ca.pem"
+)
+
+
+@app.command("serve", epilog=SERVE_EXAMPLES)
+def serve(
+    config: Path | None = typer.Option(None, "--config", help="A MetadataStoreServerConfig text proto, as ml-metadata's server reads."),
+    sqlite: Path | None = typer.Option(None, "--sqlite", help="Serve this SQLite store (created if missing)."),
+    in_memory: bool = typer.Option(False, "--in-memory", help="Serve a new in-memory store (gone at stop)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; not loopback needs TLS or --insecure."),
+    port: int = typer.Option(8080, "--port", help="Port to listen on (0: a free one, shown at start)."),
+    tls_cert: Path | None = typer.Option(None, "--tls-cert", help="Server certificate (PEM) for TLS."),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="The certificate's private key (PEM)."),
+    client_ca: Path | None = typer.Option(None, "--client-ca", help="Require client certificates signed by this CA (PEM)."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without TLS."),
+    token_file: Path | None = typer.Option(None, "--token-file", help="Require this file's bearer token of every call."),
+    max_message_mb: int = typer.Option(64, "--max-message-mb", min=1, max=2047, help="Largest request or response, MiB."),
+):
+    """Serve ML Metadata's gRPC API (ml_metadata.MetadataStoreService) over a store: the knit catalog by default."""
+    import logging
+
+    from ..metadata import metadata_store, server
+    from ..metadata import serve_config as sc
+
+    config_text = _read_file(config, "--config", "the server config").decode("utf-8", "replace") if config else None
+    plan = sc.plan(config_text, str(config) if config else None, sqlite, in_memory)
+    if (tls_cert or tls_key or client_ca) and plan.tls_cert is not None:
+        raise UsageError("TLS is set twice: in the --config file's ssl_config and by --tls-* options; keep one")
+    settings = server.Settings(
+        host=host, port=port, insecure=insecure, max_message_bytes=max_message_mb << 20,
+        tls_cert=_read_file(tls_cert, "--tls-cert", "the certificate") if tls_cert else plan.tls_cert,
+        tls_key=_read_file(tls_key, "--tls-key", "the key") if tls_key else plan.tls_key,
+        client_ca=_read_file(client_ca, "--client-ca", "the CA") if client_ca else plan.client_ca,
+    )
+    if token_file is not None:
+        token = _read_file(token_file, "--token-file", "the token").decode("utf-8", "replace").strip()
+        if not token:
+            raise UsageError(f"--token-file {token_file} is empty: put the bearer token in it")
+        settings.token = token
+    server.check_settings(settings)
+    if plan.downgrade_to is not None:
+        metadata_store.downgrade_schema(plan.connection, plan.downgrade_to)
+        print(f"downgraded {plan.where} to schema version {plan.downgrade_to}", file=sys.stderr)
+        return
+    log = logging.getLogger("knit.metadata.server")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s knitctl metadata serve: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    stores = server.Stores(
+        lambda: metadata_store.MetadataStore(plan.connection, enable_upgrade_migration=plan.enable_upgrade_migration),
+        plan.shared,
+    )
+    server.serve(stores, settings, plan.where)

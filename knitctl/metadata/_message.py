@@ -5,9 +5,11 @@ with `Name`/`Value`, sub-messages that attach to their parent on first write
 (`config.sqlite.filename_uri = ...` makes `config.sqlite` present and clears
 the rest of its oneof), repeated fields with `add()`, maps whose message
 values spring into existence on `map[key]`, `SetInParent`, `CopyFrom`,
-`MergeFrom`, `HasField`, `WhichOneof`, `ClearField`, equality and the text
-format for printing. A field's `number` (the `n=` of the `f_*` helpers) is its protobuf field
-number: `_wire` encodes and decodes messages in protobuf's binary format by it.
+`MergeFrom`, `HasField`, `WhichOneof`, `ClearField`, equality, the text
+format for printing, and protobuf's binary format (`SerializeToString`,
+`ParseFromString`, `FromString`, `ByteSize`): a field's `number` (the `n=` of
+the `f_*` helpers) is its protobuf field number, by which `_wire` encodes and
+decodes.
 
 A message class lists its fields in `FIELDS` (built with the `f_*` helpers
 below); the metaclass turns them into descriptors.
@@ -724,6 +726,33 @@ class Message(metaclass=_MessageMeta):
 
     def IsInitialized(self) -> bool:
         return True
+
+    # -- protobuf's binary format (see _wire) --------------------------------
+
+    def SerializeToString(self, deterministic: bool = False) -> bytes:
+        from . import _wire
+
+        return _wire.encode(self)
+
+    def ParseFromString(self, data: bytes) -> int:
+        """Replace the fields with those `data` encodes (ValueError for malformed bytes); its length."""
+        from . import _wire
+
+        parsed = _wire.decode(type(self), data)
+        self.Clear()
+        self.MergeFrom(parsed)
+        if self._parent is not None:
+            self._touch()
+        return len(data)
+
+    @classmethod
+    def FromString(cls, data: bytes):
+        from . import _wire
+
+        return _wire.decode(cls, data)
+
+    def ByteSize(self) -> int:
+        return len(self.SerializeToString())
 
     # -- copying -------------------------------------------------------------
 

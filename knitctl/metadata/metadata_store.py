@@ -91,6 +91,8 @@ def _api(method):
 
     @functools.wraps(method)
     def call(self, *args, **kwargs):
+        if self._remote is not None:
+            return getattr(self._remote, method.__name__)(*args, **kwargs)
         with self._lock:
             try:
                 return method(self, *args, **kwargs)
@@ -119,10 +121,6 @@ def _api(method):
 
 def _open(config, enable_upgrade_migration: bool = True) -> tuple[Catalog | MlmdFile, bool, bool, str]:
     """(catalog, read-only, is the knit catalog, description) for a ConnectionConfig."""
-    if isinstance(config, pb.MetadataStoreClientConfig):
-        raise errors.UnimplementedError(
-            "knit has no metadata gRPC server; connect to the SQLite file or the knit catalog directly"
-        )
     if not isinstance(config, pb.ConnectionConfig):
         raise errors.InvalidArgumentError(f"MetadataStore takes a ConnectionConfig, not {type(config).__name__}")
     which = config.WhichOneof("config")
@@ -145,7 +143,7 @@ def _open(config, enable_upgrade_migration: bool = True) -> tuple[Catalog | Mlmd
         raise errors.FailedPreconditionError(e.message) from None
     except sqlite3.Error as e:
         raise errors.FailedPreconditionError(f"cannot open the store: {e}") from None
-    if which == "mysql":
+    if which in ("mysql", "postgresql"):
         raise errors.UnimplementedError("knit stores metadata in SQLite only: use sqlite, fake_database or knit")
     raise errors.ConnectionConfigError(
         "the ConnectionConfig names no database: set fake_database, sqlite (filename_uri) or knit"
@@ -190,6 +188,8 @@ def _open_sqlite(cfg: pb.SqliteMetadataSourceConfig, enable_upgrade_migration: b
 class MetadataStore:
     """A store for ML metadata: types, artifacts, executions, contexts and the edges between them."""
 
+    _remote = None  # a metadata server's client (grpc_client.RemoteStore): every call goes to it
+
     def __init__(self, config, enable_upgrade_migration: bool = False):
         """Open the store `config` names.
 
@@ -198,6 +198,12 @@ class MetadataStore:
         RuntimeError); the knit catalog itself (`config.knit`) is always brought to the
         current schema, as knitctl and knitd do.
         """
+        if isinstance(config, pb.MetadataStoreClientConfig):  # a metadata server: the same API over gRPC
+            from .grpc_client import RemoteStore
+
+            self._remote = RemoteStore(config, enable_upgrade_migration)
+            self._max_num_retries = self._remote.max_num_retries
+            return
         self._lock = threading.RLock()
         # ml-metadata retries an aborted transaction this many times. Knit's writers never abort on a
         # conflict (BEGIN IMMEDIATE waits on the lock for busy_timeout instead), so the count is kept
@@ -212,6 +218,8 @@ class MetadataStore:
         self._type_info: dict[int, tuple[int, str, dict[str, int]]] = {}
 
     def close(self) -> None:
+        if self._remote is not None:
+            return self._remote.close()
         self._catalog.close()
 
     def __enter__(self):

@@ -167,7 +167,7 @@ def stop(session: Session, text: str, *, fail: bool = False) -> Run:
         status = q.status(conn, run_id)
         if status in runstate.TERMINAL:
             raise Conflict(f"run {run_id} has already ended ({status}); nothing to stop")
-        if status in ("completing", "aborting"):
+        if status in runstate.ENDING:
             raise Conflict(f"run {run_id} is already {status}")
         if status in ("deactivated", "waiting"):
             why = "aborted before it started" if fail else "stopped before it started, so it has no outputs to keep"

@@ -47,6 +47,8 @@ def insert_run(
 
     `plan_context_id` and `exec_type` spare the lookups when many runs of one plan are made.
     """
+    from ..runstate import FINISHED  # here: runstate writes through this package
+
     t = at_ms if at_ms is not None else now_ms()
     run_id = ids.new_id()
     if plan_context_id is None:
@@ -62,7 +64,7 @@ def insert_run(
     conn.execute(
         "INSERT INTO run(run_id, execution_id, plan_id, status, assignment, context, created_ms, updated_ms, finished_ms)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, execution_id, plan_id, status, key, context, t, t, t if status in ("done", "failed") else None),
+        (run_id, execution_id, plan_id, status, key, context, t, t, t if status in FINISHED else None),
     )
     conn.execute("INSERT INTO run_history(run_id, at_ms, status) VALUES (?, ?, ?)", (run_id, t, status))
     for path, knit_id in (assignment or {}).items():

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import safefs
+from . import digest, safefs
+from .digest import DEFERRED
 from .errors import KnitError, UsageError
 from .home import Home
 
@@ -34,7 +35,6 @@ DIRECT_MIN = 1 << 20           # files this big are written around the page cach
 COPY_BUFFER = 256 << 10        # small enough to stay in cache between the read, the hash and the write
 WRITEBACK_EVERY = 8 << 20      # start the disk writing a copied file's pages every this many bytes
 COPY_THREADS = 1  # measured: a second thread cost twice the CPU (GIL hand-offs) and more wall time on 2 cores
-DEFERRED = "deferred"          # digest of a moved datum not hashed yet
 ORIGIN_SUFFIX = ".origin"
 LOCK_SUFFIX = ".lock"
 
@@ -103,13 +103,29 @@ def _walk(root: Path) -> Iterable[Path]:
                 stack.append(p)
 
 
+def _scan(top: str) -> Iterator[tuple[str, os.DirEntry]]:
+    """Every entry below the directory `top` as (rel, entry), `rel` its posix path relative to
+    top: strings and the entries' types as listed (no Path objects, no stat), each directory
+    before what it holds, in no other order (a digest sorts its lines itself)."""
+    stack = [("", top)]
+    while stack:
+        prefix, d = stack.pop()
+        with os.scandir(d) as listing:
+            for e in listing:
+                rel = prefix + e.name
+                yield rel, e
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((rel + "/", e.path))
+
+
 def _sorted_entries(root: Path) -> list[Path]:
-    return sorted(_walk(root), key=lambda p: p.relative_to(root).as_posix())
+    return [Path(e.path) for _, e in sorted(_scan(os.fspath(root)), key=lambda entry: entry[0])]
 
 
 class Store:
     def __init__(self, home: Home):
         self.home = home
+        self._sealed: set[Path] = set()  # staged by a copy, in their final modes already
 
     def path_of(self, knit_id: str) -> Path:
         return self.home.data / knit_id
@@ -119,36 +135,37 @@ class Store:
     def stage_copy(self, knit_id: str, source: Path, progress: Progress | None = None) -> tuple[Path, Manifest]:
         """Copy `source` into staging/<id>/ in one pass: each file is read once, and what was read
         is hashed and written (the digest is of exactly the bytes stored). Files are created with
-        their final read-only modes, and their pages start going to disk as they are written, so
-        the flush before the commit has little left to wait for."""
+        their final read-only modes and directories are made read-only once filled, so `publish`
+        has nothing left to change; file pages start going to disk as they are written, so the
+        flush before the commit has little left to wait for."""
         dest = self.home.staging / knit_id
         dest.mkdir(mode=0o700)
+        top = os.fspath(dest)
+        entries: Iterable[tuple[str, os.DirEntry | None]]
         if stat.S_ISDIR(os.lstat(source).st_mode):
-            entries = _sorted_entries(source)
-            base = source
+            entries, base = _scan(os.fspath(source)), os.fspath(source)
         else:
-            entries = [source]
-            base = source.parent
-        # Directories and links first (cheap, in order); files are copied and hashed by a
-        # few threads at once (hashing and file I/O release the GIL), then the digest
-        # is put together in the same sorted order as `manifest()`.
-        lines: dict[Path, str] = {}
-        jobs: list[tuple[Path, Path, Path]] = []
-        for p in entries:
-            rel = p.relative_to(base)
-            out = dest / rel
-            mode = os.lstat(p).st_mode
-            if stat.S_ISLNK(mode):
-                target = os.readlink(p)
+            entries, base = [(source.name, None)], os.fspath(source.parent)
+        # Directories and links as they are listed (a directory before what it holds); files
+        # are copied and hashed by COPY_THREADS (hashing and file I/O release the GIL).
+        lines: list[tuple[str, bytes]] = []
+        dirs: list[str] = []
+        jobs: list[tuple[str, str, str]] = []
+        for rel, e in entries:
+            src, out = f"{base}/{rel}", f"{top}/{rel}"
+            if e is None or e.is_file(follow_symlinks=False):
+                jobs.append((src, out, rel))
+            elif e.is_symlink():
+                target = os.readlink(src)
                 os.symlink(target, out)
-                lines[rel] = f"L\0{rel.as_posix()}\0{target}\n"
-            elif stat.S_ISDIR(mode):
-                out.mkdir(mode=0o700)
-                lines[rel] = f"D\0{rel.as_posix()}\n"
-            elif stat.S_ISREG(mode):
-                jobs.append((p, out, rel))
+                lines.append((rel, digest.link_line(rel, target)))
+            elif e.is_dir(follow_symlinks=False):
+                os.mkdir(out, 0o700)
+                dirs.append(out)
+                lines.append((rel, digest.dir_line(rel)))
             else:
-                raise UsageError(f"{p}: is {safefs.kind(mode)}; data can hold only files, directories and links")
+                what = safefs.kind(e.stat(follow_symlinks=False).st_mode)
+                raise UsageError(f"{src}: is {what}; data can hold only files, directories and links")
         lock = threading.Lock()
         umask = _umask()  # read once: a mode it leaves whole needs no fchmod after the create
 
@@ -157,22 +174,21 @@ class Store:
                 with lock:
                     progress(n)
 
-        def copy_one(job: tuple[Path, Path, Path]) -> tuple[Path, int, str]:
+        def copy_one(job: tuple[str, str, str]) -> tuple[str, int, bytes]:
             src, out, rel = job
             fh = hashlib.sha256()
             n, executable = _copy_file(src, out, fh, report if progress else None, stored=True, umask=umask)
-            return rel, n, f"F\0{rel.as_posix()}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n"
+            return rel, n, digest.file_line(rel, n, executable, fh.hexdigest())
 
         size = 0
         for rel, n, line in _parallel_map(copy_one, jobs, COPY_THREADS):
-            lines[rel] = line
+            lines.append((rel, line))
             size += n
-        h = hashlib.sha256()
-        for rel in sorted(lines, key=lambda r: r.as_posix()):
-            h.update(lines[rel].encode())
-        files = len(jobs)
+        for d in reversed(dirs):  # what a directory holds before the directory
+            os.chmod(d, 0o500)
         _sync(dest)
-        return dest, Manifest("sha256:" + h.hexdigest(), size, files)
+        self._sealed.add(dest)
+        return dest, Manifest(digest.tree(lines), size, len(jobs))
 
     def stage_move(self, knit_id: str, source: Path) -> tuple[Path, Manifest]:
         """Rename `source` into staging/<id>/ (same filesystem only).
@@ -209,40 +225,39 @@ class Store:
         would change the datum).
         """
         size = files = 0
-        for p in _walk(root):
-            st = os.lstat(p)
-            if stat.S_ISREG(st.st_mode):
+        for _, e in _scan(os.fspath(root)):
+            if e.is_file(follow_symlinks=False):
+                st = e.stat(follow_symlinks=False)
                 if unshare and st.st_nlink > 1:
-                    _unshare(p, st)
+                    _unshare(Path(e.path), st)
                 size += st.st_size
                 files += 1
         return Manifest(DEFERRED, size, files)
 
     def manifest(self, root: Path, progress: Progress | None = None) -> Manifest:
         """Digest, size and file count of a directory (the same rules as staging)."""
-        h = hashlib.sha256()
+        lines: list[tuple[str, bytes]] = []
         size = files = 0
-        for p in _sorted_entries(root):
-            rel = p.relative_to(root).as_posix()
-            mode = os.lstat(p).st_mode
-            if stat.S_ISLNK(mode):
-                h.update(f"L\0{rel}\0{os.readlink(p)}\n".encode())
-            elif stat.S_ISDIR(mode):
-                h.update(f"D\0{rel}\n".encode())
-            else:
+        for rel, e in _scan(os.fspath(root)):
+            if e.is_symlink():
+                lines.append((rel, digest.link_line(rel, os.readlink(e.path))))
+            elif e.is_dir(follow_symlinks=False):
+                lines.append((rel, digest.dir_line(rel)))
+            else:  # a regular file, or a special one that _open_regular refuses without opening it
                 fh = hashlib.sha256()
                 n = 0
-                with _open_regular(p) as f:
-                    while chunk := f.read(CHUNK):
-                        fh.update(chunk)
-                        n += len(chunk)
+                source = _open_regular(e.path)
+                with source as f:
+                    view = _buffer(CHUNK)
+                    while k := f.readinto(view):
+                        fh.update(view[:k])
+                        n += k
                         if progress:
-                            progress(len(chunk))
-                executable = mode & stat.S_IXUSR
-                h.update(f"F\0{rel}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n".encode())
+                            progress(k)
+                lines.append((rel, digest.file_line(rel, n, bool(source.st.st_mode & stat.S_IXUSR), fh.hexdigest())))
                 size += n
                 files += 1
-        return Manifest("sha256:" + h.hexdigest(), size, files)
+        return Manifest(digest.tree(lines), size, files)
 
     def publish(self, knit_id: str, staged: Path) -> Path:
         """Make staged files read-only and rename them into data/<id>/.
@@ -251,7 +266,10 @@ class Store:
         directory to another parent rewrites its `..`, which needs write
         permission on it (root doesn't care; everyone else does).
         """
-        _make_readonly(staged, top=False)
+        if staged in self._sealed:
+            self._sealed.discard(staged)
+        else:
+            _make_readonly(staged, top=False)
         final = self.path_of(knit_id)
         os.rename(staged, final)
         os.chmod(final, 0o500)
@@ -413,25 +431,24 @@ class Store:
             _rmtree(tmp)
         tmp.mkdir()
         try:
-            h = hashlib.sha256()
-            for p in _sorted_entries(src):
-                rel = p.relative_to(src)
-                out = tmp / rel
-                mode = os.lstat(p).st_mode
-                if stat.S_ISLNK(mode):
-                    target = os.readlink(p)
+            lines: list[tuple[str, bytes]] = []
+            top = os.fspath(tmp)
+            for rel, e in _scan(os.fspath(src)):
+                out = f"{top}/{rel}"
+                if e.is_symlink():
+                    target = os.readlink(e.path)
                     os.symlink(target, out)
-                    h.update(f"L\0{rel.as_posix()}\0{target}\n".encode())
-                elif stat.S_ISDIR(mode):
-                    out.mkdir()
-                    h.update(f"D\0{rel.as_posix()}\n".encode())
+                    lines.append((rel, digest.link_line(rel, target)))
+                elif e.is_dir(follow_symlinks=False):
+                    os.mkdir(out)
+                    lines.append((rel, digest.dir_line(rel)))
                 else:
                     # a new file of the user's, as any program makes one: 0666, or 0777 when
                     # executable, less the user's umask (the kernel applies it at creation)
                     fh = hashlib.sha256()
-                    n, executable = _copy_file(p, out, fh, progress)
-                    h.update(f"F\0{rel.as_posix()}\0{n}\0{1 if executable else 0}\0{fh.hexdigest()}\n".encode())
-            if "sha256:" + h.hexdigest() != expected:
+                    n, executable = _copy_file(e.path, out, fh, progress)
+                    lines.append((rel, digest.file_line(rel, n, executable, fh.hexdigest())))
+            if digest.tree(lines) != expected:
                 raise KnitError(
                     f"datum {knit_id} is corrupted: its files no longer match the recorded digest; "
                     "nothing was written. `knitctl doctor` lists damaged data"
@@ -481,7 +498,7 @@ class _open_regular:
     """`with _open_regular(path) as f`: an unbuffered binary file of a regular file, opened
     without following a link and never a FIFO, socket or device (KnitError then)."""
 
-    def __init__(self, path: Path, *, raw_below: int = 0):
+    def __init__(self, path: str | os.PathLike[str], *, raw_below: int = 0):
         """`raw_below`: a file smaller than this is given as a bare fd (`_RawFd`), no file object."""
         self.path = path
         self.raw_below = raw_below
@@ -501,7 +518,7 @@ class _open_regular:
 
 
 def _copy_file(
-    src: Path, dst: Path, h, progress: Progress | None, *, stored: bool = False, umask: int = 0o777
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], h, progress: Progress | None, *, stored: bool = False, umask: int = 0o777
 ) -> tuple[int, bool]:
     """Copy one file in one pass — read into a buffer, hash it, write it — and return
     (bytes, executable). `stored`: the copy goes into the store (created with its final
@@ -764,16 +781,16 @@ def _read_origin(text: str) -> tuple[Path | None, bool]:
 
 
 def _make_readonly(root: Path, *, top: bool = True) -> None:
-    for p in _sorted_entries(root)[::-1]:
-        if p.is_symlink():
+    for _, e in reversed(list(_scan(os.fspath(root)))):  # what a directory holds before the directory
+        if e.is_symlink():
             continue
-        mode = os.lstat(p).st_mode
+        mode = e.stat(follow_symlinks=False).st_mode
         if stat.S_ISDIR(mode):
             want = 0o500
         else:
             want = 0o500 if mode & stat.S_IXUSR else 0o400
-        if stat.S_IMODE(mode) != want:  # a copy's files were made read-only already
-            os.chmod(p, want)
+        if stat.S_IMODE(mode) != want:
+            os.chmod(e.path, want)
     if top:
         os.chmod(root, 0o500)
 

@@ -65,3 +65,29 @@ def test_small_files_around_the_buffer_size_keep_their_bytes_and_digest(session,
     for name, content in spec.items():
         assert (stored / name).read_bytes() == content
     assert session.store.manifest(stored).digest == d.digest
+
+
+def test_a_copy_is_staged_in_its_final_modes_so_publish_changes_none(tmp_path, monkeypatch):
+    """stage_copy makes its directories read-only once filled (files are created read-only), and
+    before its flush: publish then walks nothing and changes no mode but the top's."""
+    from knitctl.home import Home
+    from knitctl.store import Store
+
+    home = Home.resolve(tmp_path / "home")
+    home.ensure()
+    store = Store(home)
+    src = make_tree(tmp_path / "src", {"a": {"b": {"c.txt": "c"}, "d.txt": "d"}, "e.txt": "e"})
+    staged, _ = store.stage_copy("aaaa00000001", src)
+    assert {p.relative_to(staged).as_posix(): stat.S_IMODE(os.lstat(p).st_mode) for p in staged.rglob("*")} == {
+        "a": 0o500, "a/b": 0o500, "a/b/c.txt": 0o400, "a/d.txt": 0o400, "e.txt": 0o400}
+    chmods: list[str] = []
+    real = os.chmod
+    monkeypatch.setattr(store_mod.os, "chmod", lambda p, m: (chmods.append(os.fspath(p)), real(p, m)))
+    final = store.publish("aaaa00000001", staged)
+    assert chmods == [os.fspath(final)]
+    # a tree staged otherwise (a move) still gets its modes set by publish
+    moved = make_tree(tmp_path / "moved", {"x": {"y.txt": "y"}})
+    staged, _ = store.stage_move("aaaa00000002", moved)
+    chmods.clear()
+    final = store.publish("aaaa00000002", staged)
+    assert chmods == [f"{staged}/x/y.txt", f"{staged}/x", os.fspath(final)]

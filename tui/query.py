@@ -15,7 +15,6 @@ from collections.abc import Iterable
 
 from knitctl.catalog import browse
 from knitctl.catalog.browse import Neighbours, Page, Row, neighbours, open_read, prepare, resolve, search_ids
-from knitctl.data import data_status
 
 __all__ = ["SOURCES", "DataSource", "Neighbours", "Page", "PlanSource", "Row", "RunSource", "Source", "datum_detail",
            "describe", "neighbours", "open_read", "plan_detail", "prepare", "resolve", "run_detail", "search_ids"]
@@ -40,6 +39,8 @@ class DataSource(Source, browse.DataListing):
                ("PRODUCER", "producer"), ("AGE", "age"))
 
     def _rows(self, conn: sqlite3.Connection, sql: str, params) -> list[Row]:
+        from knitctl.data import data_status  # on first use: the Runs screen opens without the data module
+
         rows = super()._rows(conn, sql, params)
         for r in rows:
             r.values["status"] = data_status(r.values["run_status"])
@@ -81,6 +82,8 @@ def run_detail(conn: sqlite3.Connection, run_id: str) -> dict | None:
 
 
 def datum_detail(conn: sqlite3.Connection, knit_id: str) -> dict | None:
+    from knitctl.data import data_status
+
     d = browse.datum(conn, knit_id)
     if d is not None:
         d["status"] = data_status(d["run_status"])
@@ -100,6 +103,8 @@ def plan_detail(conn: sqlite3.Connection, plan_id: str) -> dict | None:
 
 def describe(conn: sqlite3.Connection, nodes: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
     """Labels' facts for lineage nodes: runs' plan, image and status; data's tags and status."""
+    from knitctl.data import data_status
+
     out = browse.describe(conn, nodes)
     for (kind, _id), facts in out.items():
         if kind == "data":

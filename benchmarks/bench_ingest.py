@@ -9,12 +9,15 @@ few large ones (64–256 MiB, cut to fit smaller sizes). It is built under
 benchmarks/.work/ — on the same filesystem as the store, so `--move` can be a
 rename — and removed afterwards.
 
-Copy: `cp -r` and a push of the same directory, interleaved, best of
-`--rounds`. A push flushes what it wrote to disk before it commits (syncfs);
-`cp -r` does not, so the reference is given twice: `cp -r` alone, and
-`cp -r` followed by `sync` (the same durability as a push). Every timing
-starts from clean page cache state (a `sync` first, not timed); the source stays
-cached for both.
+Copy: `cp -r` and a push of the same directory, interleaved, `--rounds`
+times; the figures are medians, with the spread of the rounds (the machine is
+shared: the spread is the noise to read them against). A push flushes what it
+wrote to disk before it commits (syncfs); `cp -r` does not, so the reference is
+given twice: `cp -r` alone, and `cp -r` followed by `sync` (the same durability
+as a push). Every timing starts with nothing dirty (a `sync` first, not timed);
+the source stays cached for both. Two sources: the mixed one, and one of many
+small files only (1–64 KiB, an eighth of the size), where the work per file
+dominates.
 
 Move: `push --move` of the full directory and of one an eighth its size,
 each put back where it was (not timed) for the next round; constant time
@@ -28,6 +31,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -74,12 +78,12 @@ def log(text: str) -> None:
 # -- the source directory ------------------------------------------------------------
 
 
-def plan_sizes(total: int, seed: int) -> dict[str, list[int]]:
+def plan_sizes(total: int, seed: int, mix: list[tuple[float, int, int, str]] = MIX) -> dict[str, list[int]]:
     rng = random.Random(seed)
     plan: dict[str, list[int]] = {}
     given = 0
-    for k, (share, lo, hi, folder) in enumerate(MIX):
-        left = total - given if k == len(MIX) - 1 else int(total * share)
+    for k, (share, lo, hi, folder) in enumerate(mix):
+        left = total - given if k == len(mix) - 1 else int(total * share)
         given += left
         sizes = []
         while left > 0:
@@ -90,13 +94,13 @@ def plan_sizes(total: int, seed: int) -> dict[str, list[int]]:
     return plan
 
 
-def build_tree(root: Path, total: int, seed: int) -> tuple[int, int]:
-    """Write the mixed directory; returns (bytes, files)."""
+def build_tree(root: Path, total: int, seed: int, mix: list[tuple[float, int, int, str]] = MIX) -> tuple[int, int]:
+    """Write the mixed directory (or one of another `mix`); returns (bytes, files)."""
     rng = random.Random(seed)
     pool = rng.randbytes(32 * MiB)  # file contents are slices of it, each file with its own header
     root.mkdir(parents=True)
     size = files = 0
-    for folder, sizes in plan_sizes(total, seed).items():
+    for folder, sizes in plan_sizes(total, seed, mix).items():
         for i, n in enumerate(sizes):
             d = root / folder / (f"d{i // SMALL_PER_DIR:03d}" if folder == "small" else "")
             d.mkdir(parents=True, exist_ok=True)
@@ -214,28 +218,56 @@ def cp_r(src: Path, dst: Path) -> tuple[float, float, float]:
     return copied - t, time.perf_counter() - t, cpu_seconds(resource.RUSAGE_CHILDREN) - c
 
 
-def measure_copy(work: Path, src: Path, rounds: int) -> dict[str, float]:
-    """Best wall times, and the least CPU seconds each used (the CPU is what a loaded machine rations)."""
-    best = {"cp": float("inf"), "cp+sync": float("inf"), "push": float("inf"),
-            "cp cpu": float("inf"), "push cpu": float("inf")}
+def measure_copy(work: Path, src: Path, rounds: int) -> dict[str, list[float]]:
+    """Each round's wall times, CPU seconds and push/(cp -r; sync) throughput ratio (the CPU is
+    what a loaded machine rations; the ratio of one round compares runs that shared its load)."""
+    runs: dict[str, list[float]] = {k: [] for k in ("cp", "cp+sync", "push", "cp cpu", "push cpu", "ratio")}
     dst, home_dir = work / "cp-copy", work / "home-copy"
     for r in range(rounds):
         force_rmtree(dst)
         t_cp, t_cp_sync, cpu_cp = cp_r(src, dst)
-        best["cp"] = min(best["cp"], t_cp)
-        best["cp+sync"] = min(best["cp+sync"], t_cp_sync)
-        best["cp cpu"] = min(best["cp cpu"], cpu_cp)
+        runs["cp"].append(t_cp)
+        runs["cp+sync"].append(t_cp_sync)
+        runs["cp cpu"].append(cpu_cp)
         force_rmtree(dst)
-        log(f"round {r + 1}: cp -r {t_cp:.2f} s, with sync {t_cp_sync:.2f} s ({cpu_cp:.2f} s of CPU)")
+        log(f"{src.name} round {r + 1}: cp -r {t_cp:.2f} s, with sync {t_cp_sync:.2f} s ({cpu_cp:.2f} s of CPU)")
 
         home = new_home(home_dir)
         cpu: list[float] = []
         t = timed(lambda home=home: push(home, src, move=False), cpu)
-        best["push"] = min(best["push"], t)
-        best["push cpu"] = min(best["push cpu"], cpu[0])
+        runs["push"].append(t)
+        runs["push cpu"].append(cpu[0])
+        runs["ratio"].append(t_cp_sync / t)
         force_rmtree(home_dir)
-        log(f"round {r + 1}: push {t:.2f} s ({cpu[0]:.2f} s of CPU)")
-    return best
+        log(f"{src.name} round {r + 1}: push {t:.2f} s ({cpu[0]:.2f} s of CPU)")
+    return runs
+
+
+def spread(values: list[float]) -> str:
+    """`median (min–max)`: the figure and the noise around it."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
+
+
+def copy_lines(head: str, size: int, runs: dict[str, list[float]]) -> list[str]:
+    med = {k: statistics.median(v) for k, v in runs.items()}
+
+    def rate(t: float) -> str:
+        return f"{human(size / t)}/s"
+
+    ratio_sync = med["cp+sync"] / med["push"]
+    return [
+        f"{head}: cp -r           {med['cp']:7.2f} s  {rate(med['cp']):>12}  reference (rounds {spread(runs['cp'])} s)",
+        f"{head}: cp -r; sync     {med['cp+sync']:7.2f} s  {rate(med['cp+sync']):>12}  reference "
+        f"(rounds {spread(runs['cp+sync'])} s)",
+        f"{head}: push            {med['push']:7.2f} s  {rate(med['push']):>12}  "
+        f"{ratio_sync:.2f}x the throughput of cp -r; sync (bar >= {BAR_COPY:.2f}: "
+        f"{'met' if ratio_sync >= BAR_COPY else 'NOT met'}; rounds {spread(runs['push'])} s, "
+        f"ratio within a round {spread(runs['ratio'])})",
+        f"{head}: push            {med['push']:7.2f} s  {rate(med['push']):>12}  "
+        f"{med['cp'] / med['push']:.2f}x the throughput of cp -r without sync",
+        f"{head}: CPU used      push {med['push cpu']:6.2f} s, cp -r {med['cp cpu']:6.2f} s "
+        "(user + system, medians; on a loaded machine the wall times follow these)",
+    ]
 
 
 def measure_move(work: Path, sources: list[Path], rounds: int) -> list[float]:
@@ -274,7 +306,7 @@ def measure_rename(src: Path, rounds: int) -> float:
 def run(argv: list[str]) -> list[str]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks ingest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=parse_size, default=GiB, help="size of the source directory (default 1G; e.g. 256M for a quick run)")
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each measurement, best taken (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each measurement, medians taken (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="seed for the file sizes and contents")
     parser.add_argument("--keep", action="store_true", help="keep benchmarks/.work/ingest afterwards")
     args, _ = parser.parse_known_args(argv)
@@ -284,16 +316,18 @@ def run(argv: list[str]) -> list[str]:
     work = WORK / "ingest"
     force_rmtree(work)
     work.mkdir(parents=True)
-    src, small = work / "source", work / "source-eighth"
+    src, small, many = work / "source", work / "source-eighth", work / "source-small-files"
     try:
         log(f"building {human(args.size)} of mixed files in {src}")
         size, files = build_tree(src, args.size, args.seed)
         size8, files8 = build_tree(small, args.size // 8, args.seed + 1)
         fat = work / "source-eighth-fat"
         size_fat, files_fat = build_fat(fat, small, 8)
+        size_many, files_many = build_tree(many, args.size // 8, args.seed + 2, MIX[:1])
         fs = filesystem_of(work)
 
         copy = measure_copy(work, src, args.rounds)
+        copy_many = measure_copy(work, many, args.rounds)
         rename = measure_rename(src, max(args.rounds, 3))
         move_full, move_eighth, move_fat = measure_move(work, [src, small, fat], args.rounds)
     finally:
@@ -302,23 +336,12 @@ def run(argv: list[str]) -> list[str]:
             if WORK.exists() and not any(WORK.iterdir()):
                 WORK.rmdir()
 
-    def rate(t: float) -> str:
-        return f"{human(size / t)}/s"
-
-    ratio_sync = copy["cp+sync"] / copy["push"]
-    ratio_cp = copy["cp"] / copy["push"]
     growth = move_full / move_eighth
     load = os.getloadavg()[0]
-    head = f"ingest {human(size)} in {files} files ({fs}, best of {args.rounds}, load {load:.1f} on {os.cpu_count()} cpus)"
+    where = f"{fs}, median of {args.rounds}, load {load:.1f} on {os.cpu_count()} cpus"
     return [
-        f"{head}: cp -r           {copy['cp']:7.2f} s  {rate(copy['cp']):>12}  reference",
-        f"{head}: cp -r; sync     {copy['cp+sync']:7.2f} s  {rate(copy['cp+sync']):>12}  reference",
-        f"{head}: push            {copy['push']:7.2f} s  {rate(copy['push']):>12}  "
-        f"{ratio_sync:.2f}x the throughput of cp -r; sync (bar >= {BAR_COPY:.2f}: {'met' if ratio_sync >= BAR_COPY else 'NOT met'})",
-        f"{head}: push            {copy['push']:7.2f} s  {rate(copy['push']):>12}  "
-        f"{ratio_cp:.2f}x the throughput of cp -r without sync",
-        f"{head}: CPU used      push {copy['push cpu']:6.2f} s, cp -r {copy['cp cpu']:6.2f} s "
-        "(user + system, least of the rounds; on a loaded machine the wall times follow these)",
+        *copy_lines(f"ingest {human(size)} in {files} files ({where})", size, copy),
+        *copy_lines(f"ingest {human(size_many)} in {files_many} small files ({where})", size_many, copy_many),
         f"ingest move {human(size8)} in {files8} files:  push --move {move_eighth:8.3f} s  reference",
         f"ingest move {human(size)} in {files} files: push --move {move_full:8.3f} s  "
         f"{growth:.2f}x the time for {size / size8:.0f}x the bytes "

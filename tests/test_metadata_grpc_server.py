@@ -226,6 +226,17 @@ def test_bad_options_are_one_line(tmp_path, args, says):
     assert r.stderr.count("\n") == 1 and says in r.stderr, r.stderr
 
 
+def test_a_port_in_use_is_one_line():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        r = metadata_server.run_cli("--in-memory", "--port", str(taken.getsockname()[1]))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "cannot listen on 127.0.0.1:" in r.stderr and "the port is in use" in r.stderr
+
+
 # -- a bearer token ---------------------------------------------------------------------------------
 
 
@@ -428,3 +439,41 @@ def test_knits_client_pages_and_filters_like_in_process(served, tmp_path):
         assert isinstance(remote, MetadataStore) and MetadataStore.get_artifacts_by_id(remote, ids[:2])[1].id == ids[1]
         with pytest.raises(errors.NotFoundError, match="no artifact type named 'missing'.*metadata server at"):
             remote.get_artifact_type("missing")
+
+
+RAW_EXTRAS = r"""
+import json, sys, grpc
+from ml_metadata.proto import metadata_store_pb2 as pb, metadata_store_service_pb2 as s
+from ml_metadata.proto import metadata_store_service_pb2_grpc as g
+stub = g.MetadataStoreServiceStub(grpc.insecure_channel(f"127.0.0.1:{sys.argv[1]}"))
+types = stub.PutTypes(s.PutTypesRequest(artifact_types=[pb.ArtifactType(name="A")],
+                                        context_types=[pb.ContextType(name="C")]))
+ids = stub.PutContexts(s.PutContextsRequest(contexts=[pb.Context(type_id=types.context_type_ids[0], name=n)
+                                                      for n in ("p", "c1", "c2")])).context_ids
+p, c1, c2 = ids
+stub.PutParentContexts(s.PutParentContextsRequest(parent_contexts=[pb.ParentContext(child_id=c1, parent_id=p),
+                                                                   pb.ParentContext(child_id=c2, parent_id=p)]))
+parents = stub.GetParentContextsByContexts(s.GetParentContextsByContextsRequest(context_ids=[c1, c2, p]))
+children = stub.GetChildrenContextsByContexts(s.GetChildrenContextsByContextsRequest(context_ids=[p]))
+stub.PutArtifacts(s.PutArtifactsRequest(artifacts=[pb.Artifact(type_id=types.artifact_type_ids[0], uri=str(i))
+                                                   for i in range(45)]))
+pages, token = [], ""
+while True:
+    r = stub.GetArtifactsByType(s.GetArtifactsByTypeRequest(type_name="A", options=pb.ListOperationOptions(
+        max_result_size=20, next_page_token=token)))
+    pages.append(len(r.artifacts))
+    token = r.next_page_token
+    if not token:
+        break
+print(json.dumps({"parents": {k: [c.name for c in v.parent_contexts] for k, v in parents.contexts.items()},
+                  "children": {k: sorted(c.name for c in v.children_contexts) for k, v in children.contexts.items()},
+                  "ids": [p, c1, c2], "pages": pages}))
+"""
+
+
+def test_raw_stubs_for_calls_the_client_does_not_make(mlmd, served):
+    out = json.loads(mlmd_venv.run(RAW_EXTRAS, str(served.port)))
+    p, c1, c2 = out["ids"]
+    assert out["parents"] == {str(c1): ["p"], str(c2): ["p"]}
+    assert out["children"] == {str(p): ["c1", "c2"]}
+    assert out["pages"] == [20, 20, 5]

@@ -395,7 +395,9 @@ def serve(
 ):
     """Serve ML Metadata's gRPC API (ml_metadata.MetadataStoreService) over a store: the knit catalog by default."""
     import logging
+    import os
 
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")  # gRPC's own log lines on stderr: the server logs its own
     from ..metadata import metadata_store, server
     from ..metadata import serve_config as sc
 

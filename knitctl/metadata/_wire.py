@@ -163,15 +163,25 @@ def _fields(data: bytes, where: str):
     """(field number, wire type, value, position) of each field: ints for varints, bytes otherwise."""
     i, end = 0, len(data)
     while i < end:
-        key, i = _read_varint(data, i, where)
+        key = data[i]  # one-byte varints (the usual keys, lengths and small numbers) read inline
+        if key < 0x80:
+            i += 1
+        else:
+            key, i = _read_varint(data, i, where)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise ValueError(f"{where}: field number 0 is not valid")
         value: int | bytes
         if wire == VARINT:
-            value, i = _read_varint(data, i, where)
+            if i < end and data[i] < 0x80:
+                value, i = data[i], i + 1
+            else:
+                value, i = _read_varint(data, i, where)
         elif wire == LEN:
-            n, i = _read_varint(data, i, where)
+            if i < end and data[i] < 0x80:
+                n, i = data[i], i + 1
+            else:
+                n, i = _read_varint(data, i, where)
             if n > end - i:
                 raise ValueError(f"{where}: field {number} says {n} bytes, {end - i} are left")
             value, i = data[i:i + n], i + n
@@ -286,9 +296,18 @@ def _merge(msg: m.Message, data: bytes, depth: int) -> None:
             continue  # an unknown field: skipped, as protobuf skips it
         kind = f.kind
         if kind == m.SCALAR:
-            v = _scalar(f, wire, raw, where)
-            if v is None:
-                continue
+            vk = f.vkind
+            if vk == "int64" and wire == VARINT:  # the common cases inline
+                v = raw - (1 << 64) if raw >> 63 else raw
+            elif vk == "string" and wire == LEN:
+                try:
+                    v = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise ValueError(f"{where}: field {f.name} is not valid UTF-8") from None
+            else:
+                v = _scalar(f, wire, raw, where)
+                if v is None:
+                    continue
             values[f.name] = v
         elif kind == m.MESSAGE:
             if wire != LEN:

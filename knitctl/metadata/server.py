@@ -145,10 +145,11 @@ class MetadataServer:
                 self.port = self._server.add_secure_port(address, creds)
             else:
                 self.port = self._server.add_insecure_port(address)
-        except RuntimeError as e:
-            raise UsageError(f"cannot listen on {address}: {e}; is the port in use?") from None
+        except RuntimeError:
+            self.port = 0
         if not self.port:
-            raise UsageError(f"cannot listen on {address}: the address is in use or not this machine's")
+            raise UsageError(f"cannot listen on {address}: the port is in use or the address is not this machine's; "
+                             f"choose another --port (0 picks a free one) or --host")
         self._server.start()
         return self.port
 

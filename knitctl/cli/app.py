@@ -18,6 +18,7 @@ import typer.core
 from ..session import Session
 from . import context, daemon, data, explain, helpstyle, metadata, plan, watch
 from . import run as run_cmd
+from .backup import register as register_backup
 from .output import message
 from .tui import tui as tui_command
 
@@ -48,6 +49,7 @@ app.command("status")(daemon.status)
 app.command("quickstart")(daemon.quickstart)
 app.command("doctor")(daemon.doctor)
 app.command("tui")(tui_command)
+register_backup(app)  # backup, restore
 
 
 def _version(value: bool) -> None:

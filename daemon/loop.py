@@ -40,6 +40,7 @@ class Daemon:
         self.workers: dict[str, Worker] = {}
         self.stopping = threading.Event()
         self.hash_wake = threading.Event()    # wakes the background hashing of moved data
+        self.hook_wake = threading.Event()    # wakes the after hooks' deliveries (daemon/hooks.py)
         self.health = Health(home)
         self.watcher_restarts = 0
 
@@ -96,12 +97,14 @@ class Daemon:
 
     def serve(self) -> None:
         from . import digests
+        from .hooks import Deliverer
         from .watcher import Watcher
 
         self.health.beat(RUN_LOOP, "starting", "re-attaching to the runs of the previous knitd")
         self.watcher = Watcher(self.home, self.stopping, beat=lambda: self.health.beat(WATCHER))
         threading.Thread(target=self._watch_folders, daemon=True, name="watcher").start()
         threading.Thread(target=digests.serve, args=(self.home, self.stopping, self.hash_wake), daemon=True, name="digests").start()
+        threading.Thread(target=Deliverer(self.home, self.stopping, wake=self.hook_wake).serve, daemon=True, name="hooks").start()
         self.reconcile()
         self.tick()
         for _ in watch(
@@ -140,6 +143,7 @@ class Daemon:
     def tick(self) -> None:
         self.health.beat(RUN_LOOP)
         self.hash_wake.set()
+        self.hook_wake.set()
         for run_id in [r for r, w in self.workers.items() if w.done.is_set()]:
             del self.workers[run_id]
         self._pass_on_requests()

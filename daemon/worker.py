@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from knitctl import runstate
+from knitctl.catalog import runs as run_rows
 from knitctl.catalog import scheduler
 from knitctl.errors import Conflict
 from knitctl.plans.registry import get as get_plan
@@ -17,6 +18,7 @@ from knitctl.session import Session
 
 from .executors.base import Executor, ExecutorError, Handle, Job, Outcome
 from .finish import finish, prepare_outputs
+from .hooks import Start, before_start
 
 log = logging.getLogger("knitd")
 
@@ -112,10 +114,19 @@ def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None)
     job = build_job(session, run_id)
     logpath = session.home.run_log(run_id)
     if attach is None:
+        start = before_start(session, job) if run_rows.status(session.catalog.conn, run_id) in runstate.PRESTART \
+            else Start(job)
+        if start.veto is not None:  # a before hook said no: the run fails with its message
+            sink = LogFile(logpath, truncate=True)
+            sink(f"knit: {start.veto}\n".encode())
+            sink.close()
+            finish(session, run_id, False, exit_code=None, message=start.veto)
+            return
+        job = start.job  # with the env the before hooks gave (values never logged or stored)
         with session.catalog.write() as c:
-            status = scheduler.run_status(c, run_id)
+            status = run_rows.status(c, run_id)
             if status == "ready":
-                runstate.move(c, run_id, "starting")
+                runstate.move(c, run_id, "starting", note=start.note)
                 status = "starting"
         if status != "starting":  # stopped or aborted before it started
             finish(session, run_id, status == "completing", exit_code=None, message=None)

@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 
@@ -45,11 +46,14 @@ class Config:
     contexts: dict[str, dict] = field(default_factory=dict)
     watch: list[WatchRule] = field(default_factory=list)
     inbox: bool = True                  # watch KNIT_HOME/inbox
+    hooks: list = field(default_factory=list)   # knitctl.hooks.Hook, in the file's order
 
     def to_dict(self) -> dict:
         d: dict = {"current-context": self.current_context, "contexts": self.contexts}
         if self.watch:
             d["watch"] = [w.to_dict() for w in self.watch]
+        if self.hooks:
+            d["hooks"] = [h.to_dict() for h in self.hooks]
         if not self.inbox:
             d["inbox"] = False
         return d
@@ -84,7 +88,7 @@ def load(path: Path | None = None) -> Config:
     return parse(doc, path)
 
 
-def _fail(path, field_name: str, what: str):
+def _fail(path, field_name: str, what: str) -> NoReturn:
     raise UsageError(f"{path}: {field_name}: {what}; fix the value or remove the file")
 
 
@@ -109,7 +113,19 @@ def parse(doc, path) -> Config:
     inbox_on = doc.get("inbox", True)
     if not isinstance(inbox_on, bool):
         _fail(path, "inbox", "must be true or false")
-    return Config(current_context=current, contexts=contexts, watch=rules, inbox=inbox_on)
+    return Config(current_context=current, contexts=contexts, watch=rules, inbox=inbox_on, hooks=_hooks(path, doc))
+
+
+def _hooks(path, doc: dict) -> list:
+    if doc.get("hooks") is None:
+        return []
+    from . import hooks
+    from .runstate import STATUSES
+
+    try:
+        return hooks.parse(doc["hooks"], STATUSES)
+    except hooks.HookConfigError as e:
+        _fail(path, e.field, e.what)
 
 
 def _rule(path, i: int, w) -> WatchRule:

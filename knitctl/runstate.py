@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from .catalog import hooks as hook_rows
 from .catalog import now_ms, runs
 from .errors import Conflict
 
@@ -84,8 +85,10 @@ def move(
         raise Conflict(f"run {run_id} is {current}, not {expect}")
     check_move(run_id, current, new)
     # the task's clock (durations, `timeout`) starts with the task, not the image pull
-    runs.record_status(conn, run_id, execution_id, new, now_ms(), note, start=new == "running",
+    t = now_ms()
+    runs.record_status(conn, run_id, execution_id, new, t, note, start=new == "running",
                        finish=new in TERMINAL, exit_code=exit_code, message=message)
+    hook_rows.record_change(conn, run_id, current, new, t)  # after hooks hear of it from knitd, once committed
     if new == "done":
         # Its outputs are nominatable now: projection reacts in this same transaction (docs/ARCHITECTURE.md#semantics).
         from .projection import project_data
@@ -96,21 +99,25 @@ def move(
 
 def reset(conn: sqlite3.Connection, run_id: str, *, note: str) -> None:
     """Retry: a finished run goes back to `waiting` (outside the ordinary graph, by design)."""
-    execution_id = _finished(conn, run_id, "only done or failed runs can be retried")
-    runs.record_status(conn, run_id, execution_id, "waiting", now_ms(), note, clear=True)
+    current, execution_id = _finished(conn, run_id, "only done or failed runs can be retried")
+    t = now_ms()
+    runs.record_status(conn, run_id, execution_id, "waiting", t, note, clear=True)
+    hook_rows.record_change(conn, run_id, current, "waiting", t)
 
 
 def invalidate(conn: sqlite3.Connection, run_id: str, *, note: str) -> None:
     """rm: a finished run becomes `invalidated`, kept so its assignment never runs again."""
-    execution_id = _finished(conn, run_id, "stop or abort it before removing it")
-    runs.record_status(conn, run_id, execution_id, "invalidated", now_ms(), note)
+    current, execution_id = _finished(conn, run_id, "stop or abort it before removing it")
+    t = now_ms()
+    runs.record_status(conn, run_id, execution_id, "invalidated", t, note)
+    hook_rows.record_change(conn, run_id, current, "invalidated", t)
 
 
-def _finished(conn: sqlite3.Connection, run_id: str, otherwise: str) -> int:
-    """The execution id of a done or failed run; Conflict for any other."""
+def _finished(conn: sqlite3.Connection, run_id: str, otherwise: str) -> tuple[str, int]:
+    """The status and execution id of a done or failed run; Conflict for any other."""
     row = runs.status_and_execution(conn, run_id)
     if row is None:
         raise Conflict(f"run {run_id} does not exist")
     if row[0] not in FINISHED:
         raise Conflict(f"run {run_id} is {row[0]}; {otherwise}")
-    return row[1]
+    return row[0], row[1]

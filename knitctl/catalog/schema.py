@@ -267,6 +267,34 @@ MIGRATIONS: list[str] = [
     UPDATE plan SET resources = replace(replace(replace(resources, '": NaN', '": null'), '": -Infinity', '": null'), '": Infinity', '": null')
         WHERE NOT json_valid(resources);
     """,
+    # 5: lifecycle hooks (knitctl.hooks, daemon/hooks.py): every run status change is recorded in the move's own
+    # transaction (hook_event); knitd turns each into one delivery per after hook that wants it (hook_delivery),
+    # whose id stays the same across retries and restarts, and marks it delivered (or given up)
+    """
+    CREATE TABLE hook_event (
+        seq INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        old_status TEXT NOT NULL,
+        new_status TEXT NOT NULL,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE hook_delivery (
+        delivery_id TEXT PRIMARY KEY,
+        hook TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        old_status TEXT NOT NULL,
+        new_status TEXT NOT NULL,
+        payload TEXT NOT NULL,               -- the run document as it was at the change (no secrets)
+        created_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_ms INTEGER NOT NULL,
+        delivered_ms INTEGER,
+        given_up_ms INTEGER,
+        last_error TEXT
+    );
+    CREATE INDEX hook_delivery_due ON hook_delivery(next_ms) WHERE delivered_ms IS NULL AND given_up_ms IS NULL;
+    CREATE INDEX hook_delivery_run ON hook_delivery(run_id);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -60,7 +60,7 @@ def build_job(session: Session, run_id: str) -> Job:
         gpu=plan.resources.gpu,
         timeout=spec.timeout,
         extra={"on_node": dict(spec.on_node), "service_account": plan.service_account,
-               "annotations": tuple(plan.annotations)},
+               "annotations": tuple(plan.annotations), "extended_resources": dict(plan.resources.extended)},
     )
 
 

@@ -73,6 +73,7 @@ class Node:
     cpu: float = 8.0
     memory: int = 16 * 2**30
     gpus: int = 0
+    extended: dict = field(default_factory=dict)   # other allocatable resources by name (amd.com/gpu: 2)
     labels: dict = field(default_factory=lambda: {"kubernetes.io/hostname": "fake-node"})
     taints: list = field(default_factory=list)   # [{"key", "value", "effect"}]
 
@@ -309,7 +310,8 @@ class FakeKube:
         n = self.node
         node = {"metadata": {"name": n.name, "labels": n.labels},
                 "spec": {"taints": n.taints},
-                "status": {"allocatable": {"cpu": str(n.cpu), "memory": str(n.memory), "nvidia.com/gpu": str(n.gpus)}}}
+                "status": {"allocatable": {"cpu": str(n.cpu), "memory": str(n.memory), "nvidia.com/gpu": str(n.gpus),
+                                           **{k: str(v) for k, v in n.extended.items()}}}}
         return web.json_response({"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": [node]})
 
     async def unknown(self, request):
@@ -510,9 +512,12 @@ class FakeKube:
             need["cpu"] += cpu_of(req["cpu"]) if "cpu" in req else 0
             need["memory"] += memory_of(req["memory"]) if "memory" in req else 0
             need["nvidia.com/gpu"] += int((res.get("limits") or {}).get("nvidia.com/gpu", 0))
+            for k, v in (res.get("limits") or {}).items():  # any other resource: a count the node must have
+                if k not in ("cpu", "memory", "nvidia.com/gpu"):
+                    need[k] = need.get(k, 0) + int(v)
         tail = " preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
-        short = [k for k, have in (("cpu", node.cpu), ("memory", node.memory), ("nvidia.com/gpu", node.gpus))
-                 if need[k] > have]
+        have = {"cpu": node.cpu, "memory": node.memory, "nvidia.com/gpu": node.gpus}
+        short = [k for k in need if need[k] > have.get(k, node.extended.get(k, 0))]
         if short:
             return "0/1 nodes are available: " + ", ".join(f"1 Insufficient {k}" for k in short) + "." + tail
         tolerations = spec.get("tolerations") or []

@@ -295,7 +295,7 @@ def test_resource_values(session, set_, unset, expected):
 
 @pytest.mark.parametrize(
     "set_, unset, what",
-    [(["disk=1G"], [], "is not a resource"), (["memory"], [], "is not TYPE=QUANTITY"), (["memory=lots"], [], "not a memory quantity"),
+    [(["disk=1G"], [], "is not a resource"), (["memory"], [], "is not NAME=QUANTITY"), (["memory=lots"], [], "not a memory quantity"),
      (["cpu=0"], [], "more than 0"), ([], ["disk"], "is not a resource")],
 )
 def test_resource_errors_change_nothing(session, set_, unset, what):
@@ -330,7 +330,9 @@ def test_cli_resource_and_annotate(cli_inproc, session):
     r = cli_inproc("plan", "annotate", plan.plan_id, "--add", "a=1", "--remove-key", "b", "-o", "json")
     assert r.code == 0 and r.json()["annotations"] == ["a=1"], r
     r = cli_inproc("plan", "resource", plan.plan_id, "-s", "disk=1G")
-    assert r.code == 2 and r.err_lines == ["knitctl: error: --set: 'disk' is not a resource; use cpu, memory or gpu"], r
+    assert r.code == 2 and r.err_lines == [
+        "knitctl: error: --set: 'disk' is not a resource; use cpu, memory, gpu, ephemeral-storage, hugepages-<size> "
+        "(e.g. hugepages-2Mi) or an extended resource DOMAIN/NAME (e.g. amd.com/gpu)"], r
     r = cli_inproc("plan", "find", "-i", "k:v", "--active", "yes", "--output", "json")
     assert r.code == 0 and [p["plan_id"] for p in r.json()] == [plan.plan_id], r
     r = cli_inproc("plan", "find", "-O", "k:v")                      # -O is --out-tag (-o is the format)

@@ -107,6 +107,7 @@ class DockerExecutor:
             raise ExecutorError(f"Docker refused to create the container: {_reason(e)}") from None
 
     def start(self, job: Job, log: LogSink) -> Handle:
+        refuse_kubernetes_only(job)
         self.ensure_image(job.image, log)
         container = self.create(job)
         try:
@@ -189,6 +190,17 @@ class DockerExecutor:
     def find(self) -> dict[str, Handle]:
         found = self.client.containers.list(all=True, filters={"label": [f"{LABEL_HOME}={self.home_label}"]})
         return {c.labels[LABEL_RUN]: Handle(c.labels[LABEL_RUN], c.id) for c in found if LABEL_RUN in c.labels}
+
+
+def refuse_kubernetes_only(job: Job) -> None:
+    """A run whose plan asks for resources only Kubernetes has (its context changed after the plan was applied)."""
+    names = sorted((job.extra or {}).get("extended_resources") or {})
+    if names:
+        which = ", ".join(f"resources.{n}" for n in names)
+        raise ExecutorError(
+            f"{which}: not available on Docker; use a Kubernetes context (`context:` in the plan or "
+            f"`knitctl context use NAME`), or remove it (`knitctl plan resource {job.plan_id} -u {names[0]}`)"
+        )
 
 
 def _reason(e: Exception) -> str:

@@ -131,9 +131,13 @@ def set_resources(conn: sqlite3.Connection, plan_id: str, value: dict) -> None:
     conn.execute("UPDATE plan SET resources = ? WHERE plan_id = ?", (json.dumps(value), plan_id))
 
 
-def annotations(conn: sqlite3.Connection, plan_id: str) -> list[str]:
+def annotations(conn: sqlite3.Connection, plan_id: str) -> list[str]:  # type: ignore[no-redef]  # the __future__ name
     return list(json.loads(conn.execute("SELECT annotations FROM plan WHERE plan_id = ?", (plan_id,)).fetchone()[0]))
 
 
 def set_annotations(conn: sqlite3.Connection, plan_id: str, value: list[str]) -> None:
     conn.execute("UPDATE plan SET annotations = ? WHERE plan_id = ?", (json.dumps(value), plan_id))
+
+
+def set_service_account(conn: sqlite3.Connection, plan_id: str, value: str | None) -> None:
+    conn.execute("UPDATE plan SET service_account = ? WHERE plan_id = ?", (value, plan_id))

@@ -1,4 +1,4 @@
-"""`knitctl plan`: template, apply, show, find, active, resource, annotate, graph."""
+"""`knitctl plan`: template, apply, show, find, active, resource, serviceaccount, annotate, graph."""
 
 from __future__ import annotations
 
@@ -84,6 +84,8 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (a unique prefix is en
         downs = ", ".join(f'plan {x["plan_id"]} {x["path"]}' for x in d["log"]["downstream"]) or "-"
         rows.append(("log", " ".join(d["log"]["tags"]) + f"  → {downs}"))
     rows.append(("resources", " ".join(f"{k}={v}" for k, v in d["resources"].items()) or "-"))
+    if d["service_account"]:
+        rows.append(("service account", d["service_account"]))
     if d["annotations"]:
         rows.append(("annotations", " ".join(d["annotations"])))
     rows.append(("runs", _runs_summary(d.get("runs", {}))))
@@ -120,14 +122,37 @@ def active(
 @app.command("resource")
 def resource(
     plan_id: str = typer.Argument(..., help="Plan id."),
-    set_: list[str] = typer.Option([], "-s", "--set", help="TYPE=QUANTITY, e.g. memory=2Gi, cpu=2, gpu=1."),
-    unset: list[str] = typer.Option([], "-u", "--unset", help="A resource type to remove."),
+    set_: list[str] = typer.Option([], "-s", "--set", help="NAME=QUANTITY, e.g. memory=2Gi, cpu=2, gpu=1, amd.com/gpu=1."),
+    unset: list[str] = typer.Option([], "-u", "--unset", help="A resource to remove."),
     output: Format | None = OutputOpt,
 ):
-    """Change a plan's resources (for runs that start from now on)."""
+    """Change a plan's resources (for runs that start from now on).
+
+    Any resource Kubernetes takes for a container: cpu, memory, gpu (nvidia.com/gpu), ephemeral-storage,
+    hugepages-SIZE, or an extended resource DOMAIN/NAME such as amd.com/gpu (Kubernetes contexts only).
+    """
     with open_session() as s:
         p = registry.set_resources(s, plan_id, set_, unset)
     emit([p.to_dict()], output, [("id", lambda d: d["plan_id"]), ("resources", lambda d: " ".join(f"{k}={v}" for k, v in d["resources"].items()))], single=output in (Format.json, Format.yaml))
+
+
+@app.command("serviceaccount", epilog=(
+    "Examples:\n\n\b\n  knitctl plan serviceaccount 3f2a --set trainer\n  knitctl plan serviceaccount 3f2a --unset"))
+def serviceaccount(
+    plan_id: str = typer.Argument(..., help="Plan id."),
+    set_: str | None = typer.Option(None, "-s", "--set", help="The service account's name."),
+    unset: bool = typer.Option(False, "-u", "--unset", help="Run with the namespace's default service account."),
+    output: Format | None = OutputOpt,
+):
+    """Change the Kubernetes service account a plan's runs start with (from now on)."""
+    if (set_ is None) == (not unset):
+        from ..errors import UsageError
+
+        raise UsageError("give one of --set NAME or --unset: `knitctl plan serviceaccount PLAN_ID --set NAME`")
+    with open_session() as s:
+        p = registry.set_service_account(s, plan_id, None if unset else set_)
+    emit([p.to_dict()], output, [("id", lambda d: d["plan_id"]), ("service_account", lambda d: d["service_account"] or "-")],
+         single=output in (Format.json, Format.yaml))
 
 
 @app.command("annotate")

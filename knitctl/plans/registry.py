@@ -15,7 +15,7 @@ from ..errors import Conflict, UsageError
 from ..projection import nominated_for, project_plan
 from ..session import Session
 from .graph import PlanShape, edges, find_cycle
-from .spec import PlanSpec, Resources, parse_annotation, parse_resources
+from .spec import PlanSpec, Resources, parse_annotation, parse_resources, parse_service_account, resource_name_problem
 
 CARTESIAN_WARN = 100
 
@@ -144,8 +144,10 @@ def _pair(tag: str) -> tuple[str, str]:
 def apply(session: Session, spec: PlanSpec, *, dry_run: bool = False) -> ApplyResult:
     """Register a plan (or find its equal) and create the runs it calls for.
 
-    A dry run is the same code in a transaction that is rolled back.
+    A dry run is the same code in a transaction that is rolled back. Resources only Kubernetes has are
+    refused first when the plan's runs would go to Docker.
     """
+    refuse_on_docker(spec.resources, spec.context)
     try:
         with session.catalog.write() as conn:
             existing = q.with_hash(conn, spec.hash)
@@ -186,16 +188,30 @@ def apply(session: Session, spec: PlanSpec, *, dry_run: bool = False) -> ApplyRe
 
 
 def _differences(plan: Plan, spec: PlanSpec) -> list[str]:
+    """What an equal plan kept of its mutable fields where the file asks otherwise, and how to change each."""
+    pid = plan.plan_id
     out = []
+
+    def res(r: Resources) -> str:
+        return " ".join(f"{k}={v}" for k, v in r.to_dict().items()) or "none"
+
     if plan.resources != spec.resources:
-        out.append(f"plan {plan.plan_id} exists with other resources; change them with `knitctl plan resource {plan.plan_id}`")
+        out.append(f"plan {pid} exists and kept its resources {res(plan.resources)} (the file asks {res(spec.resources)}); "
+                   f"change them with `knitctl plan resource {pid}`")
     if plan.annotations != spec.annotations:
-        out.append(f"plan {plan.plan_id} exists with other annotations; change them with `knitctl plan annotate {plan.plan_id}`")
+        out.append(f"plan {pid} exists and kept its annotations {' '.join(plan.annotations) or 'none'} "
+                   f"(the file asks {' '.join(spec.annotations) or 'none'}); change them with `knitctl plan annotate {pid}`")
+    if plan.service_account != spec.service_account:
+        how = f"--set {spec.service_account}" if spec.service_account else "--unset"
+        out.append(f"plan {pid} exists and kept its service account {plan.service_account or 'none (the namespace default)'} "
+                   f"(the file asks {spec.service_account or 'none'}); change it with `knitctl plan serviceaccount {pid} {how}`")
     if plan.spec.context != spec.context:
-        out.append(f"plan {plan.plan_id} exists pinned to context {plan.spec.context or '(none: the current one)'}; "
-                   "the context isn't part of a plan's identity and stays as it was")
+        out.append(f"plan {pid} exists and kept its context {plan.spec.context or 'none (the current one)'} "
+                   f"(the file asks {spec.context or 'none'}); the context isn't part of a plan's identity and stays as it was")
     if plan.active != spec.active:
-        out.append(f"plan {plan.plan_id} exists and is {'active' if plan.active else 'inactive'}; use `knitctl plan active`")
+        out.append(f"plan {pid} exists and stays {'active' if plan.active else 'inactive'} "
+                   f"(the file asks {'active' if spec.active else 'inactive'}); "
+                   f"change it with `knitctl plan active {'yes' if spec.active else 'no'} {pid}`")
     return out
 
 
@@ -256,30 +272,72 @@ def set_resources(session: Session, text: str, set_: list[str], unset: list[str]
         plan_id = resolve_id(conn, text)
         current = Resources.from_dict(q.resources(conn, plan_id)).to_dict()
         for u in unset:
-            key = "gpu" if u.strip() == "nvidia.com/gpu" else u.strip()
-            if key not in ("cpu", "memory", "gpu"):
-                raise UsageError(f"--unset: {u!r} is not a resource; use cpu, memory or gpu")
+            key = _resource_key(u.strip(), "--unset")
             current.pop(key, None)
         for s in set_:
             if "=" not in s:
-                raise UsageError(f"--set: {s!r} is not TYPE=QUANTITY (e.g. memory=2Gi, cpu=2, gpu=1)")
+                raise UsageError(f"--set: {s!r} is not NAME=QUANTITY (e.g. memory=2Gi, cpu=2, gpu=1, amd.com/gpu=1)")
             k, v = (x.strip() for x in s.split("=", 1))
-            k = "gpu" if k == "nvidia.com/gpu" else k
-            if k not in ("cpu", "memory", "gpu"):
-                raise UsageError(f"--set: {k!r} is not a resource; use cpu, memory or gpu")
+            k = _resource_key(k, "--set")
             value: object = v
             if k == "gpu" and "," in v or k == "gpu" and v.startswith("["):
                 value = [x.strip() for x in v.strip("[]").split(",") if x.strip()]
             parsed = parse_resources("--set", "resources", {k: value}).to_dict()
             current[k] = parsed[k]
-        q.set_resources(conn, plan_id, current)
+        resources = Resources.from_dict(current)
+        refuse_on_docker(resources, get(conn, plan_id).spec.context)
+        q.set_resources(conn, plan_id, resources.to_dict())
+        return get(conn, plan_id)
+
+
+def _resource_key(name: str, flag: str) -> str:
+    problem = resource_name_problem(name)
+    if problem is not None:
+        raise UsageError(f"{flag}: {problem}")
+    return "gpu" if name == "nvidia.com/gpu" else name
+
+
+def docker_refusal(resources: Resources, context: str, kind: str) -> str | None:
+    """The one line that refuses resources a Docker context can't give a container, or None. Pure."""
+    names = resources.kubernetes_only()
+    if kind != "docker" or not names:
+        return None
+    which = ", ".join(f"resources.{n}" for n in names)
+    return (f"{which}: not available on Docker (context {context}); use a Kubernetes context "
+            "(`context:` in the plan, `--context NAME` or `knitctl context use NAME`), or leave it out")
+
+
+def refuse_on_docker(resources: Resources, pinned: str | None) -> None:
+    """Refuse resources only Kubernetes has when the plan's runs would go to Docker: its pinned context,
+    else the current one. A context not in the config is not judged here (its runs fail saying so)."""
+    if not resources.kubernetes_only():
+        return
+    from .. import config, contexts
+
+    cfg = config.load()
+    name = pinned or contexts.current(cfg)
+    settings = cfg.contexts.get(name)
+    if settings is None:
+        return
+    refusal = docker_refusal(resources, name, settings.get("kind", "kubernetes"))
+    if refusal:
+        raise UsageError(refusal)
+
+
+def set_service_account(session: Session, text: str, name: str | None) -> Plan:
+    """Set (or with None, unset) the Kubernetes service account the plan's runs start with from now on."""
+    if name is not None:
+        name = parse_service_account(name, where="--set")
+    with session.catalog.write() as conn:
+        plan_id = resolve_id(conn, text)
+        q.set_service_account(conn, plan_id, name)
         return get(conn, plan_id)
 
 
 def annotate(session: Session, text: str, add: list[str], remove: list[str], remove_keys: list[str]) -> Plan:
     with session.catalog.write() as conn:
         plan_id = resolve_id(conn, text)
-        current = q.annotations(conn, plan_id)
+        current = list(_row_to_plan(q.row(conn, plan_id)).annotations)
         rm = {parse_annotation(a, where="--remove") for a in remove}
         keys = {k.strip() for k in remove_keys}
         current = [a for a in current if a not in rm and a.split("=", 1)[0] not in keys]

@@ -13,6 +13,7 @@ import math
 import posixpath
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from .. import tags as tagrules
@@ -27,6 +28,11 @@ TOP_KEYS = (
 MOUNT_KEYS = ("path", "tags")
 LOG_KEYS = ("tags",)
 RESOURCE_KEYS = ("cpu", "memory", "gpu", "nvidia.com/gpu")
+# Kubernetes' other container resources without a domain; any DOMAIN/NAME is an extended resource
+STANDARD_KUBE_RESOURCES = ("ephemeral-storage",)
+HUGEPAGES_PREFIX = "hugepages-"
+RESOURCE_NAMES_HINT = ("cpu, memory, gpu, ephemeral-storage, hugepages-<size> (e.g. hugepages-2Mi) or an extended "
+                       "resource DOMAIN/NAME (e.g. amd.com/gpu)")
 ON_NODE_KEYS = ("may", "prefer", "must")
 PIN_KEYS = (tagrules.KEY_ID, tagrules.KEY_TIMESTAMP)
 
@@ -40,6 +46,17 @@ MAX_PLAN_BYTES = 1 << 20
 MAX_CPU = 100_000
 MAX_MEMORY = 1 << 60
 MAX_GPU = 1024
+MAX_EXTENDED = 1 << 60          # a count or bytes; Kubernetes keeps quantities in 64 bits
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN_RE = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
+_QUALIFIED_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+# a Kubernetes quantity: a number, then a binary or decimal SI suffix or a decimal exponent
+_KUBE_QTY_RE = re.compile(r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))"
+                          r"(?:(?P<exp>[eE][+-]?\d+)|(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E))?$")
+_KUBE_SUFFIX = {"Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
+                "Pi": Fraction(2**50), "Ei": Fraction(2**60), "m": Fraction(1, 1000), "k": Fraction(10**3),
+                "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12), "P": Fraction(10**15),
+                "E": Fraction(10**18)}
 _QTY_RE = re.compile(r"^(\d+(?:\.\d+)?)([a-zA-Z]*)$")
 _MEM_UNITS = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
               "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -56,6 +73,9 @@ class Resources:
     cpu: float | None = None        # cores
     memory: int | None = None       # bytes
     gpu: int | tuple[str, ...] | None = None   # a count or device ids
+    # Kubernetes-only resources by name, sorted: extended ones (amd.com/gpu) as counts,
+    # ephemeral-storage and hugepages-<size> as bytes
+    extended: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict:
         d: dict[str, Any] = {}
@@ -65,12 +85,18 @@ class Resources:
             d["memory"] = self.memory
         if self.gpu is not None:
             d["gpu"] = list(self.gpu) if isinstance(self.gpu, tuple) else self.gpu
+        d.update(self.extended)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Resources:
         gpu = d.get("gpu")
-        return cls(d.get("cpu"), d.get("memory"), tuple(gpu) if isinstance(gpu, list) else gpu)
+        extended = tuple(sorted((k, v) for k, v in d.items() if k not in ("cpu", "memory", "gpu")))
+        return cls(d.get("cpu"), d.get("memory"), tuple(gpu) if isinstance(gpu, list) else gpu, extended)
+
+    def kubernetes_only(self) -> tuple[str, ...]:
+        """The names a Docker host can't give a container (every one but cpu, memory and gpu)."""
+        return tuple(name for name, _ in self.extended)
 
 
 @dataclass(frozen=True)
@@ -303,10 +329,99 @@ def _gpu(ctx: _Ctx, where: str, value: Any) -> int | tuple[str, ...]:
     raise ctx.fail(where, "must be a count (gpu: 2) or a list of device ids (gpu: [0, 3])")
 
 
+def kube_quantity(value: Any) -> Fraction | None:
+    """A Kubernetes quantity (`2`, `1.5`, `500m`, `2Gi`, `1e3`) as an exact number; None when it is not one. Pure."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        return Fraction(repr(value)) if math.isfinite(value) else None
+    if not isinstance(value, str):
+        return None
+    m = _KUBE_QTY_RE.match(value.strip())
+    if not m:
+        return None
+    n = Fraction(m.group("num"))
+    if m.group("exp"):
+        exp = int(m.group("exp")[1:])
+        if abs(exp) > 30:  # further out than any resource; and 1e999999999 would take long to expand
+            return None
+        return n * Fraction(10) ** exp
+    return n * _KUBE_SUFFIX[m.group("suffix")] if m.group("suffix") else n
+
+
+def resource_kind(name: str) -> str | None:
+    """What a container resource name holds: 'cpu', 'memory', 'gpu' (`gpu` or `nvidia.com/gpu`: Docker's device
+    requests too), 'bytes' (ephemeral-storage, hugepages-<size>) or 'count' (an extended resource DOMAIN/NAME);
+    None for a name Kubernetes would refuse (`resource_name_problem` says why). Pure."""
+    return None if resource_name_problem(name) else _kind_of(name)
+
+
+def _kind_of(name: str) -> str:
+    if name in ("cpu", "memory", "gpu"):
+        return name
+    if name == "nvidia.com/gpu":
+        return "gpu"
+    return "count" if "/" in name else "bytes"
+
+
+def resource_name_problem(name: str) -> str | None:
+    """Why Kubernetes would refuse `name` as a container's resource (as its API server validates one), or None."""
+    if "/" not in name:
+        if name in ("cpu", "memory", "gpu") or name in STANDARD_KUBE_RESOURCES:
+            return None
+        if name.startswith(HUGEPAGES_PREFIX):
+            size = kube_quantity(name[len(HUGEPAGES_PREFIX):])
+            return None if size is not None and size > 0 else f"{name!r} needs a page size after {HUGEPAGES_PREFIX}, e.g. hugepages-2Mi"
+        return f"{name!r} is not a resource; use {RESOURCE_NAMES_HINT}"
+    prefix, _, local = name.partition("/")
+    if "/" in local:
+        return f"{name!r} is not a resource name: write DOMAIN/NAME with one '/', e.g. amd.com/gpu"
+    if not prefix or len(prefix) > 253 - len("requests.") or not _DNS_SUBDOMAIN_RE.match(prefix):
+        return (f"{name!r}: {prefix!r} is not a domain (lower-case letters, digits, '-' and '.', "
+                "at most 244 characters); write DOMAIN/NAME, e.g. amd.com/gpu")
+    if len(local) > 63 or not _QUALIFIED_NAME_RE.match(local):
+        return (f"{name!r}: {local!r} is not a resource name (letters, digits, '-', '_' and '.', starting and ending "
+                "with a letter or digit, at most 63 characters)")
+    if prefix == "kubernetes.io" or prefix.endswith(".kubernetes.io"):
+        return f"{name!r}: the kubernetes.io domain is reserved for Kubernetes' own resources; use your device plugin's name"
+    if prefix.startswith("requests."):
+        return f"{name!r}: names starting with requests. are quota names, not a container's resources"
+    return None
+
+
+def _kube_amount(ctx: _Ctx, where: str, value: Any, kind: str) -> int:
+    q = kube_quantity(value)
+    if kind == "count":
+        if q is None or q.denominator != 1:
+            raise ctx.fail(where, f"{value!r} is not a whole number; extended resources are counted in units (e.g. 1 or 2)")
+        if q < 1:
+            raise ctx.fail(where, "must be at least 1; leave it out for none")
+    else:
+        if q is None:
+            raise ctx.fail(where, f"{value!r} is not a quantity; write bytes or a size like 10Gi or 500M")
+        if q <= 0:
+            raise ctx.fail(where, "must be more than 0 bytes")
+    if q > MAX_EXTENDED:
+        raise ctx.fail(where, f"is more than Kubernetes can count (at most {MAX_EXTENDED:,})")
+    return math.ceil(q)
+
+
 def parse_resources(ctx_source: str, where: str, value: Any) -> Resources:
     ctx = _Ctx(ctx_source)
     m = _mapping(ctx, where, value)
-    _unknown_keys(ctx, where, m, RESOURCE_KEYS)
+    for key in m:
+        name = str(key)
+        problem = resource_name_problem(name)
+        if problem is None:
+            continue
+        if "/" not in name and not name.startswith(HUGEPAGES_PREFIX):  # a typo of a standard name, most likely
+            standard = (*RESOURCE_KEYS[:3], *STANDARD_KUBE_RESOURCES)
+            close = difflib.get_close_matches(name, standard, n=1, cutoff=0.5)
+            hint = f"; did you mean `{close[0]}`?" if close else f"; valid keys are {RESOURCE_NAMES_HINT}"
+            raise ctx.fail(f"{where}.{name}", f"unknown key{hint}")
+        raise ctx.fail(f"{where}.{name}", problem)
     if "gpu" in m and "nvidia.com/gpu" in m:
         raise ctx.fail(where, "gives both `gpu` and its alias `nvidia.com/gpu`; keep one")
     cpu = _quantity_cpu(ctx, f"{where}.cpu", m["cpu"]) if m.get("cpu") is not None else None
@@ -319,7 +434,12 @@ def parse_resources(ctx_source: str, where: str, value: Any) -> Resources:
     g = m.get("gpu", m.get("nvidia.com/gpu"))
     gkey = "gpu" if "gpu" in m else "nvidia.com/gpu"
     gpu = _gpu(ctx, f"{where}.{gkey}", g) if g is not None else None
-    return Resources(cpu, mem, gpu)
+    extended = []
+    for name, amount in m.items():
+        kind = _kind_of(str(name))
+        if kind in ("count", "bytes") and amount is not None:
+            extended.append((str(name), _kube_amount(ctx, f"{where}.{name}", amount, kind)))
+    return Resources(cpu, mem, gpu, tuple(sorted(extended)))
 
 
 def _timeout(ctx: _Ctx, where: str, value: Any) -> float:
@@ -366,6 +486,22 @@ def _kv_list(ctx: _Ctx, where: str, value: Any, *, label_keys: bool) -> tuple[st
             raise ctx.fail(w, f"{k!r} is not a valid node label key")
         out.append(f"{k}={v.strip()}")
     return tuple(out)
+
+
+def _service_account(ctx: _Ctx, where: str, text: str) -> str | None:
+    name = _printable(ctx, where, text).strip()
+    if name and (len(name) > 253 or not _DNS_SUBDOMAIN_RE.match(name)):
+        raise ctx.fail(where, f"{name!r} is not a Kubernetes service account name "
+                              "(lower-case letters, digits, '-' and '.', at most 253 characters)")
+    return name or None
+
+
+def parse_service_account(text: str, *, where: str = "service account") -> str:
+    """A service account's name as Kubernetes accepts it (a DNS subdomain); UsageError otherwise."""
+    name = _service_account(_Ctx(where), "", text)
+    if name is None:
+        raise PlanError(f"{where}: is empty; give a service account's name, or --unset to run with the namespace's default")
+    return name
 
 
 def parse_annotation(text: str, *, where: str = "annotation") -> str:
@@ -448,7 +584,7 @@ def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
                 on_node[k] = tuple(sorted(set(_kv_list(ctx, f"on_node.{k}", om[k], label_keys=True))))
     sa = None
     if m.get("service_account") is not None:
-        sa = _printable(ctx, "service_account", _string(ctx, "service_account", m["service_account"])).strip() or None
+        sa = _service_account(ctx, "service_account", _string(ctx, "service_account", m["service_account"]))
     annotations = tuple(sorted(set(_kv_list(ctx, "annotations", m["annotations"], label_keys=False)))) if m.get("annotations") is not None else ()
     timeout = _timeout(ctx, "timeout", m["timeout"]) if m.get("timeout") is not None else None
     context = _printable(ctx, "context", _string(ctx, "context", m["context"])).strip() or None if m.get("context") is not None else None

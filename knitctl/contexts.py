@@ -2,12 +2,15 @@
 other contexts name a Kubernetes cluster through a kubeconfig.
 
 The current context: the `--context` flag (which sets KNIT_CONTEXT for the
-process), else `$KNIT_CONTEXT`, else the config file's `current-context`.
+process), else `$KNIT_CONTEXT`, else — in the knitctl command line — the `context:`
+of the knit.yaml that applies (knitctl/projectdefaults.py), else the config file's
+`current-context`, else `local`.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import config as config_mod
@@ -23,21 +26,46 @@ KUBE_KEYS = ("kind", "kubeconfig", "kube-context", "namespace", "image-pull-secr
 
 _cache: dict = {}
 
+# where the current context comes from (Current.source)
+FROM_ENV = "env"              # $KNIT_CONTEXT, which --context sets
+FROM_PROJECT = "knit.yaml"    # the project defaults' context:
+FROM_CONFIG = "config"        # the config file's current-context
+FROM_DEFAULT = "default"      # none of those: local
+
+
+@dataclass(frozen=True)
+class Current:
+    name: str
+    source: str               # one of FROM_*
+    file: str | None = None   # the knit.yaml or config file it was read from
+
 
 def current(cfg: config_mod.Config | None = None) -> str:
+    return current_source(cfg).name
+
+
+def current_source(cfg: config_mod.Config | None = None) -> Current:
+    """The current context and where it was decided: flag/env > knit.yaml > config file > local."""
     env = os.environ.get("KNIT_CONTEXT")
     if env:
-        return env
-    if cfg is not None:
-        return cfg.current_context or LOCAL
+        return Current(env, FROM_ENV)
+    from . import projectdefaults
+
+    project = projectdefaults.active()
+    if project is not None and project.context:
+        return Current(project.context, FROM_PROJECT, str(project.path))
     path = config_mod.config_path()
-    try:
-        key = (str(path), path.stat().st_mtime_ns)
-    except FileNotFoundError:
-        return LOCAL
-    if _cache.get("key") != key:  # re-read only when the file changed
-        _cache.update(key=key, value=config_mod.load(path).current_context or LOCAL)
-    return _cache["value"]
+    if cfg is None:
+        try:
+            key = (str(path), path.stat().st_mtime_ns)
+        except FileNotFoundError:
+            return Current(LOCAL, FROM_DEFAULT)
+        if _cache.get("key") != key:  # re-read only when the file changed
+            _cache.update(key=key, value=config_mod.load(path).current_context)
+        name = _cache["value"]
+    else:
+        name = cfg.current_context if path.exists() else None
+    return Current(name, FROM_CONFIG, str(path)) if name else Current(LOCAL, FROM_DEFAULT)
 
 
 def get(name: str, cfg: config_mod.Config | None = None) -> dict:
@@ -48,9 +76,17 @@ def get(name: str, cfg: config_mod.Config | None = None) -> dict:
     return {"name": name, **cfg.contexts[name]}
 
 
-def validate(name: str, settings: dict) -> dict:
+def name_problem(name: str) -> str | None:
+    """Why `name` can't be a context's name, or None. Pure."""
     if not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise UsageError(f"context name {name!r}: use letters, digits, '-', '_' or '.'")
+        return f"context name '{escape(name)}': use letters, digits, '-', '_' or '.'"
+    return None
+
+
+def validate(name: str, settings: dict) -> dict:
+    problem = name_problem(name)
+    if problem:
+        raise UsageError(problem)
     kind = settings.get("kind", "kubernetes")
     if kind not in KINDS:
         raise UsageError(f"context {name}: kind {kind!r} is not one of {', '.join(KINDS)}")

@@ -32,8 +32,10 @@ DATA_COLUMNS = [
 
 def data_push(dirs, tag, name, move, output):
     from .. import data as data_api
+    from ..projectdefaults import push_tags
     from .progress import transfer_progress, tree_size
 
+    tag = push_tags(tag, name=name)  # the knit.yaml's tags, under the flags': read before anything is written
     with _session() as s:
         total = 0 if move else tree_size(dirs)
         with transfer_progress(total, "pushing") as progress:

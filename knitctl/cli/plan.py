@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from .. import projectdefaults
 from ..catalog import plans as plan_rows
 from ..plans import registry
 from ..plans.graph import edges
@@ -24,8 +25,8 @@ COLUMNS = oneliners.PLAN_COLUMNS
 
 @app.command("template")
 def template(scratch: bool = typer.Option(False, "--scratch", help="A bare skeleton without comments.")):
-    """Print a commented plan file to start from."""
-    typer.echo(SCRATCH_TEMPLATE if scratch else TEMPLATE, nl=False)
+    """Print a commented plan file to start from (with the tags and resources of the knit.yaml that applies here)."""
+    typer.echo(projectdefaults.template(SCRATCH_TEMPLATE if scratch else TEMPLATE, projectdefaults.current()[1]), nl=False)
 
 
 @app.command("apply")
@@ -35,7 +36,11 @@ def apply(
     output: Format | None = OutputOpt,
 ):
     """Register a plan and create the runs its inputs call for."""
-    spec = load_plan(str(file))
+    defaults = projectdefaults.current()[1]
+    spec = projectdefaults.with_resources(load_plan(str(file)), defaults)
+    if spec.resources is defaults.resources:
+        message(f"resources from {defaults.path} (the plan file gives none): "
+                + " ".join(f"{k}={v}" for k, v in spec.resources.to_dict().items()))
     with open_session() as s:
         result = registry.apply(s, spec, dry_run=dry_run)
     for w in result.warnings:

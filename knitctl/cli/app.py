@@ -17,7 +17,7 @@ import typer.core
 
 from ..projectdefaults import enable as enable_project_defaults
 from ..session import Session
-from . import context, daemon, data, explain, helpstyle, metadata, plan, watch
+from . import context, daemon, data, explain, helpstyle, metadata, plan, plugin, watch
 from . import run as run_cmd
 from .backup import register as register_backup
 from .config import app as config_app
@@ -46,6 +46,7 @@ app.add_typer(watch.app, name="watch")
 app.add_typer(context.app, name="context")
 app.add_typer(config_app, name="config")
 app.add_typer(metadata.app, name="metadata")
+app.add_typer(plugin.app, name="plugin")
 app.command("up")(daemon.up)
 app.command("down")(daemon.down)
 app.command("status")(daemon.status)

@@ -1,4 +1,5 @@
-"""The one-liners without Typer: `knitctl --help`, `data find`, `run find`, `plan find`, `status`, `data push`.
+"""The one-liners without Typer: `knitctl --help`, `data find`, `run find`, `plan find`, `status`, `data push`;
+and the top-level command names, which tell a plugin's name (`knitctl-NAME`) from a built-in command.
 
 Importing Typer and its parser (its click, pydantic for coercion) takes several times longer than
 these commands take to run. So they are answered from a description of the Typer app — each
@@ -432,8 +433,28 @@ def describe_param(p) -> dict | None:
     return out
 
 
+def root_names(app) -> list[str]:
+    """knitctl's own top-level command names (a plugin of one of these names never runs)."""
+    import typer.main
+
+    return sorted(getattr(typer.main.get_command(app), "commands", {}))
+
+
+def builtin_names() -> list[str]:
+    """The top-level command names: from the cached description, else from the Typer app (and cached then)."""
+    st = stamp()
+    spec = load_spec(st)
+    names = (spec or {}).get("root")
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        return names
+    from .app import app
+
+    save_spec(app, st)
+    return root_names(app)
+
+
 def save_spec(app, st: str) -> None:
     path = _spec_path(st)
     if path is None:
         return
-    _write(path, json.dumps({"stamp": st, "commands": describe(app)}))
+    _write(path, json.dumps({"stamp": st, "commands": describe(app), "root": root_names(app)}))

@@ -44,6 +44,9 @@ def _dispatch(argv: list[str]):
     served, rc = fast.serve(argv)
     if served:
         return rc
+    from .. import plugins
+
+    plugins.dispatch(argv, fast.builtin_names)  # `knitctl NAME` runs knitctl-NAME from PATH (never returns then)
     return fast.through_typer(argv)
 
 

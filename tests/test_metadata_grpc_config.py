@@ -140,3 +140,48 @@ def test_list_operation_options_become_a_page_request():
     assert (default.limit, default.order_by, default.is_asc, default.filter_query) == (20, OrderByField.ID, True, None)
     with pytest.raises(rpc.errors.InvalidArgumentError, match="max_result_size must be at least 1"):
         rpc.list_options(pb.ListOperationOptions(max_result_size=0))
+
+
+# -- paging from a snapshot of the listing's ids --------------------------------------------------
+
+
+def _walk(store, request_options: dict, evict: bool = False) -> list[int]:
+    from knitctl.metadata import service_pb2 as svc
+
+    ids, token, pages = [], "", 0
+    while True:
+        req = svc.GetArtifactsRequest(options=pb.ListOperationOptions(next_page_token=token, **request_options))
+        resp = rpc.handle(store, "GetArtifacts", req)
+        ids += [a.id for a in resp.artifacts]
+        pages += 1
+        token = resp.next_page_token
+        if not token:
+            return ids
+        if evict:
+            rpc.LISTINGS._ids.clear()  # as if other listings had pushed it out: the snapshot is taken again
+
+
+def test_pages_walk_the_whole_listing_once(tmp_path):
+    from knitctl.metadata.metadata_store import ListOptions, MetadataStore
+
+    c = pb.ConnectionConfig()
+    c.sqlite.filename_uri = str(tmp_path / "s.db")
+    with MetadataStore(c) as store:
+        t = pb.ArtifactType(name="T")
+        t.properties["day"] = pb.INT
+        tid = store.put_artifact_type(t)
+        store.put_artifacts([pb.Artifact(type_id=tid, uri=str(i), properties={"day": pb.Value(int_value=i % 7)})
+                             for i in range(350)])
+        want = [a.id for a in store.get_artifacts(ListOptions(filter_query="properties.day.int_value >= 2"))]
+        assert len(want) == 250
+        for evict in (False, True):
+            assert _walk(store, {"max_result_size": 100, "filter_query": "properties.day.int_value >= 2"}, evict) == want
+        order = pb.ListOperationOptions.OrderByField(field=pb.ListOperationOptions.OrderByField.CREATE_TIME, is_asc=False)
+        by_time = [a.id for a in store.get_artifacts(ListOptions(order_by=OrderByField.CREATE_TIME, is_asc=False))]
+        assert _walk(store, {"max_result_size": 30, "order_by_field": order}) == by_time
+        assert not rpc.LISTINGS._ids  # a finished listing leaves nothing behind
+        from knitctl.metadata import errors
+        from knitctl.metadata import service_pb2 as svc
+
+        with pytest.raises(errors.InvalidArgumentError, match="not a token this server gave out"):
+            rpc.handle(store, "GetArtifacts", svc.GetArtifactsRequest(options=pb.ListOperationOptions(next_page_token="~x")))

@@ -477,3 +477,21 @@ def test_raw_stubs_for_calls_the_client_does_not_make(mlmd, served):
     assert out["parents"] == {str(c1): ["p"], str(c2): ["p"]}
     assert out["children"] == {str(p): ["c1", "c2"]}
     assert out["pages"] == [20, 20, 5]
+
+
+def test_knits_client_errors_are_status_errors():
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with knit_client(port, client_timeout_sec=10) as store, pytest.raises(errors.UnavailableError, match=f"127.0.0.1:{port}"):
+        store.get_artifact_types()
+    with pytest.raises(errors.InvalidArgumentError, match="the server upgrades its own store"):
+        MetadataStore(pb.MetadataStoreClientConfig(host="127.0.0.1", port=port), enable_upgrade_migration=True)
+    with pytest.raises(errors.InvalidArgumentError, match="needs host and port"):
+        MetadataStore(pb.MetadataStoreClientConfig(host="127.0.0.1"))
+    from knitctl.metadata.metadata_store import downgrade_schema
+
+    with pytest.raises(errors.InvalidArgumentError, match="downgraded on the server"):
+        downgrade_schema(pb.MetadataStoreClientConfig(host="127.0.0.1", port=port), 1)

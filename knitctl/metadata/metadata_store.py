@@ -1214,6 +1214,8 @@ def downgrade_schema(config, downgrade_to_schema_version: int) -> None:
             f"MLMD cannot be downgraded to schema_version: {downgrade_to_schema_version}; this knit's schema is "
             f"version {LATEST}: give a version between 0 and {LATEST - 1}"
         )
+    if isinstance(config, pb.MetadataStoreClientConfig):
+        raise errors.InvalidArgumentError("a metadata server's store is downgraded on the server, not over gRPC")
     store = MetadataStore(config, enable_upgrade_migration=True)
     try:
         if isinstance(store._catalog, MlmdFile):

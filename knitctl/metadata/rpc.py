@@ -4,11 +4,15 @@
 StatusErrors, which carry MLMD's status codes); the gRPC plumbing is in `server`. Listings take
 ml-metadata's `ListOperationOptions`: without them every node comes back at once, with them one
 page (`max_result_size`, at most 100) and a `next_page_token` for the next, as ml-metadata's
-server does.
+server does (later pages come from a snapshot of the listing's ids: `ListingCache`).
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 from . import errors
@@ -67,16 +71,89 @@ def list_options(o: pb.ListOperationOptions, extra_filter: str = "") -> ListOpti
 
 
 _PAGE = {"artifacts": "get_artifacts_page", "executions": "get_executions_page", "contexts": "get_contexts_page"}
+_BY_IDS = {"artifacts": "get_artifacts_by_id", "executions": "get_executions_by_id", "contexts": "get_contexts_by_id"}
+
+
+class ListingCache:
+    """The ids of a listing's later pages, so that page N does not cost N times a page.
+
+    A filtered listing's page costs about as much as the whole listing (the filter is evaluated
+    over every row to find the page), so a client walking 95,000 matches 100 at a time would pay
+    950 listings. The first page is one page query; when the second is asked for, the ids of
+    everything after it are listed once (a snapshot as of then) and kept here, and each later
+    page is a lookup of its 100 ids. A page token of this kind is "~" + the listing's own token
+    where the snapshot starts + the offset into it: when its entry has gone (least recently used
+    of `size`, or the listing finished) the snapshot is taken again from that token.
+    """
+
+    def __init__(self, size: int = 32):
+        self.size = size
+        self._ids: OrderedDict[tuple, list[int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> list[int] | None:
+        with self._lock:
+            ids = self._ids.get(key)
+            if ids is not None:
+                self._ids.move_to_end(key)
+            return ids
+
+    def put(self, key: tuple, ids: list[int]) -> None:
+        with self._lock:
+            self._ids[key] = ids
+            while len(self._ids) > self.size:
+                self._ids.popitem(last=False)
+
+    def drop(self, key: tuple) -> None:
+        with self._lock:
+            self._ids.pop(key, None)
+
+
+LISTINGS = ListingCache()
+
+
+def _snapshot_token(start: str, offset: int) -> str:
+    return "~" + base64.urlsafe_b64encode(json.dumps([start, offset]).encode()).decode().rstrip("=")
+
+
+def _read_snapshot_token(token: str) -> tuple[str, int]:
+    try:
+        start, offset = json.loads(base64.urlsafe_b64decode(token[1:] + "=" * (-len(token[1:]) % 4)))
+        if not isinstance(start, str) or not isinstance(offset, int) or offset < 0:
+            raise ValueError
+    except ValueError:
+        raise errors.InvalidArgumentError("next_page_token is not a token this server gave out") from None
+    return start, offset
 
 
 def _listing(store: MetadataStore, req, resp, field: str, everything: Callable[[], list], extra_filter: str = "") -> object:
     if not req.HasField("options"):
         _fill(getattr(resp, field), everything())
         return resp
-    nodes, token = getattr(store, _PAGE[field])(list_options(req.options, extra_filter))
-    _fill(getattr(resp, field), nodes)
-    if token:
-        resp.next_page_token = token
+    opts = list_options(req.options, extra_filter)
+    token = opts.next_page_token
+    if not token:  # the first page: one page query
+        nodes, after = getattr(store, _PAGE[field])(opts)
+        _fill(getattr(resp, field), nodes)
+        if after:
+            resp.next_page_token = after
+        return resp
+    start, offset = _read_snapshot_token(token) if token.startswith("~") else (token, 0)
+    key = (store._where, field, opts.order_by, opts.is_asc, opts.filter_query, start)
+    ids = LISTINGS.get(key)
+    if ids is None:
+        rest = ListOptions(order_by=opts.order_by, is_asc=opts.is_asc, filter_query=opts.filter_query,
+                           next_page_token=start)
+        ids = [n.id for n in getattr(store, "get_" + field)(rest)]
+        LISTINGS.put(key, ids)
+    page = ids[offset:offset + (opts.limit or MAX_PAGE)]
+    found = {n.id: n for n in getattr(store, _BY_IDS[field])(page)}
+    _fill(getattr(resp, field), [found[i] for i in page if i in found])  # a node deleted since is left out
+    end = offset + len(page)
+    if end < len(ids):
+        resp.next_page_token = _snapshot_token(start, end)
+    else:
+        LISTINGS.drop(key)
     return resp
 
 

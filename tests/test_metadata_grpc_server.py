@@ -495,3 +495,19 @@ def test_knits_client_errors_are_status_errors():
 
     with pytest.raises(errors.InvalidArgumentError, match="downgraded on the server"):
         downgrade_schema(pb.MetadataStoreClientConfig(host="127.0.0.1", port=port), 1)
+
+
+def test_a_config_asking_for_a_downgrade_downgrades_and_exits(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    (tmp_path / "down.pbtxt").write_text(
+        f"connection_config {{ sqlite {{ filename_uri: '{db}' }} }}\nmigration_options {{ downgrade_to_schema_version: 1 }}\n")
+    r = metadata_server.run_cli("--config", str(tmp_path / "down.pbtxt"), home=tmp_path / "home")
+    assert "serving" not in r.stderr and r.stderr.count("\n") == 1, r.stderr  # it downgrades, then exits
+    if r.returncode == 0:
+        assert r.stderr == f"downgraded SQLite {db} to schema version 1\n"
+        with sqlite3.connect(db) as c:
+            assert c.execute("PRAGMA user_version").fetchone() == (1,)
+    else:  # the catalog's schema has a migration without a downgrade: the store's own refusal, one line
+        assert r.returncode == 1 and "has no downgrade" in r.stderr, r.stderr

@@ -419,7 +419,9 @@ def serve(
     server.check_settings(settings)
     if plan.downgrade_to is not None:
         metadata_store.downgrade_schema(plan.connection, plan.downgrade_to)
-        print(f"downgraded {plan.where} to schema version {plan.downgrade_to}", file=sys.stderr)
+        from .output import message
+
+        message(f"downgraded {plan.where} to schema version {plan.downgrade_to}")
         return
     log = logging.getLogger("knit.metadata.server")
     handler = logging.StreamHandler(sys.stderr)

@@ -125,6 +125,8 @@ def _hook(i: int, h: object, statuses: Sequence[str]) -> Hook:
     where = f"hooks[{i}]"
     if not isinstance(h, dict):
         _bad(where, "must be a mapping (name, when, command or url, …)")
+    if True in h and "on" not in h:  # YAML 1.1 reads a bare `on:` key as true
+        h = {("on" if k is True else k): v for k, v in h.items()}
     unknown = [str(k) for k in h if k not in KEYS]
     if unknown:
         _bad(f"{where}.{unknown[0]}", f"is not a hook field; the fields are {', '.join(KEYS)}")
@@ -434,16 +436,32 @@ def _post(hook: Hook, payload: bytes, delivery: str | None) -> Reply:
     return result[0]
 
 
-def _post_now(hook: Hook, payload: bytes, delivery: str | None) -> Reply:
+def _request(hook: Hook, payload: bytes, delivery: str | None) -> urllib.request.Request:
+    """The POST: user:password in the URL becomes Basic authentication (urllib takes no userinfo)."""
     assert hook.url is not None
-    headers = {"Content-Type": "application/json", "User-Agent": "knit-hooks", "X-Knit-Hook": hook.name,
-               **dict(hook.headers)}
+    parts = urllib.parse.urlsplit(hook.url)
+    headers = {"Content-Type": "application/json", "User-Agent": "knit-hooks", "X-Knit-Hook": hook.name}
+    url = hook.url
+    if "@" in parts.netloc:
+        import base64
+
+        userinfo, host = parts.netloc.rsplit("@", 1)
+        user, _, password = userinfo.partition(":")
+        creds = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(creds).decode()
+        url = urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, ""))
+    headers.update(dict(hook.headers))  # the config's own Authorization, if any, wins
     if delivery is not None:
         headers["X-Knit-Delivery"] = delivery
-    req = urllib.request.Request(hook.url, data=payload, headers=headers, method="POST")
+    return urllib.request.Request(url, data=payload, headers=headers, method="POST")
+
+
+def _post_now(hook: Hook, payload: bytes, delivery: str | None) -> Reply:
+    assert hook.url is not None
     opener = urllib.request.build_opener(_NoRedirect())  # https: the default context verifies certificates
     where = mask_url(hook.url)
     try:
+        req = _request(hook, payload, delivery)
         with opener.open(req, timeout=hook.timeout) as resp:
             body = resp.read(MAX_ANSWER_BYTES + 1)
     except urllib.error.HTTPError as e:
@@ -452,11 +470,14 @@ def _post_now(hook: Hook, payload: bytes, delivery: str | None) -> Reply:
         reason = e.reason
         if isinstance(reason, TimeoutError) or "timed out" in str(reason):
             return Reply(error=f"no answer within its timeout of {hook.timeout:g}s")
-        return Reply(error=f"can't reach {where}: {getattr(reason, 'strerror', None) or reason}")
+        why = (reason.strerror or str(reason)) if isinstance(reason, OSError) else "the URL was refused"
+        return Reply(error=f"can't reach {where}: {why}")
     except TimeoutError:
         return Reply(error=f"no answer within its timeout of {hook.timeout:g}s")
-    except (OSError, ValueError) as e:  # connection reset, a bad status line, ...
-        return Reply(error=f"can't reach {where}: {type(e).__name__}: {getattr(e, 'strerror', None) or e}")
+    except OSError as e:  # connection reset, ...
+        return Reply(error=f"can't reach {where}: {type(e).__name__}: {e.strerror or type(e).__doc__}")
+    except Exception as e:  # noqa: BLE001 — a bad status line, an invalid URL: never its text (it may quote the URL)
+        return Reply(error=f"can't reach {where}: {type(e).__name__}")
     if len(body) > MAX_ANSWER_BYTES:
         return Reply(error=f"its answer is larger than {MAX_ANSWER_BYTES >> 20} MiB")
     return Reply(body=body)

@@ -15,9 +15,13 @@ import sys
 import typer
 import typer.core
 
+from ..projectdefaults import enable as enable_project_defaults
 from ..session import Session
-from . import context, daemon, data, explain, helpstyle, metadata, plan, watch
+from . import context, daemon, data, explain, helpstyle, metadata, plan, plugin, watch
+from . import hook as hook_cmd
 from . import run as run_cmd
+from .backup import register as register_backup
+from .config import app as config_app
 from .output import message
 from .tui import tui as tui_command
 
@@ -41,13 +45,17 @@ app.add_typer(run_cmd.app, name="run")
 app.add_typer(explain.app, name="explain")
 app.add_typer(watch.app, name="watch")
 app.add_typer(context.app, name="context")
+app.add_typer(config_app, name="config")
 app.add_typer(metadata.app, name="metadata")
+app.add_typer(hook_cmd.app, name="hook")
+app.add_typer(plugin.app, name="plugin")
 app.command("up")(daemon.up)
 app.command("down")(daemon.down)
 app.command("status")(daemon.status)
 app.command("quickstart")(daemon.quickstart)
 app.command("doctor")(daemon.doctor)
 app.command("tui")(tui_command)
+register_backup(app)  # backup, restore
 
 
 def _version(value: bool) -> None:
@@ -74,6 +82,7 @@ def main(
     """knit: tagged data, plans that run on it, and the lineage between them."""
     if context_:
         os.environ["KNIT_CONTEXT"] = context_
+    enable_project_defaults()  # a knit.yaml's context counts here (under --context and $KNIT_CONTEXT)
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)

@@ -201,6 +201,16 @@ def test_plan_resource_refusals_change_nothing(session, contexts, set_, unset, w
     assert catalog_dump(session.home.root) == before
 
 
+def test_a_plan_holding_one_on_docker_still_changes_the_rest_and_can_drop_it(session, contexts, monkeypatch):
+    monkeypatch.setenv("KNIT_CONTEXT", "gpu-cluster")
+    plan = apply_plan(session, {"/in": ["k:v"]}, resources={"amd.com/gpu": 1}).plan   # not pinned
+    monkeypatch.setenv("KNIT_CONTEXT", "local")                                       # its runs now go to Docker
+    assert registry.set_resources(session, plan.plan_id, ["cpu=2"], []).resources.to_dict() == {"cpu": 2.0, "amd.com/gpu": 1}
+    with pytest.raises(UsageError, match="resources.amd.com/gpu: not available on Docker"):
+        registry.set_resources(session, plan.plan_id, ["amd.com/gpu=3"], [])
+    assert registry.set_resources(session, plan.plan_id, [], ["amd.com/gpu"]).resources.to_dict() == {"cpu": 2.0}
+
+
 def test_cli_plan_resource_with_an_extended_resource(cli_inproc, session, contexts):
     plan = apply_plan(session, {"/in": ["k:v"]}, context="gpu-cluster").plan
     r = cli_inproc("plan", "resource", plan.plan_id, "-s", "amd.com/gpu=1", "-o", "json")

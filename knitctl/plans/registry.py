@@ -271,6 +271,7 @@ def set_resources(session: Session, text: str, set_: list[str], unset: list[str]
     with session.catalog.write() as conn:
         plan_id = resolve_id(conn, text)
         current = Resources.from_dict(q.resources(conn, plan_id)).to_dict()
+        added: dict = {}
         for u in unset:
             key = _resource_key(u.strip(), "--unset")
             current.pop(key, None)
@@ -283,10 +284,10 @@ def set_resources(session: Session, text: str, set_: list[str], unset: list[str]
             if k == "gpu" and "," in v or k == "gpu" and v.startswith("["):
                 value = [x.strip() for x in v.strip("[]").split(",") if x.strip()]
             parsed = parse_resources("--set", "resources", {k: value}).to_dict()
-            current[k] = parsed[k]
-        resources = Resources.from_dict(current)
-        refuse_on_docker(resources, get(conn, plan_id).spec.context)
-        q.set_resources(conn, plan_id, resources.to_dict())
+            current[k] = added[k] = parsed[k]
+        # only what this call adds is judged: a plan holding one already can still change the rest
+        refuse_on_docker(Resources.from_dict(added), get(conn, plan_id).spec.context)
+        q.set_resources(conn, plan_id, Resources.from_dict(current).to_dict())
         return get(conn, plan_id)
 
 

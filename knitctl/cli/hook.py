@@ -44,13 +44,17 @@ COLUMNS = [
 ]
 
 
-@app.command("ls")
+def _examples(*lines: str) -> str:
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@app.command("ls", epilog=_examples("knitctl hook ls", "knitctl hook ls -o json"))
 def ls(output: Format | None = OutputOpt):
     """The hooks in the config file, in the order they are called (secrets in URLs masked)."""
     emit([_row(h) for h in config_mod.load().hooks], output, COLUMNS)
 
 
-@app.command("test")
+@app.command("test", epilog=_examples("knitctl hook test notify-chat", "knitctl hook test creds --run 3f2a -o json"))
 def test(
     name: str = typer.Argument(..., help="The hook's name (see `knitctl hook ls`)."),
     run: str | None = typer.Option(None, "--run", help="Give it this run (an id or unique prefix) instead of a sample."),
@@ -100,7 +104,7 @@ def test(
         raise typer.Exit(1)
 
 
-@app.command("deliveries")
+@app.command("deliveries", epilog=_examples("knitctl hook deliveries", "knitctl hook deliveries --run 3f2a -o json"))
 def deliveries(
     run: str | None = typer.Option(None, "--run", help="Only this run's (an id or unique prefix)."),
     limit: int = typer.Option(50, "-n", "--limit", min=1, help="At most this many, newest first."),

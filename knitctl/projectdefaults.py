@@ -22,8 +22,6 @@ and `load` touch the disk.
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
 import re
 from collections.abc import Iterable
@@ -91,7 +89,10 @@ def _home() -> Path | None:
 
 def discover(start: Path | None = None) -> Search:
     """The knit.yaml that applies from `start` (default: the working directory)."""
-    begin = Path(os.path.abspath(start if start is not None else os.getcwd()))
+    try:
+        begin = Path(os.path.abspath(start if start is not None else os.getcwd()))
+    except FileNotFoundError:  # the working directory was removed: it has no parents to look in
+        return Search(Path("."), (), None, "nowhere: the working directory no longer exists")
     dirs, stop = search_dirs(begin, _home())
     for i, d in enumerate(dirs):
         candidate = d / FILENAME
@@ -126,7 +127,6 @@ def _kind(v: Any) -> str:
 def parse(text: str, path: Path) -> Defaults:
     """A knit.yaml's text as Defaults. Pure; every problem is one UsageError naming the file and the field."""
     from . import safeyaml
-    from .plans.spec import parse_resources
 
     source = str(path)
 
@@ -140,12 +140,16 @@ def parse(text: str, path: Path) -> Defaults:
         raise fail("", f"must be a mapping with tags, resources or context, not {_kind(doc)}")
     for key in doc:
         if key not in KEYS:
+            import difflib
+
             close = difflib.get_close_matches(str(key), KEYS, n=1, cutoff=0.5)
             hint = f"did you mean `{close[0]}`?" if close else f"valid keys are {', '.join(KEYS)}"
             raise fail(str(key), f"unknown key; {hint}")
     tags = _tags(doc.get("tags"), fail)
     resources = None
     if doc.get("resources") is not None:
+        from .plans.spec import parse_resources  # plans' rules: imported only for a file that gives resources
+
         resources = parse_resources(source, "resources", doc["resources"])
         if not resources.to_dict():
             resources = None
@@ -210,10 +214,11 @@ def with_resources(spec: PlanSpec, defaults: Defaults) -> PlanSpec:
     return replace(spec, resources=defaults.resources)
 
 
-_TAGS_BLOCK = re.compile(r"^(?P<indent>\s*)tags:\s*(?:#.*)?$")
-_TAGS_FLOW = re.compile(r"^(?P<head>\s*tags:\s*)\[\s*\](?P<tail>\s*(?:#.*)?)$")
-_ITEM = re.compile(r"^(?P<indent>\s*)-\s+(?P<value>\"[^\"]*\"|'[^']*'|[^#\s][^#]*?)\s*(?:#.*)?$")
-_RESOURCES = re.compile(r"^resources:")
+# the template's lines (patterns compiled by `re` when a template is first printed: a push needs none)
+_TAGS_BLOCK = r"^(?P<indent>\s*)tags:\s*(?:#.*)?$"
+_TAGS_FLOW = r"^(?P<head>\s*tags:\s*)\[\s*\](?P<tail>\s*(?:#.*)?)$"
+_ITEM = r"^(?P<indent>\s*)-\s+(?P<value>\"[^\"]*\"|'[^']*'|[^#\s][^#]*?)\s*(?:#.*)?$"
+_RESOURCES = r"^resources:"
 
 
 def template(text: str, defaults: Defaults) -> str:
@@ -223,6 +228,8 @@ def template(text: str, defaults: Defaults) -> str:
     It reads the templates knit prints (`tags:` blocks of `- "k:v"` lines, or `tags: []`), not any YAML."""
     if defaults.tags == () and defaults.resources is None:
         return text
+    import json
+
     from . import tags as tagrules
 
     keys = {t.key for t in defaults.tags}
@@ -233,24 +240,24 @@ def template(text: str, defaults: Defaults) -> str:
     while i < len(lines):
         line = lines[i]
         i += 1
-        if defaults.resources is not None and _RESOURCES.match(line):
+        if defaults.resources is not None and re.match(_RESOURCES, line):
             res = " ".join(f"{k}={v}" for k, v in defaults.resources.to_dict().items())
             out.append(f"# resources: from {defaults.path} when this file gives none ({res})")
             while i < len(lines) and lines[i].startswith((" ", "\t")):
                 i += 1
             continue
-        flow = _TAGS_FLOW.match(line)
+        flow = re.match(_TAGS_FLOW, line)
         if flow and quoted:
             out.append(f"{flow['head']}[{', '.join(quoted)}]{flow['tail']}")
             continue
-        block = _TAGS_BLOCK.match(line)
+        block = re.match(_TAGS_BLOCK, line)
         if not block or not quoted:
             out.append(line)
             continue
         out.append(line)
         items: list[str] = []
         indent = None
-        while i < len(lines) and (item := _ITEM.match(lines[i])) and len(item["indent"]) > len(block["indent"]):
+        while i < len(lines) and (item := re.match(_ITEM, lines[i])) and len(item["indent"]) > len(block["indent"]):
             indent = item["indent"]
             value = item["value"]
             tag_text = json.loads(value) if value.startswith('"') else value.strip("'")

@@ -336,6 +336,18 @@ def test_config_show_without_a_knit_yaml(tmp_path, knit_home):
     assert doc["knit_yaml"] is None and doc["defaults"] == {"tags": [], "resources": {}, "context": None}
 
 
+def test_a_removed_working_directory_has_no_defaults_and_push_still_works(tmp_path, knit_home):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    src = make_tree(tmp_path / "src", {"f.txt": "x"})
+    script = ("import os, sys\nos.rmdir(sys.argv[1])\nsys.argv = ['knitctl', *sys.argv[2:]]\n"
+              "from knitctl.cli.main import run\nrun()\n")
+    p = subprocess.run([sys.executable, "-c", script, str(gone), "data", "push", str(src), "-t", "a:b", "-o", "json"],
+                       cwd=gone, env=cli_env(knit_home), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert user_tags(json.loads(p.stdout)[0]) == ["a:b"]
+
+
 def test_without_a_knit_yaml_nothing_changes(tmp_path, knit_home):
     work = tmp_path / "plain"
     src = make_tree(tmp_path / "src", {"f.txt": "x"})

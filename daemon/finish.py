@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from knitctl import runstate, safefs
+from knitctl.catalog import runs as run_rows
 from knitctl.catalog import scheduler
 from knitctl.session import Session
 from knitctl.store import _make_readonly, _make_writable, _walk
@@ -37,7 +38,7 @@ def prepare_outputs(session: Session, run_id: str) -> list[tuple[str, Path]]:
 
 def finish(session: Session, run_id: str, success: bool, *, exit_code: int | None, message: str | None) -> str | None:
     """Commit outputs and end the run `done` (success) or `failed`. Returns the final status, or None if already final."""
-    status = scheduler.run_status(session.catalog.conn, run_id)
+    status = run_rows.status(session.catalog.conn, run_id)
     if status is None or status in runstate.TERMINAL:
         cleanup(session, run_id)
         return None
@@ -74,7 +75,7 @@ def finish(session: Session, run_id: str, success: bool, *, exit_code: int | Non
             + " — a task may write only files, directories and links to its outputs"
         )
     with session.catalog.write() as c:
-        current = scheduler.run_status(c, run_id)
+        current = run_rows.status(c, run_id)
         if current is None or current in runstate.TERMINAL:
             return None
         for knit_id, m, uri in committed:

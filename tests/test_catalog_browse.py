@@ -88,5 +88,5 @@ def test_neighbours_one_hop_each_way_and_their_labels(session):
     assert facts[("run", run_id)]["status"] == "done"
     assert facts[("data", source)]["run_status"] == "done" and facts[("data", source)]["status"] == "done"
     assert browse.producer_of(conn, down.items[0][1]) == run_id
-    assert browse.status_and_plan(conn, "nosuchrun") is None
+    assert browse.producer_of(conn, "nosuchdatum") is None and browse.plan_of_run(conn, "nosuchrun") is None
     assert {d.knit_id for d in pushed} >= {source}

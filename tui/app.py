@@ -31,6 +31,7 @@ from textual.worker import get_current_worker
 
 from knitctl import knitd, runstate
 from knitctl.catalog import browse
+from knitctl.catalog import runs as run_rows
 from knitctl.home import Home
 
 from . import filters, query
@@ -295,7 +296,9 @@ class KnitApp(App):
     # -- the two writes ------------------------------------------------------------------------------
 
     def _describe_run(self, run_id: str) -> tuple[str, str] | None:
-        return browse.status_and_plan(self.read_conn, run_id)
+        """(status, plan id) of the run; None when it is gone."""
+        facts = run_rows.plan_and_status(self.read_conn, run_id)
+        return (facts[1], facts[0]) if facts else None
 
     def confirm_abort(self, run_id: str) -> None:
         facts = self._describe_run(run_id)

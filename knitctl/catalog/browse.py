@@ -378,16 +378,6 @@ def request_of(conn: sqlite3.Connection, run_id: str) -> str | None:
     return conn.execute("SELECT request FROM run WHERE run_id = ?", (run_id,)).fetchone()[0]
 
 
-def run_status(conn: sqlite3.Connection, run_id: str) -> str | None:
-    row = conn.execute("SELECT status FROM run WHERE run_id = ?", (run_id,)).fetchone()
-    return row[0] if row else None
-
-
-def status_and_plan(conn: sqlite3.Connection, run_id: str) -> tuple[str, str] | None:
-    row = conn.execute("SELECT status, plan_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
-    return (row[0], row[1]) if row else None
-
-
 def plan_of_run(conn: sqlite3.Connection, run_id: str) -> str | None:
     row = conn.execute("SELECT plan_id FROM run WHERE run_id = ?", (run_id,)).fetchone()
     return row[0] if row else None

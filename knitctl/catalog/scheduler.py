@@ -84,12 +84,7 @@ def resources_and_context(conn: sqlite3.Connection, run_id: str) -> tuple[str, s
     return (row[0], row[1]) if row else None
 
 
-# -- one run: its job, its clock, its status ----------------------------------------------------
-
-
-def run_status(conn: sqlite3.Connection, run_id: str) -> str | None:
-    row = conn.execute("SELECT status FROM run WHERE run_id = ?", (run_id,)).fetchone()
-    return row[0] if row else None
+# -- one run: its job and its clock (its status: knitctl.catalog.runs.status) ---------------------
 
 
 def plan_of(conn: sqlite3.Connection, run_id: str) -> str:

@@ -20,7 +20,7 @@ from textual.widgets import Static
 
 from knitctl import runs as runs_api
 from knitctl import runstate
-from knitctl.catalog import browse
+from knitctl.catalog import runs as run_rows
 from knitctl.store import Store
 
 from .. import format as fmt
@@ -82,7 +82,7 @@ class LogScreen(KnitScreen):
         return SimpleNamespace(catalog=SimpleNamespace(conn=app.read_conn), store=Store(app.home), home=app.home)
 
     def _read_status(self) -> None:
-        self.status = browse.run_status(self.app.read_conn, self.run_id) or "gone"
+        self.status = run_rows.status(self.app.read_conn, self.run_id) or "gone"
 
     def poll(self) -> None:
         try:

@@ -280,10 +280,6 @@ def enable() -> None:
     _state["enabled"] = True
 
 
-def enabled() -> bool:
-    return bool(_state["enabled"])
-
-
 def current(start: Path | None = None) -> tuple[Search, Defaults]:
     """The knit.yaml that applies here and its defaults, read once per file version."""
     search = discover(start)

@@ -336,6 +336,31 @@ def test_config_show_without_a_knit_yaml(tmp_path, knit_home):
     assert doc["knit_yaml"] is None and doc["defaults"] == {"tags": [], "resources": {}, "context": None}
 
 
+@pytest.mark.parametrize("kind,what", [
+    ("dir", "is a directory, not a knit.yaml (project defaults)"),
+    ("fifo", "is a FIFO, not a knit.yaml (project defaults)"),
+    ("dangling", "no such file; fix it, or move it aside to do without project defaults"),
+    ("big", "larger than a knit.yaml (project defaults) can be"),
+])
+def test_a_knit_yaml_that_is_not_a_readable_file_is_one_clear_error(tmp_path, knit_home, kind, what):
+    import os
+
+    work = tmp_path / "p" / "q"
+    work.mkdir(parents=True)
+    target = tmp_path / "p" / "knit.yaml"
+    if kind == "dir":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)       # never opened for a blocking read
+    elif kind == "dangling":
+        target.symlink_to("nowhere")
+    else:
+        target.write_text("# " + "x" * (projectdefaults.MAX_BYTES + 1) + "\n")
+    r = run_cli(["config", "show"], home=knit_home, cwd=work, timeout=60)
+    assert r.code == 2 and r.err_lines == [r.err_lines[0]] and r.err_lines[0].startswith(f"knitctl: error: {target}: "), r
+    assert what in r.err
+
+
 def test_a_removed_working_directory_has_no_defaults_and_push_still_works(tmp_path, knit_home):
     gone = tmp_path / "gone"
     gone.mkdir()

@@ -91,3 +91,60 @@ def test_a_copy_is_staged_in_its_final_modes_so_publish_changes_none(tmp_path, m
     chmods.clear()
     final = store.publish("aaaa00000002", staged)
     assert chmods == [f"{staged}/x/y.txt", f"{staged}/x", os.fspath(final)]
+
+
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_big_files_written_by_the_writer_thread_keep_their_bytes_and_digest(session, tmp_path):
+    """More big files than the writer has buffers, sizes around its buffer and the block size:
+    each buffer is written whole before it is refilled, tails are written, every fd is closed."""
+    rng = __import__("random").Random(5)
+    b, m = store_mod.DIRECT_BUFFER, store_mod.DIRECT_MIN
+    sizes = [m, m + 1, b - 1, b, b + 1, 2 * b + 4097, 3 * b, 5000, 0]
+    spec = {f"f{i}-{n}": rng.randbytes(n) for i, n in enumerate(sizes)}
+    src = make_tree(tmp_path / "src", spec)
+    before = _open_fds()
+    (d,) = data_api.push(session, [src])
+    assert _open_fds() == before
+    stored = session.store.path_of(d.knit_id)
+    for name, content in spec.items():
+        assert (stored / name).read_bytes() == content, name
+    assert session.store.manifest(stored).digest == session.store.manifest(src).digest == d.digest
+
+
+def test_a_write_error_on_the_writer_thread_fails_the_push_and_commits_nothing(session, tmp_path, monkeypatch):
+    src = make_tree(tmp_path / "src", {"big.bin": b"x" * (3 * store_mod.DIRECT_BUFFER), "small.txt": "s"})
+
+    def full(fd, chunk, direct):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store_mod._Writer, "_write", staticmethod(full))
+    before = _open_fds()
+    with pytest.raises(OSError, match="No space left"):
+        data_api.push(session, [src])
+    assert _open_fds() == before
+    assert session.catalog.one("SELECT count(*) FROM data")[0] == 0
+    assert list(session.home.data.iterdir()) == []
+    assert [p.name for p in session.home.staging.iterdir()] == []
+
+
+def test_an_error_while_reading_stops_the_writer_and_is_the_one_raised(session, tmp_path, monkeypatch):
+    src = make_tree(tmp_path / "src", {"a.bin": b"a" * (2 * store_mod.DIRECT_BUFFER), "b.bin": b"b" * (1 << 21)})
+    real = store_mod._open_regular.__enter__
+    opened = [0]
+
+    def second_fails(self):
+        opened[0] += 1
+        if opened[0] == 2:
+            raise store_mod.KnitError(f"{self.path}: is a FIFO (named pipe); data can hold only files")
+        return real(self)
+
+    monkeypatch.setattr(store_mod._open_regular, "__enter__", second_fails)
+    before = _open_fds()
+    with pytest.raises(store_mod.KnitError, match="FIFO"):
+        data_api.push(session, [src])
+    assert _open_fds() == before
+    assert not [t for t in __import__("threading").enumerate() if t.name == "knit-writer"]
+    assert list(session.home.data.iterdir()) == []

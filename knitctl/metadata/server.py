@@ -158,9 +158,6 @@ class MetadataServer:
         self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
         self.stores.close()
 
-    def wait(self) -> None:
-        self._server.wait_for_termination()
-
     # -- one call ---------------------------------------------------------------------------
 
     def _authorized(self, context) -> bool:
@@ -176,15 +173,16 @@ class MetadataServer:
         request_type = svc.request_type(method)
 
         def call(raw: bytes, context):
-            code, text = self._run(method, request_type, raw, context)
-            if code is None:
-                return text
-            log.warning("%s failed: %s: %s", method, code.name, text)
-            context.abort(code, text)
+            status, result = self._run(method, request_type, raw, context)
+            if status is None:
+                return result  # the response's bytes
+            log.warning("%s failed: %s: %s", method, status.name, result)
+            context.abort(status, result)
 
         return call
 
     def _run(self, method: str, request_type: type, raw: bytes, context) -> tuple[grpc.StatusCode | None, object]:
+        """(None, the response's bytes), or (the status, its message) of a failed call."""
         if not self._authorized(context):
             return grpc.StatusCode.UNAUTHENTICATED, "this server asks for a bearer token (authorization metadata)"
         try:

@@ -13,6 +13,7 @@ retries, at least once, each delivery with an id that stays the same across retr
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -443,8 +444,6 @@ def _request(hook: Hook, payload: bytes, delivery: str | None) -> urllib.request
     headers = {"Content-Type": "application/json", "User-Agent": "knit-hooks", "X-Knit-Hook": hook.name}
     url = hook.url
     if "@" in parts.netloc:
-        import base64
-
         userinfo, host = parts.netloc.rsplit("@", 1)
         user, _, password = userinfo.partition(":")
         creds = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode()

@@ -604,3 +604,11 @@ def test_a_hanging_before_hook_fails_the_run_at_its_timeout_by_default(knit_home
     at = {status: t for status, t, _ in history(knit_home, run_id)}
     assert at["aborting"] - at["ready"] < 1000 + 1500, at
     assert run_row(knit_home, run_id)["started_ms"] is None
+
+
+def test_a_jobs_repr_never_shows_its_env():
+    from daemon.executors.base import Job
+
+    job = Job(run_id="r", plan_id="p", image="i", entrypoint=None, args=(), env={"TOKEN": "tok-secret-9"},
+              inputs=(), outputs=())
+    assert "tok-secret-9" not in repr(job) and "tok-secret-9" not in str(job)

@@ -19,7 +19,7 @@ class Job:
     image: str
     entrypoint: tuple[str, ...] | None
     args: tuple[str, ...]
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)   # may hold a before hook's secrets: never in a repr or a log
     inputs: tuple[tuple[str, Path], ...]      # (mount path, host directory) — read-only
     outputs: tuple[tuple[str, Path], ...]     # (mount path, host directory) — writable
     cpu: float | None = None

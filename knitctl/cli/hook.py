@@ -67,14 +67,13 @@ def test(
     if hook is None:
         shown = ", ".join(sorted(hooks)) or "none are configured"
         raise NotFound(f"no hook named {name!r} in {config_mod.config_path()} ({shown}); `knitctl hook ls` lists them")
-    if run is None:
-        doc = rules.sample_document()
-    else:
+    doc: dict | None = rules.sample_document()
+    if run is not None:
         from .. import runs as runs_api
 
         with open_session() as s, s.catalog.read() as conn:
             doc = rules.run_document(conn, runs_api.resolve_id(conn, run))
-        assert doc is not None  # resolve_id found it
+    assert doc is not None  # resolve_id found the run
     status = doc["status"]
     new = "starting" if hook.when == "before" else status
     delivery = None if hook.when == "before" else "test-" + os.urandom(6).hex()

@@ -76,6 +76,16 @@ def test_a_plugins_context_is_the_flag_else_the_variable_else_the_configs(knit, 
     assert r.json()["env"]["KNIT_CONTEXT"] == "other" and r.json()["argv"][1:] == ["--context", "arg"]
 
 
+def test_a_plugins_context_comes_from_a_knit_yaml_under_the_flag_and_the_variable(knit, bins, tmp_path):
+    write(bins[0] / "knitctl-ctx", REPORT)
+    project = tmp_path / "project" / "sub"
+    project.mkdir(parents=True)
+    (tmp_path / "project" / "knit.yaml").write_text("context: from-yaml\n")
+    assert knit("ctx", cwd=project).json()["env"]["KNIT_CONTEXT"] == "from-yaml"
+    assert knit("ctx", cwd=project, env={"KNIT_CONTEXT": "from-env"}).json()["env"]["KNIT_CONTEXT"] == "from-env"
+    assert knit("--context", "flag", "ctx", cwd=project).json()["env"]["KNIT_CONTEXT"] == "flag"
+
+
 def test_a_plugins_knit_home_is_absolute_as_knitctl_resolves_it(knit, bins, tmp_path):
     write(bins[0] / "knitctl-where", REPORT)
     (tmp_path / "work").mkdir()

@@ -45,7 +45,9 @@ def _dispatch(argv: list[str]):
     if served:
         return rc
     from .. import plugins
+    from ..projectdefaults import enable as enable_project_defaults
 
+    enable_project_defaults()  # a plugin sees a knit.yaml's context in KNIT_CONTEXT, as built-ins use it
     plugins.dispatch(argv, fast.builtin_names)  # `knitctl NAME` runs knitctl-NAME from PATH (never returns then)
     return fast.through_typer(argv)
 

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import logging
 import os
+import queue
 import threading
 import time
 
@@ -182,40 +183,70 @@ class Deliverer:
         return made
 
     def deliver_due(self, session: Session) -> int:
-        """Deliver every due delivery (calls made outside any transaction). How many were attempted."""
+        """Deliver the due deliveries; how many were attempted. Each hook's in order on a thread of its
+        own (a hanging hook holds up only itself), the calls outside any transaction, the results
+        written here as they come. A hook's failure ends its turn: its other pending deliveries wait
+        for the retry's time (a hook that is down is not called once per delivery)."""
         done = 0
         while not self.stopping.is_set():
             rows = hook_rows.due(session.catalog.conn, now_ms(), BATCH)
             if not rows:
                 return done
             by_name = {h.name: h for h in self.config.after()}
+            groups: dict[str, list] = {}
             for r in rows:
-                if self.stopping.is_set():
-                    return done
-                self._deliver(session, r, by_name.get(r["hook"]))
+                if r["hook"] in by_name:
+                    groups.setdefault(r["hook"], []).append(r)
+                else:
+                    self._record(session, r, None, None)
+                    done += 1
+            results: queue.Queue = queue.Queue()
+            for name, group in groups.items():
+                threading.Thread(target=self._call_in_turn, args=(by_name[name], group, results), daemon=True,
+                                 name=f"hook-{name}").start()
+            running = len(groups)
+            while running:
+                item = results.get()
+                if item is None:
+                    running -= 1
+                    continue
+                self._record(session, *item)
                 done += 1
         return done
 
-    def _deliver(self, session: Session, r, hook: rules.Hook | None) -> None:
+    def _call_in_turn(self, hook: rules.Hook, rows: list, results: queue.Queue) -> None:
+        try:
+            for r in rows:
+                if self.stopping.is_set():
+                    return
+                payload = rules.envelope(hook, json.loads(r["payload"]), old=r["old_status"], new=r["new_status"],
+                                         delivery=r["delivery_id"])
+                reply = self.caller(hook, payload, delivery=r["delivery_id"])
+                results.put((r, hook, reply))
+                if not reply.ok:
+                    return
+        finally:
+            results.put(None)
+
+    def _record(self, session: Session, r, hook: rules.Hook | None, reply: rules.Reply | None) -> None:
         did, attempts = r["delivery_id"], r["attempts"] + 1
         what = f"hook {r['hook']}: delivery {did} (run {r['run_id']} {r['old_status']} → {r['new_status']})"
-        if hook is None:
+        if hook is None or reply is None:
             with session.catalog.write() as c:
                 hook_rows.mark_failed(c, did, r["attempts"], "the hook is no longer in the config", next_ms=None,
                                       now_ms=now_ms())
             log.warning("%s given up: the hook is no longer in the config", what)
             return
-        payload = rules.envelope(hook, json.loads(r["payload"]), old=r["old_status"], new=r["new_status"], delivery=did)
-        reply = self.caller(hook, payload, delivery=did)
         error = reply.error or (f"exited non-zero: {reply.veto}" if reply.veto is not None else None)
         t = now_ms()
+        retry_at = t + rules.backoff_ms(attempts)
         with session.catalog.write() as c:
             if error is None:
                 hook_rows.mark_delivered(c, did, attempts, t)
-            elif attempts > hook.retries:
-                hook_rows.mark_failed(c, did, attempts, error, next_ms=None, now_ms=t)
             else:
-                hook_rows.mark_failed(c, did, attempts, error, next_ms=t + rules.backoff_ms(attempts), now_ms=t)
+                hook_rows.mark_failed(c, did, attempts, error, next_ms=None if attempts > hook.retries else retry_at,
+                                      now_ms=t)
+                hook_rows.hold_pending(c, hook.name, retry_at)
         if error is None:
             log.info("%s delivered (attempt %d, %.0f ms)", what, attempts, reply.seconds * 1000)
         elif attempts > hook.retries:

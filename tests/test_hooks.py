@@ -420,8 +420,8 @@ def _finished_run(session, status="done") -> str:
 
     res = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:out"]}, image=BUSYBOX_IMAGE)
     push_datum(session, "kind:raw")
-    (run_id,) = [r[0] for r in catalog_rows(session.home.root, "SELECT run_id FROM run WHERE plan_id = ?",
-                                             (res.plan.plan_id,))]
+    (run_id,) = [r[0] for r in catalog_rows(session.home.root, "SELECT run_id FROM run WHERE plan_id = ? AND status = ?",
+                                             (res.plan.plan_id, "waiting"))]
     finish_run(session, run_id, status)
     return run_id
 
@@ -464,6 +464,43 @@ def test_a_delivery_is_given_up_after_its_retries_and_logged(session, server, ca
     (row,) = hook_rows.deliveries(session.catalog.conn)
     assert row["given_up_ms"] is not None and row["attempts"] == 2 and len(s.requests) == 2
     assert "given up after 2 attempt(s)" in caplog.text
+
+
+def test_a_hanging_after_hook_holds_up_only_itself(session, server):
+    from daemon.hooks import Deliverer
+
+    hang, fine = server(lambda req: (0, b"")), server()
+    arrived = []
+    fine.answer = lambda req: (arrived.append(time.monotonic()), (200, b""))[1]
+    d = Deliverer(session.home, threading.Event(), config=Config(
+        hook(name="slow", when="after", url=hang.url, on=["done"], timeout=2),
+        hook(name="fine", when="after", url=fine.url, on=["done"])))
+    _finished_run(session)
+    t0 = time.monotonic()
+    d.pass_once(session)
+    assert time.monotonic() - t0 >= 2.0  # the pass waited for the slow hook's timeout ...
+    assert len(arrived) == 1 and arrived[0] - t0 < 1.0  # ... but the other hook was called at once
+    state = {r["hook"]: (r["delivered_ms"] is not None, r["last_error"]) for r in hook_rows.deliveries(session.catalog.conn)}
+    assert state == {"fine": (True, None), "slow": (False, "no answer within its timeout of 2s")}
+
+
+def test_a_failing_hook_is_called_once_a_turn_and_its_other_deliveries_wait(session, server):
+    from daemon.hooks import Deliverer
+
+    s = server(lambda req: (500, b""))
+    d = Deliverer(session.home, threading.Event(), config=Config(hook(name="chat", when="after", url=s.url, on=["done"])))
+    _finished_run(session)
+    _finished_run(session)
+    d.pass_once(session)
+    assert len(s.requests) == 1
+    rows = sorted(hook_rows.deliveries(session.catalog.conn), key=lambda r: r["attempts"])
+    assert [r["attempts"] for r in rows] == [0, 1]
+    assert hook_rows.due(session.catalog.conn, int(time.time() * 1000), 10) == []  # both wait for the retry
+    with session.catalog.write() as c:
+        hook_rows.make_all_due(c, int(time.time() * 1000))
+    d.pass_once(session)
+    ids = [r["headers"]["X-Knit-Delivery"] for r in s.requests]
+    assert len(ids) == 2 and ids[0] == ids[1]  # the one that failed is retried first, alone
 
 
 def test_without_after_hooks_changes_are_dropped_not_kept(session):

@@ -45,7 +45,7 @@ def due(conn: sqlite3.Connection, now_ms: int, limit: int) -> list[sqlite3.Row]:
     """Pending deliveries whose time has come, oldest first."""
     return conn.execute(
         f"SELECT {DELIVERY_COLUMNS} FROM hook_delivery"
-        " WHERE delivered_ms IS NULL AND given_up_ms IS NULL AND next_ms <= ? ORDER BY next_ms, created_ms LIMIT ?",
+        " WHERE delivered_ms IS NULL AND given_up_ms IS NULL AND next_ms <= ? ORDER BY next_ms, created_ms, rowid LIMIT ?",
         (now_ms, limit),
     ).fetchall()
 
@@ -79,6 +79,15 @@ def mark_failed(conn: sqlite3.Connection, delivery_id: str, attempts: int, error
     else:
         conn.execute("UPDATE hook_delivery SET attempts = ?, last_error = ?, next_ms = ? WHERE delivery_id = ?",
                      (attempts, error, next_ms, delivery_id))
+
+
+def hold_pending(conn: sqlite3.Connection, hook: str, until_ms: int) -> None:
+    """A hook's pending deliveries wait at least until `until_ms` (it failed: its retry comes first)."""
+    conn.execute(
+        "UPDATE hook_delivery SET next_ms = ? WHERE hook = ? AND delivered_ms IS NULL AND given_up_ms IS NULL"
+        " AND next_ms < ?",
+        (until_ms, hook, until_ms),
+    )
 
 
 def deliveries(conn: sqlite3.Connection, *, run_id: str | None = None, limit: int = 100) -> list[sqlite3.Row]:

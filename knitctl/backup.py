@@ -521,7 +521,7 @@ class Restore:
                              "set KNIT_HOME to a new path (or move this one away)")
         self.partial = root.with_name(root.name + RESTORE_PARTIAL)
         self.link = not copy and same_filesystem(self.src / "data", _existing_ancestor(root.parent))
-        self.committed, _, _, _ = _read_snapshot_ro(self.src / "catalog.db")
+        self.committed = _backup_catalog(self.src / "catalog.db", self.doc["store_id"])
         missing = [c.knit_id for c in self.committed if not (self.src / "data" / c.knit_id).is_dir()]
         if missing:
             raise _not_a_backup(self.src, f"{len(missing)} data its catalog knows are missing, e.g. data/{missing[0]}")
@@ -558,14 +558,21 @@ class Restore:
                       failed_runs=failed, seconds=time.monotonic() - started)
 
 
-def _read_snapshot_ro(path: Path) -> tuple[list[rows.Committed], dict[str, int], str, list[str]]:
-    """`_read_snapshot` of a backup's catalog, without writing beside it (no -wal, no -shm)."""
+def _backup_catalog(path: Path, store_id: str) -> list[rows.Committed]:
+    """The committed data a backup's catalog knows, once it is found sound (SQLite's quick check) and
+    paired with the backup's store id; read without writing beside it (no -wal, no -shm)."""
     import sqlite3
+
+    from .catalog import upkeep
 
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return (rows.committed(conn), rows.counts(conn), pairing.catalog_id(conn) or "",
-                rows.terminal_runs(conn, runstate.TERMINAL))
+        check = upkeep.quick_check(conn, 3)
+        if check != ["ok"]:
+            raise _not_a_backup(path.parent, f"catalog.db is damaged: {'; '.join(check)[:200]}")
+        if pairing.catalog_id(conn) != store_id:
+            raise _not_a_backup(path.parent, f"catalog.db belongs to another store than its {MANIFEST} says")
+        return rows.committed(conn)
     except sqlite3.DatabaseError as e:
         raise _not_a_backup(path.parent, f"catalog.db can't be read: {e}") from None
     finally:

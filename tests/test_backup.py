@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -17,8 +20,10 @@ from pathlib import Path
 import pytest
 
 from knitctl import backup as backup_api
+from knitctl import data as data_api
 from knitctl import runs as runs_api
 from knitctl import runstate
+from knitctl.cli.progress import PROGRESS_MIN_BYTES
 from knitctl.home import Home
 from knitctl.session import Session
 
@@ -28,6 +33,7 @@ from conftest import (
     apply_plan,
     catalog_dump,
     catalog_rows,
+    cli_env,
     make_tree,
     push_datum,
     require_images,
@@ -113,8 +119,6 @@ def pushed_home(session, n: int = 3, files: int = 1) -> list[str]:
     for i in range(n):
         src = make_tree(session.home.root.parent / f"src-{i}", {f"f{j}.txt": f"{i}-{j}" * 50 for j in range(files)}
                         | {"run.sh": ("#!/bin/sh\n", 0o755), "sub": {"x": "y"}, "link": Link("run.sh")})
-        from knitctl import data as data_api
-
         ids.append(data_api.push(session, [src], [f"n:{i}", "kind:raw"])[0].knit_id)
     return ids
 
@@ -504,4 +508,50 @@ def test_restore_of_a_backup_missing_a_datum_is_refused(cli, knit_home, backed_u
     os.chmod(victim, 0o700)
     shutil.rmtree(victim)
     _unchanged(cli, ["restore", bad], home=tmp_path / "r", watch=[bad, tmp_path], words="missing")
+    assert not (tmp_path / "r").exists()
+
+
+# -- progress ----------------------------------------------------------------------------------------
+
+
+def test_a_large_backup_shows_a_progress_bar_on_a_terminal_only(cli, knit_home, session, tmp_path):
+    big = tmp_path / "big"
+    big.mkdir()
+    with open(big / "blob.bin", "wb") as f:
+        f.truncate(PROGRESS_MIN_BYTES + (1 << 20))
+    data_api.push(session, [big], ["kind:big"])
+    main, sub = pty.openpty()
+    env = cli_env(None, {"TERM": "xterm-256color"})
+    p = subprocess.run([sys.executable, "-m", "knitctl", "backup", str(tmp_path / "b1")], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=sub, env=env, timeout=120)
+    os.close(sub)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(main)
+    assert p.returncode == 0, err
+    assert b"backing up" in err, err  # the bar's label, on the terminal
+    assert b"backed up" in err and b"1 data" in err
+    piped = cli("backup", tmp_path / "b2")
+    assert piped.code == 0 and "backing up" not in piped.err and len(piped.err_lines) == 1, piped
+
+
+def test_restore_of_a_backup_with_a_damaged_catalog_is_refused(cli, knit_home, backed_up, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(backed_up, bad, symlinks=True)
+    db = bad / "catalog.db"
+    os.chmod(db, 0o600)
+    page = 4096
+    raw = bytearray(db.read_bytes())
+    assert len(raw) > 8 * page
+    for p in range(2, len(raw) // page):  # every page but the first (the header and the schema): garbage
+        raw[p * page + 8:p * page + 64] = b"\xff" * 56
+    db.write_bytes(bytes(raw))
+    _unchanged(cli, ["restore", bad], home=tmp_path / "r", watch=[bad, tmp_path], words="damaged")
     assert not (tmp_path / "r").exists()

@@ -197,6 +197,19 @@ def test_hook_ls_masks_secrets_in_urls_and_never_shows_header_values(cli_inproc)
     assert plain.code == 0 and "secret" not in plain.out and plain.out.splitlines()[0].startswith("chat\tafter")
 
 
+def test_knitd_keeps_the_last_good_hooks_when_the_config_breaks(caplog):
+    from daemon.hooks import HookConfig
+
+    path = write_config([{"name": "gate", "when": "before", "command": "true"}])
+    cfg = HookConfig()
+    assert [h.name for h in cfg.before()] == ["gate"]
+    path.write_text("hooks:\n  - name: gate\n    when: sometimes\n    command: 'true'\n")
+    assert [h.name for h in cfg.before()] == ["gate"]
+    assert "hooks[0] (gate).when" in caplog.text and "hooks kept as they were" in caplog.text
+    write_config([{"name": "gate2", "when": "before", "command": "true"}])
+    assert [h.name for h in cfg.before()] == ["gate2"]
+
+
 # -- answers, pure ----------------------------------------------------------------------------------
 
 

@@ -192,7 +192,10 @@ def _url(where: str, raw: object) -> str:
         _bad(f"{where}.url", "must be an http:// or https:// URL")
     if any(ord(c) < 0x21 or ord(c) == 0x7F for c in raw):
         _bad(f"{where}.url", "holds spaces or control characters; percent-encode them")
-    parts = urllib.parse.urlsplit(raw)
+    try:
+        parts = urllib.parse.urlsplit(raw)
+    except ValueError:  # e.g. an unclosed [IPv6 address
+        _bad(f"{where}.url", "is not a URL (its host part can't be read)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         _bad(f"{where}.url", "must be an http:// or https:// URL with a host")
     try:

@@ -130,6 +130,8 @@ BAD = [
     ({"hooks": [{"name": "x", "when": "after", "command": "true", "url": "http://h/"}]}, "needs exactly one of"),
     ({"hooks": [{"name": "x", "when": "after", "url": "ftp://h/x"}]}, "hooks[0] (x).url: must be an http://"),
     ({"hooks": [{"name": "x", "when": "after", "url": "http://h:99999/"}]}, "hooks[0] (x).url: has a port"),
+    ({"hooks": [{"name": "x", "when": "after", "url": "http://[::1/x"}]}, "hooks[0] (x).url: is not a URL"),
+    ({"hooks": [{"name": "x", "when": "after", "url": "http://h/a b"}]}, "hooks[0] (x).url: holds spaces"),
     ({"hooks": [{"name": "x", "when": "after", "command": []}]}, "hooks[0] (x).command: is empty"),
     ({"hooks": [{"name": "x", "when": "after", "command": "'unclosed"}]}, "hooks[0] (x).command: can't be split"),
     ({"hooks": [{"name": "x", "when": "after", "command": "true", "timeout": 0}]}, "hooks[0] (x).timeout: must be"),

@@ -184,11 +184,14 @@ class KnitApp(App):
     def _tick(self) -> None:
         if not self.screen_stack:  # a timer can fire while the app starts or shuts down, with no screen
             return
+        # Only a screen whose widgets are there (`ready`): a pushed screen is on the stack before it is
+        # composed, and its tick would look for widgets it does not have yet.
         screen = self.screen
         if isinstance(screen, KnitScreen):
-            screen.tick()
-        elif len(self.screen_stack) > 1 and isinstance(self.screen_stack[-2], KnitScreen):
-            self.screen_stack[-2].tick()
+            if screen.ready:
+                screen.tick()
+        elif len(self.screen_stack) > 1 and isinstance(below := self.screen_stack[-2], KnitScreen) and below.ready:
+            below.tick()
 
     # -- navigation -----------------------------------------------------------------------------
 

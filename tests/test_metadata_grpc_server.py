@@ -372,13 +372,16 @@ def test_stop_drains_a_call_in_flight():
     t = threading.Thread(target=call)
     t.start()
     assert held.entered.wait(60)
-    stopper = threading.Thread(target=srv.stop)
-    stopper.start()
-    with knit_client(port) as late, pytest.raises(errors.UnavailableError):  # new calls are refused meanwhile
+    drained = srv.draining(60)
+    # new calls are not served meanwhile: refused, or left waiting until their deadline
+    with knit_client(port, client_timeout_sec=5) as late, pytest.raises((errors.UnavailableError,
+                                                                          errors.DeadlineExceededError)):
         late.get_artifact_types()
+    assert not drained.is_set()  # the call in flight is still running
     held.release.set()
     t.join(60)
-    stopper.join(60)
+    assert drained.wait(60)
+    srv.stores.close()
     assert result.get("id", 0) > 0
 
 

@@ -153,9 +153,13 @@ class MetadataServer:
         self._server.start()
         return self.port
 
+    def draining(self, grace: float | None = None) -> threading.Event:
+        """Refuse new calls from now on; the event is set once the running ones have finished (or `grace` is up)."""
+        return self._server.stop(self.settings.grace_seconds if grace is None else grace)
+
     def stop(self, grace: float | None = None) -> None:
         """Refuse new calls, let the running ones finish (up to `grace` seconds), close the stores."""
-        self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        self.draining(grace).wait()
         self.stores.close()
 
     # -- one call ---------------------------------------------------------------------------

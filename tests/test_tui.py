@@ -418,11 +418,11 @@ def test_data_screen_live_tags_and_keys(world, session):
         assert "project:x" in text and "upload" in text
         data_api.tag(session, world.raw[0], add=["quality:gold"])
         await until(pilot, lambda: "quality:gold" in table.row_of(world.raw[0]).values["tags"], what="new tag")
-        assert "quality:gold" in screen_text(app)
+        await until(pilot, lambda: "quality:gold" in screen_text(app), what="new tag drawn")  # values change before the repaint
         table.select_key(world.model)
         await pilot.press("enter")
         await until(pilot, lambda: screen_name(app) == "DatumDetailScreen", what="datum detail")
-        assert world.run_waiting in screen_text(app)          # used by
+        await until(pilot, lambda: world.run_waiting in screen_text(app), what="used by")
         await pilot.press("enter")                             # its producer
         await until(pilot, lambda: screen_name(app) == "RunDetailScreen" and app.screen.run_id == world.run_done,
                     what="producer")

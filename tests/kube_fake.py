@@ -5,7 +5,8 @@ log (follow), and exec over WebSocket with the v5/v4 channel protocol (stdin 0, 
 stderr 2, status 3, v5 close 255) — and runs each pod as real Docker containers: a pause
 container holding the pod's process namespace, the init containers one after another, then the
 containers; every `emptyDir` is a Docker volume. So inputs, outputs, logs and exec streams really
-move. Memory and CPU limits become Docker limits (an OOM kill is real); GPUs are only counted.
+move. Memory and CPU limits become Docker limits (an OOM kill is real); GPUs are only counted (against
+the node's `gpus`), and so is any other resource in limits (against its `extended`: amd.com/gpu).
 
 One node, with allocatable resources, labels and taints, is scheduled against the way the real
 scheduler reports it (`0/1 nodes are available: 1 Insufficient nvidia.com/gpu.`). Failures on

@@ -25,6 +25,7 @@ with a message saying so, and `knitctl run retry` runs them again.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -96,16 +97,25 @@ def manifest_problem(doc: object) -> str | None:
 class Copied:
     """What went into a backup or a restored home."""
 
+    link: bool                     # hard links were asked for (same filesystem, no --copy)
     data: int = 0
     files: int = 0
     bytes: int = 0
-    method: str = "hardlink"       # hardlink | copy
+    linked: int = 0                # files hard-linked (the others were copied)
     logs: int = 0
 
     def add(self, other: Copied) -> None:
         self.data += other.data
         self.files += other.files
         self.bytes += other.bytes
+        self.linked += other.linked
+
+    @property
+    def method(self) -> str:
+        """hardlink, copy, or hardlink+copy (where the filesystem refused some links)."""
+        if not self.files:
+            return "hardlink" if self.link else "copy"
+        return "hardlink" if self.linked == self.files else "copy" if not self.linked else "hardlink+copy"
 
 
 @dataclass
@@ -151,7 +161,7 @@ def copy_datum(src: Path, dst: Path, *, link: bool, progress: Progress | None) -
     part = dst.with_name(f".{dst.name}.part")
     if part.exists():
         _remove_tree(part)
-    done = Copied(method="hardlink" if link else "copy")
+    done = Copied(link)
     dirs: list[tuple[str, int]] = []
     try:
         top = os.lstat(src)
@@ -173,8 +183,8 @@ def copy_datum(src: Path, dst: Path, *, link: bool, progress: Progress | None) -
                         dirs.append((out, stat.S_IMODE(st.st_mode)))
                         stack.append((e.path, out))
                     elif stat.S_ISREG(st.st_mode):
-                        if link:
-                            os.link(e.path, out, follow_symlinks=False)
+                        if link and _link(e.path, out):
+                            done.linked += 1
                         else:
                             _copy_file(e.path, out, st)
                         done.files += 1
@@ -196,6 +206,21 @@ def copy_datum(src: Path, dst: Path, *, link: bool, progress: Progress | None) -
         raise
     done.data = 1
     return done
+
+
+LINK_REFUSED = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES)
+
+
+def _link(src: str, dst: str) -> bool:
+    """Hard-link `src` as `dst`; False where the system refuses (a bind mount of the same filesystem:
+    EXDEV; protected hard links: EPERM; too many links: EMLINK), so the file is copied instead."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+        return True
+    except OSError as e:
+        if e.errno in LINK_REFUSED:
+            return False
+        raise
 
 
 def _copy_file(src: str, dst: str, st: os.stat_result) -> None:
@@ -365,8 +390,7 @@ class Backup:
         with partial_dir(self.partial, "backup") as out:
             data = out / "data"
             os.mkdir(data, 0o700)
-            copied = Copied(method="hardlink" if self.link else "copy")
-            have: set[str] = set()
+            have: dict[str, Copied] = {}
             rounds = 0
             while True:
                 rounds += 1
@@ -376,20 +400,18 @@ class Backup:
                 rows.online_copy(self.catalog.conn, snapshot)
                 committed, counts, store_id, finished = _read_snapshot(snapshot)
                 wanted = {c.knit_id for c in committed}
-                for gone in sorted(have - wanted):  # removed from the store since an earlier copy
+                for gone in sorted(set(have) - wanted):  # removed from the store since an earlier copy
                     _remove_tree(data / gone)
-                have &= wanted
+                    del have[gone]
                 vanished = False
                 for c in committed:
                     if c.knit_id in have:
                         continue
                     try:
-                        copied.add(copy_datum(self.home.data / c.knit_id, data / c.knit_id, link=self.link,
-                                              progress=progress))
+                        have[c.knit_id] = copy_datum(self.home.data / c.knit_id, data / c.knit_id, link=self.link,
+                                                     progress=progress)
                     except Vanished:
                         vanished = True
-                        continue
-                    have.add(c.knit_id)
                 if not vanished:
                     break
                 if rounds == MAX_ROUNDS:
@@ -397,11 +419,11 @@ class Backup:
                                    "were removed while the backup copied them; try again when fewer are being removed")
             self._check_pairing(store_id)
             _write_private(out / pairing.STORE_ID_FILE, (store_id + "\n").encode())
-            copied.logs = _copy_logs(self.home.logs, out / "logs", finished)
+            logs = _copy_logs(self.home.logs, out / "logs", finished)
             config = _copy_config(out / CONFIG)
-            # what the backup holds (a datum copied in an earlier round and removed since is not in it)
-            copied.data, copied.files, copied.bytes = (len(committed), sum(c.file_count for c in committed),
-                                                       sum(c.size for c in committed))
+            copied = Copied(self.link, logs=logs)
+            for one in have.values():  # what the backup holds (not what an earlier round copied and dropped)
+                copied.add(one)
             doc = {
                 "format": FORMAT, "version": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "home": str(self.home.root), "store_id": store_id, "schema": self.schema, "catalog": counts,
@@ -533,7 +555,7 @@ class Restore:
         root.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with partial_dir(self.partial, "restore") as out:
             target = Home(out)
-            copied = Copied(method="hardlink" if self.link else "copy")
+            copied = Copied(self.link)
             os.mkdir(target.data, 0o700)
             for c in self.committed:
                 copied.add(copy_datum(self.src / "data" / c.knit_id, target.data / c.knit_id, link=self.link,

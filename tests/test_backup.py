@@ -6,6 +6,7 @@ runs the backup (or restore) and `os._exit`s at a chosen point, skipping every c
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pty
@@ -555,3 +556,26 @@ def test_restore_of_a_backup_with_a_damaged_catalog_is_refused(cli, knit_home, b
     db.write_bytes(bytes(raw))
     _unchanged(cli, ["restore", bad], home=tmp_path / "r", watch=[bad, tmp_path], words="damaged")
     assert not (tmp_path / "r").exists()
+
+
+def test_files_the_system_refuses_to_link_are_copied(cli, knit_home, session, tmp_path, monkeypatch):
+    ids = pushed_home(session, n=2, files=2)
+    real_link, calls = os.link, []
+
+    def link(src, dst, **kw):  # what a bind mount of the same filesystem answers every other time
+        calls.append(src)
+        if len(calls) % 2:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_link(src, dst, **kw)
+
+    monkeypatch.setattr(os, "link", link)
+    with backup_api.Backup(session.home, tmp_path / "b") as job:
+        report = job.run()
+    monkeypatch.undo()
+    assert calls and report.copied.method == "hardlink+copy"
+    assert 0 < report.copied.linked < report.copied.files
+    inodes = {os.stat(p).st_ino == os.stat(knit_home / p.relative_to(tmp_path / "b")).st_ino
+              for kid in ids for p in (tmp_path / "b" / "data" / kid).rglob("*") if p.is_file() and not p.is_symlink()}
+    assert inodes == {True, False}
+    assert cli("restore", tmp_path / "b", home=tmp_path / "r").code == 0
+    assert_home_sound(cli, tmp_path / "r")

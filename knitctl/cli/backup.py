@@ -16,6 +16,10 @@ CopyOpt = typer.Option(False, "--copy", help="Copy the store's files even where 
                        "(on the same filesystem they are hard-linked: committed data never change).")
 
 
+HOW = {"hardlink": "hard-linked", "copy": "copied",
+       "hardlink+copy": "hard-linked where the filesystem allowed it, else copied"}
+
+
 def _examples(*lines: str) -> str:
     return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 
@@ -32,7 +36,7 @@ def backup(
             report = job.run(progress)
     c = report.copied
     message(f"backed up {report.source} to {report.dest}: {c.data} data ({c.files} files, {human_size(c.bytes)}, "
-            f"{'hard-linked' if c.method == 'hardlink' else 'copied'}), {report.catalog['runs']} runs, "
+            f"{HOW[c.method]}), {report.catalog['runs']} runs, "
             f"{report.catalog['plans']} plans, {c.logs} logs")
     _show(report, output)
 
@@ -50,7 +54,7 @@ def restore(
         report = job.run(progress)
     c = report.copied
     message(f"restored {report.source} into {report.dest}: {c.data} data ({c.files} files, {human_size(c.bytes)}, "
-            f"{'hard-linked' if c.method == 'hardlink' else 'copied'}), {report.catalog['runs']} runs, "
+            f"{HOW[c.method]}), {report.catalog['runs']} runs, "
             f"{report.catalog['plans']} plans, {c.logs} logs; config: {report.config}")
     if report.failed_runs:
         shown = ", ".join(report.failed_runs[:5]) + (", ..." if len(report.failed_runs) > 5 else "")

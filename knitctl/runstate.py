@@ -53,6 +53,12 @@ def data_status(run_status: str) -> str:
     return "processing"
 
 
+# a datum's status (what `knit#transient` says) -> the statuses of runs whose outputs have it
+DATA_STATUS_RUNS: dict[str, tuple[str, ...]] = {
+    d: tuple(sorted(s for s in STATUSES if data_status(s) == d)) for d in ("done", "failed", "processing")
+}
+
+
 def can_move(current: str, new: str) -> bool:
     return new in TRANSITIONS.get(current, frozenset())
 

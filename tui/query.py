@@ -3,7 +3,7 @@ listing) and the objects' facts the screens show.
 
 The SQL is in `knitctl/catalog/browse.py` (keyset pages, rows by key, rows changed since a
 watermark, counts, details, id search, one-hop neighbours); here the rows get what the TUI adds
-to them, such as a datum's status derived from its producing run's (`knitctl.data.data_status`).
+to them, such as a datum's status derived from its producing run's (`knitctl.runstate.data_status`).
 Everything runs on the TUI's own read-only connection (`open_read`).
 """
 
@@ -39,7 +39,7 @@ class DataSource(Source, browse.DataListing):
                ("PRODUCER", "producer"), ("AGE", "age"))
 
     def _rows(self, conn: sqlite3.Connection, sql: str, params) -> list[Row]:
-        from knitctl.data import data_status  # on first use: the Runs screen opens without the data module
+        from knitctl.runstate import data_status
 
         rows = super()._rows(conn, sql, params)
         for r in rows:
@@ -82,7 +82,7 @@ def run_detail(conn: sqlite3.Connection, run_id: str) -> dict | None:
 
 
 def datum_detail(conn: sqlite3.Connection, knit_id: str) -> dict | None:
-    from knitctl.data import data_status
+    from knitctl.runstate import data_status
 
     d = browse.datum(conn, knit_id)
     if d is not None:
@@ -103,7 +103,7 @@ def plan_detail(conn: sqlite3.Connection, plan_id: str) -> dict | None:
 
 def describe(conn: sqlite3.Connection, nodes: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict]:
     """Labels' facts for lineage nodes: runs' plan, image and status; data's tags and status."""
-    from knitctl.data import data_status
+    from knitctl.runstate import data_status
 
     out = browse.describe(conn, nodes)
     for (kind, _id), facts in out.items():

@@ -24,13 +24,7 @@ from typing import Protocol
 from .. import runstate
 from .mlmd import EV_INPUT, EV_OUTPUT
 from .records import LOG_PATH, UPLOAD_PLAN
-
-# data status (what `knit#transient` says) -> run statuses
-DATA_STATUS_RUNS: dict[str, tuple[str, ...]] = {
-    "done": ("done",),
-    "failed": tuple(sorted(runstate.TERMINAL - {"done"})),
-    "processing": tuple(sorted(runstate.LIVE)),
-}
+from .where import IMAGE_MATCHES, Where, image_params
 
 
 class Filter(Protocol):
@@ -83,11 +77,9 @@ def _chunks(items: list, n: int = 400) -> Iterator[list]:
 
 
 def _prefix_clause(column: str, prefixes: Iterable[str], params: list) -> str:
-    parts = []
-    for p in prefixes:
-        parts.append(f"({column} >= ? AND {column} < ?)")
-        params += [p, p + "g"]
-    return "(" + " OR ".join(parts) + ")"
+    w = Where().prefixes(column, prefixes)
+    params += w.params
+    return w.parts[0]
 
 
 @dataclass
@@ -194,8 +186,8 @@ class RunListing(Listing):
         else:
             where.append("r.status != 'invalidated'")
         for img in flt.images:
-            where.append("(p.image = ? OR p.image LIKE ?)")
-            params += [img, img + ":%"]
+            where.append(IMAGE_MATCHES.format(column="p.image"))
+            params += image_params(img)
         for k, v in flt.tags:
             where.append(
                 "r.execution_id IN (SELECT e.execution_id FROM tag t JOIN data d ON d.knit_id = t.knit_id"
@@ -255,15 +247,15 @@ class DataListing(Listing):
         elif flt.plans:
             where.append(_prefix_clause("r.plan_id", flt.plans, params))
         if flt.statuses:
-            runs = [s for st in flt.statuses for s in DATA_STATUS_RUNS[st]]
+            runs = [s for st in flt.statuses for s in runstate.DATA_STATUS_RUNS[st]]
             where.append(f"r.status IN ({','.join('?' * len(runs))})")
             params += runs
         for k, v in flt.tags:
             where.append("d.knit_id IN (SELECT knit_id FROM tag WHERE key = ? AND value = ?)")
             params += [k, v]
         for img in flt.images:
-            where.append("r.plan_id IN (SELECT plan_id FROM plan WHERE image = ? OR image LIKE ?)")
-            params += [img, img + ":%"]
+            where.append("r.plan_id IN (SELECT plan_id FROM plan WHERE " + IMAGE_MATCHES.format(column="image") + ")")
+            params += image_params(img)
         for pat in flt.patterns:
             where.append(
                 "(d.knit_id || ' ' || d.run_id || ' ' || r.plan_id || ' ' || d.output_path || ' ' ||"
@@ -314,8 +306,8 @@ class PlanListing(Listing):
             where.append("p.active = ?")
             params.append(int(flt.active))
         for img in flt.images:
-            where.append("(p.image = ? OR p.image LIKE ?)")
-            params += [img, img + ":%"]
+            where.append(IMAGE_MATCHES.format(column="p.image"))
+            params += image_params(img)
         for k, v in flt.tags:
             where.append(
                 "(p.plan_id IN (SELECT plan_id FROM plan_input_tag WHERE key = ? AND value = ?)"
@@ -515,3 +507,12 @@ def describe(conn: sqlite3.Connection, nodes: Iterable[tuple[str, str]]) -> dict
         ):
             out[("data", kid)] = {"tags": tags[kid], "run_status": status, "run_id": rid}
     return out
+
+
+def pipeline_plans(conn: sqlite3.Connection) -> list[tuple[str, str | None, bool, dict[str, int]]]:
+    """Every plan, oldest first, as the pipeline shows it: (id, image, active, run status -> how many)."""
+    from .plans import run_counts
+
+    counts = run_counts(conn)
+    return [(r[0], r[1], bool(r[2]), counts.get(r[0], {})) for r in conn.execute(
+        "SELECT plan_id, image, active FROM plan WHERE hash IS NOT NULL ORDER BY context_id")]

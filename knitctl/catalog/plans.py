@@ -38,7 +38,7 @@ def rows(conn: sqlite3.Connection, *, active: bool | None = None, image: str | N
     if active is not None:
         w.add("active = ?", int(active))
     if image:
-        w.add("(image = ? OR image LIKE ?)", image, image + ":%")
+        w.image("image", image)
     return conn.execute("SELECT * FROM plan" + w.sql() + " ORDER BY created_ms", w.params).fetchall()
 
 

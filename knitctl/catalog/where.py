@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+# An image given by name matches it with any tag: `knit/python` matches knit/python:3.11.
+IMAGE_MATCHES = "({column} = ? OR {column} LIKE ?)"
+
+
+def image_params(image: str) -> list[str]:
+    return [image, image + ":%"]
+
 
 class Where:
     def __init__(self) -> None:
@@ -31,6 +38,9 @@ class Where:
             self.params += [p, p + "g"]
         self.parts.append("(" + " OR ".join(ors) + ")")
         return self
+
+    def image(self, column: str, image: str) -> Where:
+        return self.add(IMAGE_MATCHES.format(column=column), *image_params(image))
 
     def window(self, column: str, start: int | None, end: int | None) -> Where:
         """start <= column < end; None leaves that side open."""

@@ -1,4 +1,4 @@
-"""The knit TUI: Runs (default), Data and Plans as live tables, details, logs, lineage.
+"""The knit TUI: Runs (default), Data and Plans as live tables, the Pipeline, details, logs, lineage.
 
 The app reads the catalog on its own read-only connection and never holds a
 transaction open, so writers (knitd, knitctl) are never blocked. A thread
@@ -42,6 +42,7 @@ from .screens.datum_detail import DatumDetailScreen
 from .screens.help import HelpScreen
 from .screens.lineage import LineageScreen
 from .screens.log_view import LogScreen
+from .screens.pipeline import PipelineScreen
 from .screens.plan_detail import PlanDetailScreen
 from .screens.plans import PlansScreen
 from .screens.run_detail import RunDetailScreen
@@ -100,7 +101,7 @@ class IdProvider(Provider):
 class KnitApp(App):
     TITLE = "knit"
     CSS_PATH = [STYLES / "app.tcss", STYLES / "screens.tcss", STYLES / "widgets.tcss"]
-    MODES = {"runs": RunsScreen, "data": DataScreen, "plans": PlansScreen}
+    MODES = {"runs": RunsScreen, "data": DataScreen, "plans": PlansScreen, "pipeline": PipelineScreen}
     DEFAULT_MODE = "runs"
     COMMANDS = App.COMMANDS | {IdProvider}
     BINDINGS = [
@@ -109,6 +110,7 @@ class KnitApp(App):
         Binding("1", "mode('runs')", "Runs", show=False),
         Binding("2", "mode('data')", "Data", show=False),
         Binding("3", "mode('plans')", "Plans", show=False),
+        Binding("4", "mode('pipeline')", "Pipeline", show=False),
     ]
 
     knitd_pid: reactive[int | None] = reactive(None)
@@ -199,7 +201,7 @@ class KnitApp(App):
         self.show_table(mode)
 
     def show_table(self, kind: str, filter_text: str | None = None) -> None:
-        """Switch to the Runs, Data or Plans table, with a filter when given."""
+        """Switch to the Runs, Data or Plans table (with a filter when given) or the Pipeline."""
         def apply() -> None:
             base = self.screen_stack[0]
             while len(self.screen_stack) > 1:
@@ -290,6 +292,7 @@ class KnitApp(App):
         yield SystemCommand("Runs: running", "Runs running now", partial(self.show_table, "runs", "running"))
         yield SystemCommand("Data", "The Data table", partial(self.show_table, "data"))
         yield SystemCommand("Plans", "The Plans table", partial(self.show_table, "plans"))
+        yield SystemCommand("Pipeline", "Which plans feed which", partial(self.show_table, "pipeline"))
         yield SystemCommand("Help", "The keys of this screen", self.action_help)
         if isinstance(screen, KnitScreen):
             for title, help_text, callback in screen.palette_commands():

@@ -180,9 +180,12 @@ def graph(
     upstream: bool = typer.Option(False, "-u", "--upstream", help="Only plans feeding it."),
     downstream: bool = typer.Option(False, "-d", "--downstream", help="Only plans it feeds."),
     numbers: str = typer.Option("3", "-n", "--numbers", help="How many hops, or 'all'."),
-    output: GraphFormat = typer.Option(GraphFormat.dot, "-o", "--output", help="dot, mermaid or json."),
+    output: GraphFormat = typer.Option(GraphFormat.dot, "-o", "--output",
+                                       help="dot, mermaid, json, tree, or a picture: svg or png (drawn by Graphviz's dot)."),
 ):
-    """The plans around a plan, linked by matching tags."""
+    """The plans around a plan, linked by matching tags.
+
+    -o svg or -o png draws them with Graphviz's dot (apt-get install graphviz)."""
     depth = parse_depth(numbers)
     both = not upstream and not downstream
     with open_session() as s:

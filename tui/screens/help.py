@@ -12,7 +12,8 @@ from textual.widgets import Static
 
 from ..filters import COMMANDS
 
-GLOBAL = [("↑↓ j k", "move"), ("pgup pgdn", "page"), ("enter", "open"), ("?", "this help"), (":", "command line"), ("ctrl+p", "command palette"), ("q", "quit")]
+GLOBAL = [("↑↓ j k", "move"), ("pgup pgdn", "page"), ("enter", "open"), ("1 2 3 4", "Runs, Data, Plans, Pipeline"),
+          ("?", "this help"), (":", "command line"), ("ctrl+p", "command palette"), ("q", "quit")]
 
 
 def _key(b) -> str:

@@ -112,8 +112,6 @@ def test_config_errors():
     c.mysql.host = "db"
     with pytest.raises(errors.UnimplementedError, match="SQLite"):
         MetadataStore(c)
-    with pytest.raises(errors.UnimplementedError, match="gRPC"):
-        MetadataStore(pb.MetadataStoreClientConfig(host="x", port=1))
 
 
 def test_empty_sqlite_filename_is_a_fresh_in_memory_store(tmp_path, monkeypatch):

@@ -1171,6 +1171,7 @@ _DOWNGRADES = {
     2: "DROP INDEX IF EXISTS context_property_value;",
     3: "DROP TABLE IF EXISTS store_pairing;",
     4: "",  # a data repair (NaN/Infinity in plan JSON made null): nothing to undo, older knits read null
+    5: "DROP TABLE IF EXISTS hook_delivery;\nDROP TABLE IF EXISTS hook_event;",  # hooks: pending deliveries go
 }
 
 

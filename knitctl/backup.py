@@ -300,6 +300,9 @@ def partial_dir(path: Path, what: str) -> Iterator[Path]:
     the caller has removed the marker (`finish_partial`) and renamed it."""
     if path.exists() or path.is_symlink():
         marker = path / IN_PROGRESS
+        if not path.is_symlink() and not marker.exists() and (path / MANIFEST).is_file():
+            raise Conflict(f"{path}: holds a finished backup whose last step (its rename) was interrupted; "
+                           "rename it to the path you meant, or remove it")
         if path.is_symlink() or not marker.is_file():
             raise Conflict(f"{path}: exists and was not left by knit; remove it, or give another path")
         fd = os.open(marker, os.O_RDWR)

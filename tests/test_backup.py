@@ -579,3 +579,16 @@ def test_files_the_system_refuses_to_link_are_copied(cli, knit_home, session, tm
     assert inodes == {True, False}
     assert cli("restore", tmp_path / "b", home=tmp_path / "r").code == 0
     assert_home_sound(cli, tmp_path / "r")
+
+
+def test_a_partial_that_is_not_ours_or_is_finished_is_never_removed(cli, knit_home, session, tmp_path):
+    pushed_home(session, n=1)
+    foreign = make_tree(tmp_path / "b.partial", {"mine.txt": "keep"})
+    _unchanged(cli, ["backup", tmp_path / "b"], home=knit_home, watch=[knit_home, foreign], words="not left by knit",
+               code=1)
+    assert not (tmp_path / "b").exists()
+    # killed between dropping its marker and its rename: complete, so kept and named as such
+    assert cli("backup", tmp_path / "done").code == 0
+    os.rename(tmp_path / "done", tmp_path / "c.partial")
+    _unchanged(cli, ["backup", tmp_path / "c"], home=knit_home, watch=[knit_home, tmp_path / "c.partial"],
+               words="(its rename) was interrupted", code=1)

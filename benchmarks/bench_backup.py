@@ -16,6 +16,7 @@ command runs); a third figure is `knitctl backup` as a user runs it, a new proce
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import subprocess
@@ -130,6 +131,8 @@ def run(argv: list[str]) -> list[str]:
     finally:
         force_rmtree(dest)
         force_rmtree(home)
+        with contextlib.suppress(OSError):
+            WORK.rmdir()
     what = f"{human(size)} in {files} files, {DATA} data"
     link, copy = best["backup"] / best["cp -a"], best["backup --copy"] / best["cp -a; sync"]
     cli = best["knitctl backup"] / best["cp -a"]

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tui.pipeline_layout import BOX_W, LABEL_MAX, Link, PlanBox, layers, layout, moves
+from tui.pipeline_layout import BOX_W, LABEL_MAX, Link, PlanBox, feeding_edges, layers, layout, moves
 
 from conftest import apply_plan, cli_command, cli_env, finish_run
 from tui_support import build_world, check_snapshot, drive, frozen, make_app, screen_text, until
@@ -161,6 +161,24 @@ def test_layer_is_the_longest_path_and_long_links_pass_through():
     row = next(y for y in range(cv.height) if cv.owners[y][cv.boxes["b"].x] == frozenset({2}))
     assert row > cv.boxes["b"].y + cv.boxes["b"].height - 1
     assert set("".join(cv.chars[row][cv.boxes["b"].x:cv.boxes["b"].x + BOX_W])) == {"─"}
+
+
+def test_feeding_edges_are_the_plan_graphs_edges():
+    import random
+
+    from knitctl.plans.graph import PlanShape, edges
+
+    rng = random.Random(3)
+    vocab = [f"k{i}:v{j}" for i in range(4) for j in range(3)] + ["knit#id:abc"]
+
+    def tags(n: int) -> frozenset[str]:
+        return frozenset(rng.sample(vocab, n))
+
+    shapes = [PlanShape(f"p{i}", {f"/i{j}": tags(rng.randint(0, 2)) for j in range(rng.randint(1, 3))},
+                        {f"/o{j}": tags(rng.randint(1, 5)) for j in range(rng.randint(0, 3))}) for i in range(60)]
+    expected = sorted(edges(shapes))
+    assert len(expected) > 50
+    assert sorted(feeding_edges(shapes)) == expected
 
 
 def test_a_link_that_would_close_a_cycle_is_left_out():

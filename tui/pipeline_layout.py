@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from knitctl.plans.graph import PlanShape, feeds
+
 BOX_W = 34                    # a box's width, borders included
 MIN_INNER = 3                 # id and state, image, run counts
 LABEL_MAX = 26                # a label longer than this is cut with …
@@ -71,6 +73,26 @@ class Canvas:
 
 RUN_ORDER = ("running", "starting", "ready", "waiting", "deactivated", "completing", "aborting", "done",
              "failed", "invalidated")
+
+
+def feeding_edges(shapes: list[PlanShape]) -> list[tuple[str, str, str, str]]:
+    """What `knitctl.plans.graph.edges` gives, (up, output path, down, input path), without trying every
+    pair: an input is matched only against the outputs that carry its rarest tag."""
+    by_tag: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
+    for s in shapes:
+        for opath, otags in s.outputs.items():
+            for t in otags:
+                by_tag.setdefault(t, []).append((s.plan_id, opath, otags))
+    out = []
+    for down in shapes:
+        for ipath, itags in down.inputs.items():
+            if not itags:
+                continue
+            rarest = min(itags, key=lambda t: (len(by_tag.get(t, ())), t))
+            for up, opath, otags in by_tag.get(rarest, ()):
+                if feeds(otags, itags):
+                    out.append((up, opath, down.plan_id, ipath))
+    return out
 
 
 def dedupe(links: Iterable[tuple[str, str, str, str]], input_tags: Mapping[tuple[str, str], Iterable[str]]) -> list[Link]:
@@ -304,23 +326,13 @@ def _clip(text: str, room: int) -> str:
 
 def _draw_box(cv: Canvas, p: Placed, box: PlanBox) -> None:
     x0, y0, x1, y1 = p.x, p.y, p.x + BOX_W - 1, p.y + p.height - 1
-    for x in range(x0, x1 + 1):
-        for y in range(y0, y1 + 1):
-            edge = y in (y0, y1) or x in (x0, x1)
-            ch = " "
-            if edge:
-                ch = "│" if x in (x0, x1) else "─"
-                if (x, y) == (x0, y0):
-                    ch = "┌"
-                elif (x, y) == (x1, y0):
-                    ch = "┐"
-                elif (x, y) == (x0, y1):
-                    ch = "└"
-                elif (x, y) == (x1, y1):
-                    ch = "┘"
-            cv.chars[y][x] = ch
-            cv.styles[y][x] = "border" if edge else ""
-            cv.owners[y][x] = box.plan_id
+    inner = BOX_W - 2
+    rows = [["┌", *"─" * inner, "┐"]] + [["│", *" " * inner, "│"] for _ in range(p.height - 2)] + [["└", *"─" * inner, "┘"]]
+    side = ["border", *[""] * inner, "border"]
+    for y, row in zip(range(y0, y1 + 1), rows):
+        cv.chars[y][x0:x1 + 1] = row
+        cv.styles[y][x0:x1 + 1] = ["border"] * BOX_W if y in (y0, y1) else side
+        cv.owners[y][x0:x1 + 1] = [box.plan_id] * BOX_W
     if x1 + 1 < cv.width and cv.styles[y0 + 1][x1 + 1] == "line":
         cv.chars[y0 + 1][x1] = "├"
     room = BOX_W - 4

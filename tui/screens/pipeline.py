@@ -11,10 +11,9 @@ from textual.widgets import Static
 
 from knitctl.catalog import browse
 from knitctl.plans import registry
-from knitctl.plans.graph import edges
 
 from .. import format as fmt
-from ..pipeline_layout import Link, PlanBox, dedupe
+from ..pipeline_layout import Link, PlanBox, dedupe, feeding_edges
 from ..widgets.pipeline_graph import PipelineGraph
 from .base import KnitScreen
 
@@ -24,7 +23,7 @@ def read(conn: sqlite3.Connection) -> tuple[list[PlanBox], list[Link]]:
     boxes = [PlanBox(pid, image or "", active, runs) for pid, image, active, runs in browse.pipeline_plans(conn)]
     shapes = registry.shapes(conn)
     tags = {(s.plan_id, path): t for s in shapes for path, t in s.inputs.items()}
-    return boxes, dedupe(edges(shapes), tags)
+    return boxes, dedupe(feeding_edges(shapes), tags)
 
 
 class PipelineScreen(KnitScreen):

@@ -7,7 +7,7 @@ input (a truncated field, a varint past ten bytes, a wire type that does not fit
 that is not UTF-8, nesting deeper than 100) is a ValueError that says what is wrong and where.
 
 `google.protobuf.Struct` (knit's `Struct`, a dict of JSON values) is written by
-`mlmd_file.encode_struct` and read here, as strictly as the rest.
+`encode_struct` and read by `decode_struct`, as strictly as the rest.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 from . import _message as m
 from .metadata_store_pb2 import Struct
-from .mlmd_file import encode_struct
 
 VARINT, I64, LEN, START_GROUP, END_GROUP, I32 = 0, 1, 2, 3, 4, 5
 MAX_DEPTH = 100
@@ -432,3 +431,46 @@ def _struct_value(data: bytes, depth: int, where: str) -> object:
             out = [_struct_value(_len_field(iw, item, where), depth + 1, where)
                    for k, iw, item in _fields(_len_field(w, v, where), where) if k == 1]
     return out
+
+
+def decode_struct(data: bytes) -> dict[str, object]:
+    """A google.protobuf.Struct's wire encoding as the plain dict it holds; ValueError when malformed."""
+    return _struct(data, 0, "a Struct")
+
+
+def _put_len(out: bytearray, number: int, payload: bytes) -> None:
+    _put_varint(out, number << 3 | LEN)
+    _put_varint(out, len(payload))
+    out += payload
+
+
+def _encode_struct_value(v) -> bytes:
+    out = bytearray()
+    if v is None:
+        out += bytes([1 << 3, 0])
+    elif isinstance(v, bool):
+        out += bytes([4 << 3, 1 if v else 0])
+    elif isinstance(v, (int, float)):
+        out.append(2 << 3 | I64)
+        out += _DOUBLE.pack(float(v))
+    elif isinstance(v, str):
+        _put_len(out, 3, v.encode("utf-8"))
+    elif isinstance(v, dict):
+        _put_len(out, 5, encode_struct(v))
+    else:
+        items = bytearray()
+        for item in v:
+            _put_len(items, 1, _encode_struct_value(item))
+        _put_len(out, 6, bytes(items))
+    return bytes(out)
+
+
+def encode_struct(d: dict) -> bytes:
+    """A plain dict as a google.protobuf.Struct's wire encoding (the inverse of decode_struct)."""
+    out = bytearray()
+    for key in sorted(d):
+        entry = bytearray()
+        _put_len(entry, 1, key.encode("utf-8"))
+        _put_len(entry, 2, _encode_struct_value(d[key]))
+        _put_len(out, 1, bytes(entry))
+    return bytes(out)

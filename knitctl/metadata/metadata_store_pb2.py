@@ -168,51 +168,15 @@ class Any(Message):
 
     def to_bytes(self) -> bytes:
         """The Any's own protobuf wire encoding (how the store keeps proto_value)."""
-        out = bytearray()
-        for tag, data in ((0x0A, self.type_url.encode("utf-8")), (0x12, self.value)):
-            if data:
-                out.append(tag)
-                _varint(out, len(data))
-                out += data
-        return bytes(out)
+        return self.SerializeToString()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Any:
-        m = cls()
-        i = 0
-        while i < len(data):
-            tag = data[i]
-            i += 1
-            n, i = _read_varint(data, i)
-            chunk = bytes(data[i:i + n])
-            i += n
-            if tag == 0x0A:
-                m.type_url = chunk.decode("utf-8")
-            elif tag == 0x12:
-                m.value = chunk
-        return m
+        return cls.FromString(data)
 
 
-def _varint(out: bytearray, n: int) -> None:
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return
 
 
-def _read_varint(data: bytes, i: int) -> tuple[int, int]:
-    shift = n = 0
-    while True:
-        b = data[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return n, i
-        shift += 7
 
 
 # -- values -------------------------------------------------------------------

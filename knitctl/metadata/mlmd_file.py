@@ -23,15 +23,12 @@ import base64
 import json
 import re
 import sqlite3
-import struct
-from collections.abc import Iterator
 from typing import cast
 
 from ..catalog import openfiles
 from ..catalog.db import Transactions, inserted_id
 from . import errors
-from .metadata_store_pb2 import _read_varint as _varint
-from .metadata_store_pb2 import _varint as _put_varint
+from ._wire import decode_struct, encode_struct
 
 SCHEMA_VERSION = 10
 STRUCT_PREFIX = "mlmd-struct::"
@@ -44,109 +41,6 @@ SYSTEM_TYPES = {
 
 def is_mlmd_store(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'MLMDEnv'").fetchone() is not None
-
-
-# -- protobuf wire decoding of google.protobuf.Struct (pure functions) -------------------------------
-
-
-def _fields(data: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """(field number, wire type, value) of a message's encoding: ints for varints, bytes for lengths."""
-    i = 0
-    while i < len(data):
-        key, i = _varint(data, i)
-        number, wire = key >> 3, key & 7
-        value: int | bytes
-        if wire == 0:
-            value, i = _varint(data, i)
-        elif wire == 1:
-            value, i = data[i:i + 8], i + 8
-        elif wire == 2:
-            n, i = _varint(data, i)
-            value, i = data[i:i + n], i + n
-        elif wire == 5:
-            value, i = data[i:i + 4], i + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield number, wire, value
-
-
-def _bytes(v: int | bytes) -> bytes:
-    """A length-delimited field's value; a varint where one was expected is a malformed encoding."""
-    if isinstance(v, int):
-        raise ValueError("a varint where a length-delimited protobuf field was expected")
-    return v
-
-
-def _value(data: bytes) -> object:
-    out: object = None
-    for number, _, v in _fields(data):
-        if number == 1:
-            out = None
-        elif number == 2:
-            out = struct.unpack("<d", _bytes(v))[0]
-        elif number == 3:
-            out = _bytes(v).decode("utf-8")
-        elif number == 4:
-            out = bool(v)
-        elif number == 5:
-            out = decode_struct(_bytes(v))
-        elif number == 6:
-            out = [_value(_bytes(item)) for n, _, item in _fields(_bytes(v)) if n == 1]
-    return out
-
-
-def decode_struct(data: bytes) -> dict[str, object]:
-    """A google.protobuf.Struct's wire encoding as the plain dict it holds."""
-    out: dict[str, object] = {}
-    for number, _, entry in _fields(data):
-        if number != 1:
-            continue
-        key, value = "", None
-        for n, _, v in _fields(_bytes(entry)):
-            if n == 1:
-                key = _bytes(v).decode("utf-8")
-            elif n == 2:
-                value = _value(_bytes(v))
-        out[key] = value
-    return out
-
-
-def _put_field(out: bytearray, number: int, payload: bytes) -> None:
-    _put_varint(out, number << 3 | 2)
-    _put_varint(out, len(payload))
-    out += payload
-
-
-def _encode_value(v) -> bytes:
-    out = bytearray()
-    if v is None:
-        out += bytes([1 << 3, 0])
-    elif isinstance(v, bool):
-        out += bytes([4 << 3, 1 if v else 0])
-    elif isinstance(v, (int, float)):
-        out.append(2 << 3 | 1)
-        out += struct.pack("<d", float(v))
-    elif isinstance(v, str):
-        _put_field(out, 3, v.encode("utf-8"))
-    elif isinstance(v, dict):
-        _put_field(out, 5, encode_struct(v))
-    else:
-        items = bytearray()
-        for item in v:
-            _put_field(items, 1, _encode_value(item))
-        _put_field(out, 6, bytes(items))
-    return bytes(out)
-
-
-def encode_struct(d: dict) -> bytes:
-    """A plain dict as a google.protobuf.Struct's wire encoding (the inverse of decode_struct)."""
-    out = bytearray()
-    for key in sorted(d):
-        entry = bytearray()
-        _put_field(entry, 1, key.encode("utf-8"))
-        _put_field(entry, 2, _encode_value(d[key]))
-        _put_field(out, 1, bytes(entry))
-    return bytes(out)
 
 
 def stored_string(string_value, struct_value):

@@ -102,12 +102,18 @@ def test_pipeline_keys_move_open_and_list_runs(chain):
         await pilot.press("4")
         await until(pilot, lambda: screen_name(app) == "PipelineScreen", what="pipeline again")
         trail.append(app.screen.graph.selected)                               # kept while away
+        graph = app.screen.graph
+        box_c = graph.canvas.boxes[c]
+        await pilot.click("#pipeline", offset=(box_c.x + 3 - graph.scroll_offset.x, box_c.y + 2 - graph.scroll_offset.y))
+        trail.append(graph.selected)                                         # a click selects
 
     drive(app, scenario)
-    assert trail == [w.plan_b, c, w.plan_b, w.plan_b, w.plan_b, w.plan_b, [w.run_waiting], w.plan_b]
+    assert trail == [w.plan_b, c, w.plan_b, w.plan_b, w.plan_b, w.plan_b, [w.run_waiting], w.plan_b, c]
 
 
-def test_pipeline_follows_applies_and_run_counts(chain, session):
+def test_pipeline_follows_applies_run_counts_and_deactivation(chain, session):
+    from knitctl.plans import registry
+
     w, c = chain
     app = make_app(w.home, poll_interval=0.02)
     seen = {}
@@ -118,13 +124,18 @@ def test_pipeline_follows_applies_and_run_counts(chain, session):
         await until(pilot, lambda: d in graph.canvas.boxes, what="the applied plan drawn")
         seen["d"] = (graph.canvas.boxes[d].layer, [(k.up, k.down) for k in graph.canvas.links if k.down == d])
         seen["status"] = screen_text(app).splitlines()[1]
+        canvas = graph.canvas
         finish_run(session, w.run_waiting, "done")
         await until(pilot, lambda: "done 1" in box_line(screen_text(app), w.plan_b, 2), what="B's counts moved")
+        registry.set_active(session, c, False)
+        await until(pilot, lambda: "○ inactive" in box_line(screen_text(app), c, 0), what="C deactivated")
+        seen["in_place"] = graph.canvas is canvas                          # counts and state: no new layout
         seen["d_id"] = d
 
-    drive(app, scenario)
+    drive(app, scenario, size=(160, 40))
     assert seen["d"] == (2, [(w.plan_b, seen["d_id"])])
     assert "4 plans · 3 links" in seen["status"]
+    assert seen["in_place"]
 
 
 def test_pipeline_with_no_plans_says_how_to_make_one(knit_home):

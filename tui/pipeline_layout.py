@@ -215,6 +215,11 @@ def layout(boxes: list[PlanBox], links: list[Link]) -> Canvas:
     return cv
 
 
+def redraw_box(cv: Canvas, box: PlanBox) -> None:
+    """Draw one plan's box again (its state or run counts moved); the rest of the canvas stays."""
+    _draw_box(cv, cv.boxes[box.plan_id], box)
+
+
 class _Lines:
     """Direction bits per cell, and which links each line cell carries."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -16,7 +17,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from .. import format as fmt
-from ..pipeline_layout import BOX_W, Canvas, Link, PlanBox, layout, moves
+from ..pipeline_layout import BOX_W, Canvas, Link, PlanBox, layout, moves, redraw_box
 
 STYLES = {
     "": Style(),
@@ -59,7 +60,8 @@ class PipelineGraph(ScrollView, can_focus=True):
         super().__init__(id=id)
         self.canvas: Canvas = layout([], [])
         self.selected: str | None = None
-        self._shown: tuple | None = None
+        self._shape: tuple | None = None
+        self._boxes: dict[str, PlanBox] = {}
         self._moves = moves(self.canvas)
         self._lit: frozenset[int] = frozenset()
 
@@ -67,11 +69,19 @@ class PipelineGraph(ScrollView, can_focus=True):
 
     def show(self, boxes: list[PlanBox], links: list[Link]) -> bool:
         """Draw these plans (oldest first) and links; keeps the selection when its plan is still there.
+        When only boxes' contents moved (state, run counts) those boxes are redrawn in place.
         False when nothing changed."""
-        key = (tuple((b.plan_id, b.image, b.active, tuple(sorted(b.runs.items()))) for b in boxes), tuple(links))
-        if key == self._shown:
-            return False
-        self._shown = key
+        shape = (tuple(b.plan_id for b in boxes), tuple(links))
+        if shape == self._shape:
+            changed = [b for b in boxes if self._boxes.get(b.plan_id) != b]
+            for b in changed:
+                redraw_box(self.canvas, b)
+                self._boxes[b.plan_id] = b
+            if changed:
+                self.refresh()
+            return bool(changed)
+        self._shape = shape
+        self._boxes = {b.plan_id: b for b in boxes}
         self.canvas = layout(boxes, links)
         self._moves = moves(self.canvas)
         self.virtual_size = Size(self.canvas.width, self.canvas.height)
@@ -104,6 +114,16 @@ class PipelineGraph(ScrollView, can_focus=True):
     def action_open(self) -> None:
         if self.selected is not None:
             self.post_message(self.Opened(self.selected))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click selects the plan under it; a double click opens it."""
+        x, y = event.x + self.scroll_offset.x, event.y + self.scroll_offset.y
+        cv = self.canvas
+        owner = cv.owners[y][x] if 0 <= y < cv.height and 0 <= x < cv.width else None
+        if isinstance(owner, str):
+            self.select(owner, scroll=False)
+            if event.chain == 2:
+                self.post_message(self.Opened(owner))
 
     # -- drawing ----------------------------------------------------------------------------
 

@@ -106,9 +106,13 @@ def test_pipeline_keys_move_open_and_list_runs(chain):
         box_c = graph.canvas.boxes[c]
         await pilot.click("#pipeline", offset=(box_c.x + 3 - graph.scroll_offset.x, box_c.y + 2 - graph.scroll_offset.y))
         trail.append(graph.selected)                                         # a click selects
+        await pilot.double_click("#pipeline", offset=(box_c.x + 3 - graph.scroll_offset.x,
+                                                      box_c.y + 2 - graph.scroll_offset.y))
+        await until(pilot, lambda: screen_name(app) == "PlanDetailScreen", what="a double click opens")
+        trail.append(app.screen.plan_id)
 
     drive(app, scenario)
-    assert trail == [w.plan_b, c, w.plan_b, w.plan_b, w.plan_b, w.plan_b, [w.run_waiting], w.plan_b, c]
+    assert trail == [w.plan_b, c, w.plan_b, w.plan_b, w.plan_b, w.plan_b, [w.run_waiting], w.plan_b, c, c]
 
 
 def test_pipeline_follows_applies_run_counts_and_deactivation(chain, session):
@@ -227,6 +231,28 @@ def test_plan_graph_draws_svg_and_png_with_dot(chain, tmp_path):
                            stdout=f, stderr=subprocess.PIPE, timeout=60)
     assert r.returncode == 0, r.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plan_graph_png_refuses_a_terminal(chain):
+    import pty
+
+    w, _ = chain
+    leader, follower = pty.openpty()
+    try:
+        r = subprocess.run(cli_command(["plan", "graph", w.plan_b, "-o", "png"]), env=cli_env(w.home),
+                           stdout=follower, stderr=subprocess.PIPE, text=True, timeout=60)
+        os.close(follower)
+        written = b""
+        try:
+            while chunk := os.read(leader, 4096):
+                written += chunk
+        except OSError:          # the terminal's other end is closed: all read
+            pass
+    finally:
+        os.close(leader)
+    assert r.returncode == 2 and written == b"", (r, written)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "-o png writes an image: send it to a file" in lines[0], r.stderr
 
 
 def test_plan_graph_picture_without_dot_says_how_to_get_it(chain, tmp_path):

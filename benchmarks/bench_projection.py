@@ -245,7 +245,7 @@ def run(argv: list[str]) -> list[str]:
         best = float("inf")
         for _ in range(args.repeat * 20):
             t1 = time.perf_counter()
-            g = lineage.walk(conn, "data", last, up=True, down=False, depth=args.depth)
+            g = lineage.walk(session, "data", last, up=True, down=False, depth=args.depth)
             best = min(best, time.perf_counter() - t1)
         runs_seen = sum(1 for k, _ in g.nodes if k == "run")
         walk_only = float("inf")

@@ -58,7 +58,7 @@ if sys.argv[2] == "direct":
         result.update(first_paint_process=t - T0, first_paint_app=t - T1, plans=len(cv.boxes), links=len(cv.links),
                       layers=len(cv.columns), canvas=[cv.width, cv.height])
         t = time.perf_counter()
-        boxes, links = read(app.read_conn)
+        boxes, links = read(app.session)
         t2 = time.perf_counter()
         layout(boxes, links)
         result.update(read=t2 - t, layout=time.perf_counter() - t2)

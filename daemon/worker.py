@@ -40,7 +40,7 @@ class Worker:
 
 def build_job(session: Session, run_id: str) -> Job:
     conn = session.catalog.conn
-    plan = get_plan(conn, scheduler.plan_of(conn, run_id))
+    plan = get_plan(session, scheduler.plan_of(conn, run_id))
     spec = plan.spec
     inputs = tuple((path, session.store.path_of(knit_id)) for path, knit_id in scheduler.input_mounts(conn, run_id))
     outputs = tuple(prepare_outputs(session, run_id))

@@ -53,7 +53,7 @@ def explain_plan(session: Session, text: str) -> dict:
     """Per input: how many data fit; how many combinations exist and how many already ran."""
     conn = session.catalog.conn
     with session.catalog.read():
-        p = registry.get(conn, text)
+        p = registry.get(session, text)
         inputs = []
         unfit: list[str] = []  # why the inputs with no fitting data block it
         pools = {}
@@ -96,7 +96,7 @@ def explain_run(session: Session, text: str) -> dict:
     if run.plan_id == UPLOAD_PLAN:
         d["why"] = "an upload: a person pushed this data"
         return d
-    plan = registry.get(session.catalog.conn, run.plan_id)
+    plan = registry.get(session, run.plan_id)
     need = {m.path: list(m.tags) for m in plan.spec.inputs}
     d["why"] = [
         {"path": i["path"], "knit_id": i["knit_id"], "matched_tags": need.get(i["path"], [])} for i in run.inputs

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import tags as tagrules
 from .catalog import lineage as q
 from .runstate import data_status
+
+if TYPE_CHECKING:
+    from .session import Session
 
 UNLIMITED = 1_000_000
 
@@ -34,8 +38,13 @@ class Graph:
         }
 
 
-def walk(conn: sqlite3.Connection, kind: str, node_id: str, *, up: bool, down: bool, depth: int | None) -> Graph:
-    """Nodes and edges within `depth` runs of the start, upstream and/or downstream."""
+def walk(session: Session, kind: str, node_id: str, *, up: bool, down: bool, depth: int | None) -> Graph:
+    """Nodes and edges within `depth` runs of the start, upstream and/or downstream (in one snapshot)."""
+    with session.catalog.read() as conn:
+        return _walk(conn, kind, node_id, up=up, down=down, depth=depth)
+
+
+def _walk(conn: sqlite3.Connection, kind: str, node_id: str, *, up: bool, down: bool, depth: int | None) -> Graph:
     g = Graph((kind, node_id))
     max_depth = UNLIMITED if depth is None else depth
     found: set[tuple[str, str]] = {(kind, node_id)}

@@ -91,7 +91,6 @@ def run(session: Session, say, *, timeout: float = 600) -> dict:
             raise KnitError("the pipeline did not finish in time; `knitctl run find` shows where it is")
         time.sleep(0.3)
     m = metrics[-1]
-    with session.catalog.read() as conn:
-        g = lineage.walk(conn, "data", m.knit_id, up=True, down=False, depth=None)
+    g = lineage.walk(session, "data", m.knit_id, up=True, down=False, depth=None)
     metrics_text = (session.store.path_of(m.knit_id) / "metrics.json").read_text()
     return {"metrics_id": m.knit_id, "metrics": metrics_text, "tree": render.to_tree(g.to_dict())}

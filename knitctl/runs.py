@@ -63,9 +63,9 @@ class Run:
         return d
 
 
-def resolve_id(conn: sqlite3.Connection, text: str) -> str:
+def resolve_id(session: Session, text: str) -> str:
     prefix = ids.check_prefix(text, what="run")
-    return ids.pick_one(prefix, q.ids_with_prefix(conn, prefix), what="run")
+    return ids.pick_one(prefix, q.ids_with_prefix(session.catalog.conn, prefix), what="run")
 
 
 def _load(conn: sqlite3.Connection, rows) -> list[Run]:
@@ -83,8 +83,9 @@ def _load(conn: sqlite3.Connection, rows) -> list[Run]:
     ]
 
 
-def get(conn: sqlite3.Connection, text: str, *, history: bool = False) -> Run:
-    run_id = resolve_id(conn, text)
+def get(session: Session, text: str, *, history: bool = False) -> Run:
+    conn = session.catalog.conn
+    run_id = resolve_id(session, text)
     run = _load(conn, q.rows_by_id(conn, run_id))[0]
     if history:
         run.history = [
@@ -126,7 +127,7 @@ def _filter(session: Session, conn: sqlite3.Connection, plans: Iterable[str], in
             raise UsageError(f"--status: {s!r} is not a run status; one of {', '.join(runstate.STATUSES)}")
     start, end = times.window(since, duration)
     return q.RunFilter(
-        plan_ids=[registry.resolve_id(conn, p) for p in plans],
+        plan_ids=[registry.resolve_id(session, p) for p in plans],
         input_ids=[data_api.resolve_id(session, d) for d in inputs],
         output_ids=[data_api.resolve_id(session, d) for d in outputs],
         statuses=statuses, contexts=list(contexts), created_from_ms=start, created_before_ms=end,
@@ -152,8 +153,8 @@ def duration_ms(started_ms: int | None, finished_ms: int | None, updated_ms: int
 
 
 def show(session: Session, text: str) -> Run:
-    with session.catalog.read() as conn:
-        return get(conn, text, history=True)
+    with session.catalog.read():
+        return get(session, text, history=True)
 
 
 def stop(session: Session, text: str, *, fail: bool = False) -> Run:
@@ -163,7 +164,7 @@ def stop(session: Session, text: str, *, fail: bool = False) -> Run:
     The daemon ends containers of runs moved to completing/aborting.
     """
     with session.catalog.write() as conn:
-        run_id = resolve_id(conn, text)
+        run_id = resolve_id(session, text)
         status = q.status(conn, run_id)
         if status in runstate.TERMINAL:
             raise Conflict(f"run {run_id} has already ended ({status}); nothing to stop")
@@ -179,7 +180,7 @@ def stop(session: Session, text: str, *, fail: bool = False) -> Run:
         else:
             runstate.move(conn, run_id, "completing", message="stopped by the user", note="stop requested")
             q.set_request(conn, run_id, "stop")
-        return get(conn, run_id)
+        return get(session, run_id)
 
 
 live_downstream = q.live_downstream
@@ -188,7 +189,7 @@ live_downstream = q.live_downstream
 def retry(session: Session, text: str) -> Run:
     """Discard a finished run's outputs and queue it again with fresh output ids."""
     with session.catalog.write() as conn:
-        run_id = resolve_id(conn, text)
+        run_id = resolve_id(session, text)
         row = q.plan_and_status(conn, run_id)
         assert row is not None  # resolve_id found it
         if row[0] == records.UPLOAD_PLAN:
@@ -206,7 +207,7 @@ def retry(session: Session, text: str) -> Run:
         PlanRuns(conn, row[0]).add_outputs(conn, run_id)
         if not plan_rows.is_active(conn, row[0]):
             runstate.move(conn, run_id, "deactivated", note="plan is inactive")
-        run = get(conn, run_id)
+        run = get(session, run_id)
     for kid in gone:
         session.store.discard_path(session.store.path_of(kid))
     return run
@@ -215,7 +216,7 @@ def retry(session: Session, text: str) -> Run:
 def rm(session: Session, text: str) -> str:
     """Remove a finished run's outputs; a run with inputs stays as `invalidated`."""
     with session.catalog.write() as conn:
-        run_id = resolve_id(conn, text)
+        run_id = resolve_id(session, text)
         row = q.plan_and_status(conn, run_id)
         assert row is not None  # resolve_id found it
         if row[1] == "invalidated":
@@ -245,7 +246,7 @@ __all__ = ["Run", "find", "show", "stop", "retry", "rm", "get", "resolve_id", "l
 def log_path(session: Session, text: str):
     """The committed log datum's file when there is one, else the live log."""
     with session.catalog.read() as conn:
-        run_id = resolve_id(conn, text)
+        run_id = resolve_id(session, text)
         log_id = q.committed_log_id(conn, run_id)
     if log_id:
         p = session.store.path_of(log_id) / "log"
@@ -262,8 +263,8 @@ def wait(session: Session, text: str, timeout: float | None) -> str | None:
     """Block until the run ends; its final status, or None on timeout."""
     import time
 
-    with session.catalog.read() as conn:
-        run_id = resolve_id(conn, text)
+    with session.catalog.read():
+        run_id = resolve_id(session, text)
     deadline = None if timeout is None else time.monotonic() + timeout
     last = -1
     while True:

@@ -46,6 +46,12 @@ class Session:
             session.reclaim()
         return session
 
+    @classmethod
+    def reader(cls, home: Home) -> Session:
+        """A read-only view of an existing KNIT_HOME (the TUI's): its catalog opened read-only, nothing
+        paired, reclaimed or written."""
+        return cls(home, Catalog(home.catalog, readonly=True), Store(home))
+
     def reclaim(self) -> list[str]:
         return self.store.reclaim(self.is_committed)
 

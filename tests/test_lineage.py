@@ -19,8 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated - use:DeprecationWa
 
 
 def walk(session, knit_id, *, up=True, down=True, depth=None):
-    with session.catalog.read() as conn:
-        return lineage.walk(conn, "data", knit_id, up=up, down=down, depth=depth)
+    return lineage.walk(session, "data", knit_id, up=up, down=down, depth=depth)
 
 
 def out_of(session, run_id, path="/out") -> str:
@@ -153,7 +152,7 @@ def test_one_recursive_query_per_direction_whatever_the_size(session):
         with session.catalog.read() as conn:
             conn.set_trace_callback(seen.append)
             try:
-                g = lineage.walk(conn, "data", data[1], up=True, down=True, depth=None)
+                g = lineage.walk(session, "data", data[1], up=True, down=True, depth=None)
             finally:
                 conn.set_trace_callback(None)
         return seen, g

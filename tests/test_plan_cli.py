@@ -233,12 +233,12 @@ def test_cli_show_lists_upstream_and_downstream_plans(cli_inproc, session):
 
 def test_get_by_prefix_and_unknown(session, plans):
     a = plans[0]
-    assert registry.get(session.catalog.conn, a.plan_id[:5]).plan_id == a.plan_id
+    assert registry.get(session, a.plan_id[:5]).plan_id == a.plan_id
     with pytest.raises(NotFound):
-        registry.get(session.catalog.conn, "ffffffffffff")
+        registry.get(session, "ffffffffffff")
     unused = next(c for c in "0123456789abcdef" if not any(p.plan_id.startswith(c) for p in plans))
     with pytest.raises(NotFound):   # the pseudo-plan is not a plan users can address
-        registry.resolve_id(session.catalog.conn, unused)
+        registry.resolve_id(session, unused)
 
 
 # -- active -------------------------------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def test_resource_sets_and_unsets_only_resources(session):
     p = registry.set_resources(session, plan.plan_id, ["memory=2Gi", "gpu=1"], ["cpu"])
     assert p.resources.to_dict() == {"memory": 2 * 2**30, "gpu": 1}
     only_column_changed(session, before, catalog_dump(session.home.root), "resources")
-    assert registry.get(session.catalog.conn, plan.plan_id).spec.hash == plan.spec.hash
+    assert registry.get(session, plan.plan_id).spec.hash == plan.spec.hash
 
 
 @pytest.mark.parametrize(

@@ -151,7 +151,7 @@ def test_apply_takes_extended_resources_for_a_kubernetes_context(session, contex
     result = apply_plan(session, {"/in": ["k:v"]}, resources={"amd.com/gpu": 2, "cpu": "500m"}, **kw)
     assert result.created and len(result.new_runs) == 1
     assert result.plan.resources.to_dict() == {"cpu": 0.5, "amd.com/gpu": 2}
-    assert registry.get(session.catalog.conn, result.plan.plan_id).resources.extended == (("amd.com/gpu", 2),)
+    assert registry.get(session, result.plan.plan_id).resources.extended == (("amd.com/gpu", 2),)
 
 
 def test_a_plan_pinned_to_docker_is_refused_even_when_the_current_context_is_kubernetes(session, contexts, monkeypatch):
@@ -230,7 +230,7 @@ def test_plan_serviceaccount_sets_and_unsets_only_the_service_account(session):
     assert p.service_account == "evaluator" and p.to_dict()["service_account"] == "evaluator"
     after = catalog_dump(session.home.root)
     assert [t for t in after if after[t] != before[t]] == ["plan"]
-    assert registry.get(session.catalog.conn, plan.plan_id).service_account == "evaluator"
+    assert registry.get(session, plan.plan_id).service_account == "evaluator"
     assert registry.set_service_account(session, plan.plan_id, None).service_account is None
 
 
@@ -289,7 +289,7 @@ def test_a_reapply_differing_only_in_mutable_fields_says_what_it_kept_for_each(s
         "the context isn't part of a plan's identity and stays as it was",
         f"plan {pid} exists and stays active (the file asks inactive); change it with `knitctl plan active no {pid}`",
     ]
-    kept = registry.get(session.catalog.conn, pid)
+    kept = registry.get(session, pid)
     assert (kept.resources, kept.annotations, kept.service_account, kept.spec.context, kept.active) == (
         Resources(cpu=1.0), ("a=1",), "trainer", "gpu-cluster", True)
 

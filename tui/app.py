@@ -33,6 +33,7 @@ from knitctl import knitd, runstate
 from knitctl.catalog import browse
 from knitctl.catalog import runs as run_rows
 from knitctl.home import Home
+from knitctl.session import Session
 
 from . import filters, query
 from .screens.base import KnitScreen
@@ -128,10 +129,9 @@ class KnitApp(App):
         super().__init__()
         self.home = home if isinstance(home, Home) else Home.resolve(home)
         if not self.home.catalog.exists():
-            from knitctl.session import Session
-
             Session.open(self.home, reclaim=False).close()
-        self.read_conn = query.open_read(self.home.catalog)
+        self.session = Session.reader(self.home)  # library calls (runs, plans) take it
+        self.read_conn = query.prepare(self.session.catalog.conn)  # catalog queries take the connection
         self.now_ms: Clock = clock or system_clock
         self.poll_interval = poll_interval
         self.catalog_version = 0

@@ -12,9 +12,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from knitctl.catalog import browse
 from knitctl.catalog.browse import Neighbours, Page, Row, neighbours, open_read, prepare, resolve, search_ids
+
+if TYPE_CHECKING:
+    from knitctl.session import Session
 
 __all__ = ["SOURCES", "DataSource", "Neighbours", "Page", "PlanSource", "Row", "RunSource", "Source", "datum_detail",
            "describe", "neighbours", "open_read", "plan_detail", "prepare", "resolve", "run_detail", "search_ids"]
@@ -59,15 +63,16 @@ SOURCES: dict[str, type[Source]] = {"runs": RunSource, "data": DataSource, "plan
 # -- single objects --------------------------------------------------------------------------
 
 
-def run_detail(conn: sqlite3.Connection, run_id: str) -> dict | None:
+def run_detail(session: Session, run_id: str) -> dict | None:
     """A run with its plan's image and resources, inputs and outputs (with tags), history."""
     from knitctl import runs as runs_api
     from knitctl.errors import KnitError
 
     try:
-        run = runs_api.get(conn, run_id, history=True)
+        run = runs_api.get(session, run_id, history=True)
     except KnitError:
         return None
+    conn = session.catalog.conn
     plan = browse.plan_settings(conn, run.plan_id)
     tags = browse.tag_texts(conn, [d["knit_id"] for d in run.inputs + run.outputs])
     spec = json.loads(plan["spec"]) if plan else {}
@@ -90,12 +95,12 @@ def datum_detail(conn: sqlite3.Connection, knit_id: str) -> dict | None:
     return d
 
 
-def plan_detail(conn: sqlite3.Connection, plan_id: str) -> dict | None:
+def plan_detail(session: Session, plan_id: str) -> dict | None:
     from knitctl.errors import KnitError
     from knitctl.plans import registry
 
     try:
-        plan = registry.get(conn, plan_id)
+        plan = registry.get(session, plan_id)
     except KnitError:
         return None
     return {"plan": plan, "spec": plan.to_dict()}

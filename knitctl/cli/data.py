@@ -113,6 +113,5 @@ def lineage(
     both = not upstream and not downstream
     with open_session() as s:
         kid = data_api.resolve_id(s, knit_id)
-        with s.catalog.read() as conn:
-            g = lineage_api.walk(conn, "data", kid, up=upstream or both, down=downstream or both, depth=depth)
+        g = lineage_api.walk(s, "data", kid, up=upstream or both, down=downstream or both, depth=depth)
     print_graph(g.to_dict(), output)

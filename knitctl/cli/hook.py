@@ -72,7 +72,7 @@ def test(
         from .. import runs as runs_api
 
         with open_session() as s, s.catalog.read() as conn:
-            doc = rules.run_document(conn, runs_api.resolve_id(conn, run))
+            doc = rules.run_document(conn, runs_api.resolve_id(s, run))
     assert doc is not None  # resolve_id found the run
     status = doc["status"]
     new = "starting" if hook.when == "before" else status
@@ -115,7 +115,7 @@ def deliveries(
     from ..tags import format_time
 
     with open_session() as s, s.catalog.read() as conn:
-        run_id = runs_api.resolve_id(conn, run) if run else None
+        run_id = runs_api.resolve_id(s, run) if run else None
         rows = hook_rows.deliveries(conn, run_id=run_id, limit=limit)
     docs = []
     for r in rows:

@@ -62,7 +62,7 @@ def apply(
 def show(plan_id: str = typer.Argument(..., help="Plan id (a unique prefix is enough)."), output: Format | None = OutputOpt):
     """One plan: inputs with the plans upstream, outputs with the plans downstream."""
     with open_session() as s:
-        p = registry.get(s.catalog.conn, plan_id)
+        p = registry.get(s, plan_id)
         up, down = registry.neighbours(s, p.plan_id)
     d = p.to_dict()
     for m in d["inputs"]:
@@ -189,9 +189,9 @@ def graph(
     depth = parse_depth(numbers)
     both = not upstream and not downstream
     with open_session() as s:
-        root = registry.get(s.catalog.conn, plan_id)
+        root = registry.get(s, plan_id)
         with s.catalog.read() as conn:
-            shapes = registry.shapes(conn)
+            shapes = registry.shapes(s)
             images = plan_rows.images(conn)
     all_edges = edges(shapes)
     keep: set = set()

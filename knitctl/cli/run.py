@@ -136,7 +136,7 @@ def log_cmd(
 
     with open_session() as s:
         path = runs_api.log_path(s, run_id)
-        rid = runs_api.resolve_id(s.catalog.conn, run_id)
+        rid = runs_api.resolve_id(s, run_id)
         out = sys.stdout.buffer
         pos = 0
         while True:

@@ -76,20 +76,22 @@ def _row_to_plan(row) -> Plan:
     )
 
 
-def resolve_id(conn: sqlite3.Connection, text: str) -> str:
+def resolve_id(session: Session, text: str) -> str:
     prefix = ids.check_prefix(text, what="plan")
-    return ids.pick_one(prefix, q.ids_with_prefix(conn, prefix), what="plan")
+    return ids.pick_one(prefix, q.ids_with_prefix(session.catalog.conn, prefix), what="plan")
 
 
-def get(conn: sqlite3.Connection, text: str) -> Plan:
-    plan_id = resolve_id(conn, text)
+def get(session: Session, text: str) -> Plan:
+    conn = session.catalog.conn
+    plan_id = resolve_id(session, text)
     plan = _row_to_plan(q.row(conn, plan_id))
     plan.runs = q.run_counts(conn, plan_id).get(plan_id, {})
     return plan
 
 
-def shapes(conn: sqlite3.Connection) -> list[PlanShape]:
+def shapes(session: Session) -> list[PlanShape]:
     """Every real plan's input and output tag sets."""
+    conn = session.catalog.conn
     ins: dict[str, dict[str, set[str]]] = {}
     outs: dict[str, dict[str, set[str]]] = {}
     inputs, in_tags, outputs, out_tags = q.tag_rows(conn)
@@ -152,12 +154,12 @@ def apply(session: Session, spec: PlanSpec, *, dry_run: bool = False) -> ApplyRe
         with session.catalog.write() as conn:
             existing = q.with_hash(conn, spec.hash)
             if existing:
-                plan = get(conn, existing)
+                plan = get(session, existing)
                 result = ApplyResult(plan, False, [], _differences(plan, spec), dry_run)
                 if dry_run:
                     raise _DryRun(result)
                 return result
-            cycle = find_cycle(shapes(conn) + [_shape_of("<new plan>", spec)], "<new plan>")
+            cycle = find_cycle(shapes(session) + [_shape_of("<new plan>", spec)], "<new plan>")
             if cycle:
                 names = " → ".join("this plan" if p == "<new plan>" else f"plan {p}" for p in cycle)
                 raise Conflict(
@@ -179,7 +181,7 @@ def apply(session: Session, spec: PlanSpec, *, dry_run: bool = False) -> ApplyRe
                 warnings.append(f"the inputs combine into {product} runs ({shape}); narrow the input tags if that is not meant")
             new_runs = project_plan(conn, plan_id)
             assigned = [dict(line.split("=", 1) for line in a.split("\n")) for a in q.run_assignments(conn, plan_id)]
-            result = ApplyResult(get(conn, plan_id), True, new_runs, warnings, dry_run, assigned)
+            result = ApplyResult(get(session, plan_id), True, new_runs, warnings, dry_run, assigned)
             if dry_run:
                 raise _DryRun(result)
             return result
@@ -246,8 +248,8 @@ def find(
 
 def neighbours(session: Session, plan_id: str) -> tuple[list, list]:
     """(upstream, downstream) feeding edges of one plan."""
-    with session.catalog.read() as conn:
-        all_edges = edges(shapes(conn))
+    with session.catalog.read():
+        all_edges = edges(shapes(session))
     up = [e for e in all_edges if e[2] == plan_id]
     down = [e for e in all_edges if e[0] == plan_id]
     return up, down
@@ -256,7 +258,7 @@ def neighbours(session: Session, plan_id: str) -> tuple[list, list]:
 def set_active(session: Session, text: str, active: bool) -> tuple[Plan, int]:
     """Activate or deactivate; swaps the plan's waiting ↔ deactivated runs. Returns how many moved."""
     with session.catalog.write() as conn:
-        plan_id = resolve_id(conn, text)
+        plan_id = resolve_id(session, text)
         q.set_active(conn, plan_id, active)
         frm, to = ("deactivated", "waiting") if active else ("waiting", "deactivated")
         moved = q.runs_with_status(conn, plan_id, frm)
@@ -264,12 +266,12 @@ def set_active(session: Session, text: str, active: bool) -> tuple[Plan, int]:
             runstate.move(conn, run_id, to, note="plan activated" if active else "plan deactivated")
         if active:
             project_plan(conn, plan_id)
-        return get(conn, plan_id), len(moved)
+        return get(session, plan_id), len(moved)
 
 
 def set_resources(session: Session, text: str, set_: list[str], unset: list[str]) -> Plan:
     with session.catalog.write() as conn:
-        plan_id = resolve_id(conn, text)
+        plan_id = resolve_id(session, text)
         current = Resources.from_dict(q.resources(conn, plan_id)).to_dict()
         added: dict = {}
         for u in unset:
@@ -286,9 +288,9 @@ def set_resources(session: Session, text: str, set_: list[str], unset: list[str]
             parsed = parse_resources("--set", "resources", {k: value}).to_dict()
             current[k] = added[k] = parsed[k]
         # only what this call adds is judged: a plan holding one already can still change the rest
-        refuse_on_docker(Resources.from_dict(added), get(conn, plan_id).spec.context)
+        refuse_on_docker(Resources.from_dict(added), get(session, plan_id).spec.context)
         q.set_resources(conn, plan_id, Resources.from_dict(current).to_dict())
-        return get(conn, plan_id)
+        return get(session, plan_id)
 
 
 def _resource_key(name: str, flag: str) -> str:
@@ -330,14 +332,14 @@ def set_service_account(session: Session, text: str, name: str | None) -> Plan:
     if name is not None:
         name = parse_service_account(name, where="--set")
     with session.catalog.write() as conn:
-        plan_id = resolve_id(conn, text)
+        plan_id = resolve_id(session, text)
         q.set_service_account(conn, plan_id, name)
-        return get(conn, plan_id)
+        return get(session, plan_id)
 
 
 def annotate(session: Session, text: str, add: list[str], remove: list[str], remove_keys: list[str]) -> Plan:
     with session.catalog.write() as conn:
-        plan_id = resolve_id(conn, text)
+        plan_id = resolve_id(session, text)
         current = list(_row_to_plan(q.row(conn, plan_id)).annotations)
         rm = {parse_annotation(a, where="--remove") for a in remove}
         keys = {k.strip() for k in remove_keys}
@@ -347,4 +349,4 @@ def annotate(session: Session, text: str, add: list[str], remove: list[str], rem
             if a not in current:
                 current.append(a)
         q.set_annotations(conn, plan_id, sorted(current))
-        return get(conn, plan_id)
+        return get(session, plan_id)

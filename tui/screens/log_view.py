@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from types import SimpleNamespace
 
 from rich.text import Text
 from textual.app import ComposeResult, SuspendNotSupported
@@ -21,7 +20,6 @@ from textual.widgets import Static
 from knitctl import runs as runs_api
 from knitctl import runstate
 from knitctl.catalog import runs as run_rows
-from knitctl.store import Store
 
 from .. import format as fmt
 from ..widgets.log_pane import LogPane
@@ -77,16 +75,12 @@ class LogScreen(KnitScreen):
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _session_view(self):
-        app = self.app
-        return SimpleNamespace(catalog=SimpleNamespace(conn=app.read_conn), store=Store(app.home), home=app.home)
-
     def _read_status(self) -> None:
         self.status = run_rows.status(self.app.read_conn, self.run_id) or "gone"
 
     def poll(self) -> None:
         try:
-            path = runs_api.log_path(self._session_view(), self.run_id)
+            path = runs_api.log_path(self.app.session, self.run_id)
         except Exception:
             path = self.app.home.run_log(self.run_id)
         self.path = path

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +9,7 @@ from textual.widgets import Static
 
 from knitctl.catalog import browse
 from knitctl.plans import registry
+from knitctl.session import Session
 
 from .. import format as fmt
 from ..pipeline_layout import Link, PlanBox, dedupe, feeding_edges
@@ -18,10 +17,11 @@ from ..widgets.pipeline_graph import PipelineGraph
 from .base import KnitScreen
 
 
-def read(conn: sqlite3.Connection) -> tuple[list[PlanBox], list[Link]]:
+def read(session: Session) -> tuple[list[PlanBox], list[Link]]:
     """The plans (oldest first) and which feeds which, labelled with the tags of the input fed."""
-    boxes = [PlanBox(pid, image or "", active, runs) for pid, image, active, runs in browse.pipeline_plans(conn)]
-    shapes = registry.shapes(conn)
+    rows = browse.pipeline_plans(session.catalog.conn)
+    boxes = [PlanBox(pid, image or "", active, runs) for pid, image, active, runs in rows]
+    shapes = registry.shapes(session)
     tags = {(s.plan_id, path): t for s in shapes for path, t in s.inputs.items()}
     return boxes, dedupe(feeding_edges(shapes), tags)
 
@@ -55,7 +55,7 @@ class PipelineScreen(KnitScreen):
         self.redraw()
 
     def redraw(self) -> None:
-        boxes, links = read(self.app.read_conn)
+        boxes, links = read(self.app.session)
         self.graph.show(boxes, links)
         self.show_status()
 

@@ -25,7 +25,7 @@ class PlanDetailScreen(DetailScreen):
         return f"Plan {self.plan_id}"
 
     def facts(self):
-        d = query.plan_detail(self.app.read_conn, self.plan_id)
+        d = query.plan_detail(self.app.session, self.plan_id)
         return None if d is None else {"spec": d["spec"], "runs": d["plan"].runs}
 
     def render_facts(self, f):

@@ -45,7 +45,7 @@ class RunDetailScreen(DetailScreen):
         return f"Run {self.run_id}"
 
     def facts(self):
-        d = query.run_detail(self.app.read_conn, self.run_id)
+        d = query.run_detail(self.app.session, self.run_id)
         if d is None:
             return None
         r = d["run"]

@@ -13,7 +13,7 @@ from conftest import REPO
 README = REPO / "README.md"
 GENERATOR = REPO / "packaging" / "cli_reference.py"
 INSTALL_CMD = "./install.sh && ~/.local/bin/knitctl quickstart"
-TEST_CMD = "bash packaging/docker-engine.sh && bash packaging/images/build.sh && ./install.sh --dev --prefix .venv --no-link && .venv/bin/python -m pytest -q"
+TEST_CMD = "bash packaging/docker-engine.sh && bash packaging/test-tools.sh && bash packaging/images/build.sh && ./install.sh --dev --prefix .venv --no-link && .venv/bin/python -m pytest -q"
 
 
 def section(text: str, title: str) -> str:

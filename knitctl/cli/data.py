@@ -104,7 +104,7 @@ def lineage(
     upstream: bool = typer.Option(False, "-u", "--upstream", help="Only what it came from."),
     downstream: bool = typer.Option(False, "-d", "--downstream", help="Only what came of it."),
     numbers: str = typer.Option("3", "-n", "--numbers", help="How many runs deep to go, or 'all'."),
-    output: GraphFormat = typer.Option(GraphFormat.tree, "-o", "--output", help="dot, mermaid, json or tree."),
+    output: GraphFormat = typer.Option(GraphFormat.tree, "-o", "--output", help="tree, dot, mermaid, json, or svg/png (drawn by Graphviz's dot)."),
 ):
     """The lineage graph around a datum."""
     from .. import lineage as lineage_api

@@ -188,6 +188,7 @@ def run(argv: list[str]) -> list[str]:
     args, _ = parser.parse_known_args(argv)
 
     from knitctl import lineage
+    from knitctl.catalog import lineage as lineage_rows
     from knitctl.catalog.records import UPLOAD_PATH, UPLOAD_PLAN, insert_datum, insert_run
     from knitctl.home import Home
     from knitctl.plans import registry
@@ -251,7 +252,7 @@ def run(argv: list[str]) -> list[str]:
         walk_only = float("inf")
         for _ in range(args.repeat * 20):
             t1 = time.perf_counter()
-            conn.execute(lineage._UP, {"kind": "data", "id": last, "max": args.depth}).fetchall()
+            list(lineage_rows.walk(conn, "data", last, up=True, max_depth=args.depth))
             walk_only = min(walk_only, time.perf_counter() - t1)
         session.close()
     finally:

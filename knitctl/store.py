@@ -17,6 +17,7 @@ import hashlib
 import json
 import mmap
 import os
+import queue
 import shutil
 import stat
 import threading
@@ -661,8 +662,6 @@ class _Writer:
     the caller's thread by the next `take()` or by `finish()`, which waits for every write."""
 
     def __init__(self) -> None:
-        import queue
-
         self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         self._work: queue.SimpleQueue[tuple[int, memoryview | None, int] | None] = queue.SimpleQueue()
         for _ in range(DIRECT_BUFFERS):

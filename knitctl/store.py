@@ -57,10 +57,13 @@ def check_source(path: Path) -> Path:
         raise UsageError(f"{path}: is a symbolic link; push the directory it points to instead")
     if not (path.is_dir() or path.is_file()):
         raise UsageError(f"{path}: is neither a directory nor a regular file")
+    _check_utf8(str(path.absolute()))
     for p in _walk(path) if path.is_dir() else []:
+        _check_utf8(str(p))
         mode = os.lstat(p).st_mode
         if stat.S_ISLNK(mode):
             target = os.readlink(p)
+            _check_utf8(target, of=str(p))
             try:
                 resolved = (p.parent / target).resolve(strict=False)
             except (RuntimeError, OSError):  # a loop of links (RuntimeError before Python 3.13)
@@ -81,6 +84,17 @@ def check_source(path: Path) -> Path:
         elif not os.access(p, os.R_OK | (os.X_OK if stat.S_ISDIR(mode) else 0)):
             raise UsageError(f"{p}: is not readable; fix its permissions (chmod u+r) and push again")
     return path
+
+
+def _check_utf8(name: str, *, of: str | None = None) -> None:
+    """Names (and link targets) are kept as text: one that isn't UTF-8 is refused before anything is written."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(of or name).decode("utf-8", "backslashreplace")
+        what = "its link target is" if of else "the name is"
+        raise UsageError(f"{shown}: {what} not valid UTF-8; knit keeps names as text — rename it "
+                         "(e.g. `convmv -f latin1 -t utf8`) and push again") from None
 
 
 def _inside(p: Path, root: Path) -> bool:

@@ -378,3 +378,38 @@ def test_the_copy_threads_keep_the_order_and_raise_the_first_error():
 
     with pytest.raises(OSError, match="No space"):
         _parallel_map(boom, list(range(40)), 2)
+
+
+# -- names that are not UTF-8 ----------------------------------------------------------------------------
+
+
+def test_a_file_name_that_is_not_utf8_is_one_clear_error_and_nothing_is_stored(cli, tmp_path, knit_home):
+    src = make_tree(tmp_path / "src", {"ok": "x", "d": {}})
+    with open(os.fsencode(src / "d") + b"/caf\xe9.txt", "wb") as f:
+        f.write(b"latin-1 name")
+    r = cli("data", "push", src)
+    assert r.code == 2, r
+    assert "Traceback" not in r.err and len(r.err_lines) == 1, r.err
+    assert "caf\\xe9.txt: the name is not valid UTF-8" in r.err and "rename it" in r.err
+    assert not any((knit_home / "data").glob("[0-9a-f]*")), "nothing may be stored"
+
+
+def test_a_link_target_that_is_not_utf8_is_refused(cli, tmp_path):
+    src = make_tree(tmp_path / "src", {"ok": "x"})
+    os.symlink(b"t\xff", os.fsencode(src / "link"))
+    r = cli("data", "push", src)
+    assert r.code == 2 and "its link target is not valid UTF-8" in r.err and len(r.err_lines) == 1, r
+
+
+def test_the_watcher_rejects_an_item_with_a_non_utf8_name_and_ingests_the_rest(session, tmp_path, caplog):
+    share = make_tree(tmp_path / "share", {"a-first": "a", "b-bad": {}, "c-third": "c"})
+    with open(os.fsencode(share / "b-bad") + b"/\xff.bin", "wb") as f:
+        f.write(b"x")
+    w, roots = _watcher(session, share)
+    caplog.set_level(logging.INFO, logger="knitd")
+    for _ in range(3):
+        _bounded(lambda: w.scan(session, roots))
+    names = {d.tags[0].value for d in data_api.find(session, transient="both")}
+    assert names == {"a-first", "c-third"}
+    assert "not valid UTF-8" in (share / ".rejected" / "b-bad.error").read_text()
+    assert "Traceback" not in caplog.text

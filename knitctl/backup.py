@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config as config_file
-from . import pairing, runstate
+from . import pairing, runstate, safefs
 from .catalog import Catalog, now_ms, preflight, scheduler
 from .catalog import backup as rows
 from .catalog import runs as run_rows
@@ -280,14 +280,6 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # -- a directory being written ------------------------------------------------------------------
 
 
@@ -332,7 +324,7 @@ def finish_partial(path: Path, final: Path) -> None:
     _sync(path)
     (path / IN_PROGRESS).unlink()
     os.rename(path, final)
-    _fsync_dir(final.parent)
+    safefs.fsync_dir(final.parent)
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -26,6 +26,15 @@ class NotRegular(OSError):
         self.what = what
 
 
+def fsync_dir(path) -> None:
+    """Make a directory's entries (a file created, renamed or removed in it) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def kind(mode: int) -> str:
     """What an lstat mode is, in words for a message."""
     if stat.S_ISREG(mode):

@@ -235,8 +235,8 @@ class Store:
         else:
             os.rename(source, dest)
         os.chmod(dest, 0o700)
-        _fsync_dir(self.home.staging)
-        _fsync_dir(source.absolute().parent)
+        safefs.fsync_dir(self.home.staging)
+        safefs.fsync_dir(source.absolute().parent)
         return dest, self.census(dest, unshare=True)
 
     def census(self, root: Path, *, unshare: bool = False) -> Manifest:
@@ -298,7 +298,7 @@ class Store:
         final = self.path_of(knit_id)
         os.rename(staged, final)
         os.chmod(final, 0o500)
-        _fsync_dir(self.home.data)
+        safefs.fsync_dir(self.home.data)
         return final
 
     def unpublish(self, knit_id: str) -> None:
@@ -854,14 +854,6 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_synced(path: Path, text: str) -> None:
     fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     try:
@@ -869,7 +861,7 @@ def _write_synced(path: Path, text: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    _fsync_dir(path.parent)
+    safefs.fsync_dir(path.parent)
 
 
 def _read_origin(text: str) -> tuple[Path | None, bool]:

@@ -17,8 +17,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -30,10 +31,12 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from knitctl import knitd, runstate
-from knitctl.catalog import browse
+from knitctl.catalog import Catalog, browse
 from knitctl.catalog import runs as run_rows
 from knitctl.home import Home
-from knitctl.session import Session
+
+if TYPE_CHECKING:
+    from knitctl.session import Session
 
 from . import filters, query
 from .screens.base import KnitScreen
@@ -43,7 +46,6 @@ from .screens.datum_detail import DatumDetailScreen
 from .screens.help import HelpScreen
 from .screens.lineage import LineageScreen
 from .screens.log_view import LogScreen
-from .screens.pipeline import PipelineScreen
 from .screens.plan_detail import PlanDetailScreen
 from .screens.plans import PlansScreen
 from .screens.run_detail import RunDetailScreen
@@ -99,10 +101,17 @@ class IdProvider(Provider):
         yield  # pragma: no cover
 
 
+def _pipeline_screen():
+    """The Pipeline mode's screen, imported when first shown (it brings the plan rules with it)."""
+    from .screens.pipeline import PipelineScreen
+
+    return PipelineScreen()
+
+
 class KnitApp(App):
     TITLE = "knit"
     CSS_PATH = [STYLES / "app.tcss", STYLES / "screens.tcss", STYLES / "widgets.tcss"]
-    MODES = {"runs": RunsScreen, "data": DataScreen, "plans": PlansScreen, "pipeline": PipelineScreen}
+    MODES = {"runs": RunsScreen, "data": DataScreen, "plans": PlansScreen, "pipeline": _pipeline_screen}
     DEFAULT_MODE = "runs"
     COMMANDS = App.COMMANDS | {IdProvider}
     BINDINGS = [
@@ -129,9 +138,11 @@ class KnitApp(App):
         super().__init__()
         self.home = home if isinstance(home, Home) else Home.resolve(home)
         if not self.home.catalog.exists():
+            from knitctl.session import Session
+
             Session.open(self.home, reclaim=False).close()
-        self.session = Session.reader(self.home)  # library calls (runs, plans) take it
-        self.read_conn = query.prepare(self.session.catalog.conn)  # catalog queries take the connection
+        self._catalog = Catalog(self.home.catalog, readonly=True)
+        self.read_conn = query.prepare(self._catalog.conn)  # catalog queries take the connection
         self.now_ms: Clock = clock or system_clock
         self.poll_interval = poll_interval
         self.catalog_version = 0
@@ -141,6 +152,15 @@ class KnitApp(App):
         self.set_reactive(KnitApp.knitd_pid, knitd.running_pid(self.home) if watch_knitd else None)
 
     # -- life ---------------------------------------------------------------------------------
+
+    @cached_property
+    def session(self) -> Session:
+        """A read-only Session over the app's catalog, for the library calls (runs, plans) the detail
+        screens make; built on first use (it brings the store module)."""
+        from knitctl.session import Session
+        from knitctl.store import Store
+
+        return Session(self.home, self._catalog, Store(self.home))
 
     def on_mount(self) -> None:
         self._watch_catalog()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -9,7 +11,9 @@ from textual.widgets import Static
 
 from knitctl.catalog import browse
 from knitctl.plans import registry
-from knitctl.session import Session
+
+if TYPE_CHECKING:
+    from knitctl.session import Session
 
 from .. import format as fmt
 from ..pipeline_layout import Link, PlanBox, dedupe, feeding_edges

@@ -542,6 +542,21 @@ def cli_inproc(knit_home, monkeypatch, capsys) -> Callable[..., Result]:
 
 
 @pytest.fixture(autouse=True)
+def _process_state_restored():
+    """What an in-process command changes for its process stays in its test: `--context` sets
+    KNIT_CONTEXT for the process, and the command line switches knit.yaml discovery on."""
+    from knitctl import projectdefaults
+
+    env, defaults = dict(os.environ), dict(projectdefaults._state)
+    yield
+    if dict(os.environ) != env:
+        os.environ.clear()
+        os.environ.update(env)
+    projectdefaults._state.clear()
+    projectdefaults._state.update(defaults)
+
+
+@pytest.fixture(autouse=True)
 def _private_knit_config(tmp_path_factory, monkeypatch):
     """Every test gets its own config file: no test may read or write the user's real one."""
     monkeypatch.setenv("KNIT_CONFIG", str(tmp_path_factory.mktemp("config") / "config.yaml"))

@@ -271,14 +271,14 @@ MIGRATIONS: list[str] = [
     # transaction (hook_event); knitd turns each into one delivery per after hook that wants it (hook_delivery),
     # whose id stays the same across retries and restarts, and marks it delivered (or given up)
     """
-    CREATE TABLE hook_event (
+    CREATE TABLE IF NOT EXISTS hook_event (
         seq INTEGER PRIMARY KEY,
         run_id TEXT NOT NULL,
         old_status TEXT NOT NULL,
         new_status TEXT NOT NULL,
         at_ms INTEGER NOT NULL
     );
-    CREATE TABLE hook_delivery (
+    CREATE TABLE IF NOT EXISTS hook_delivery (
         delivery_id TEXT PRIMARY KEY,
         hook TEXT NOT NULL,
         run_id TEXT NOT NULL,
@@ -292,8 +292,8 @@ MIGRATIONS: list[str] = [
         given_up_ms INTEGER,
         last_error TEXT
     );
-    CREATE INDEX hook_delivery_due ON hook_delivery(next_ms) WHERE delivered_ms IS NULL AND given_up_ms IS NULL;
-    CREATE INDEX hook_delivery_run ON hook_delivery(run_id);
+    CREATE INDEX IF NOT EXISTS hook_delivery_due ON hook_delivery(next_ms) WHERE delivered_ms IS NULL AND given_up_ms IS NULL;
+    CREATE INDEX IF NOT EXISTS hook_delivery_run ON hook_delivery(run_id);
     """,
 ]
 

@@ -373,8 +373,10 @@ def test_stop_drains_a_call_in_flight():
     t.start()
     assert held.entered.wait(60)
     drained = srv.draining(60)
-    # new calls are not served meanwhile: refused, or left waiting until their deadline
+    # new calls are not served meanwhile: refused (unavailable, or cancelled by the stopping server), or
+    # left waiting until their deadline
     with knit_client(port, client_timeout_sec=5) as late, pytest.raises((errors.UnavailableError,
+                                                                          errors.CancelledError,
                                                                           errors.DeadlineExceededError)):
         late.get_artifact_types()
     assert not drained.is_set()  # the call in flight is still running

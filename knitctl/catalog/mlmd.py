@@ -46,3 +46,67 @@ def type_id(conn: sqlite3.Connection, kind: int, name: str) -> int:
     if row:
         return row[0]
     return inserted_id(conn.execute("INSERT INTO type(kind, name) VALUES (?, ?)", (kind, name)))
+
+
+# -- what other catalog modules change on the MLMD side of a knit object ----------------------------
+# (one place for it: these are the only writes to the MLMD-shaped tables outside records.py and runs.py)
+
+
+def set_artifact_state(conn: sqlite3.Connection, knit_ids: list[str], state: int, at_ms: int) -> None:
+    """The MLMD state (A_LIVE, A_DELETED, ...) of the data's artifacts."""
+    conn.executemany(
+        "UPDATE artifact SET state = ?, update_time_ms = ? WHERE id = (SELECT artifact_id FROM data WHERE knit_id = ?)",
+        [(state, at_ms, k) for k in knit_ids],
+    )
+
+
+def set_execution_state(conn: sqlite3.Connection, run_id: str, state: int, at_ms: int) -> None:
+    """The MLMD last_known_state (E_COMPLETE, E_CACHED, ...) of the run's execution."""
+    conn.execute(
+        "UPDATE execution SET last_known_state = ?, update_time_ms = ? WHERE id = (SELECT execution_id FROM run WHERE run_id = ?)",
+        (state, at_ms, run_id),
+    )
+
+
+def _property_row(value) -> tuple:
+    """(int_value, double_value, string_value, bool_value) of a Python value."""
+    if isinstance(value, bool):
+        return None, None, None, int(value)
+    if isinstance(value, int):
+        return value, None, None, None
+    if isinstance(value, float):
+        return None, value, None, None
+    return None, None, str(value), None
+
+
+def set_custom_properties(conn: sqlite3.Connection, of: str, knit_id: str, values: dict) -> None:
+    """Custom properties (str, int, float or bool values; None removes one) on the MLMD node of a knit
+    datum (`of="data"`, `knit_id` a data id) or run (`of="run"`, a run id)."""
+    if of == "data":
+        table, fk, node = "artifact_property", "artifact_id", "SELECT artifact_id FROM data WHERE knit_id = ?"
+    elif of == "run":
+        table, fk, node = "execution_property", "execution_id", "SELECT execution_id FROM run WHERE run_id = ?"
+    else:
+        raise ValueError(f"custom properties are set on 'data' or 'run', not {of!r}")
+    for name, value in values.items():
+        conn.execute(f"DELETE FROM {table} WHERE {fk} = ({node}) AND name = ? AND is_custom = 1", (knit_id, name))
+        if value is not None:
+            conn.execute(
+                f"INSERT INTO {table}({fk}, name, is_custom, int_value, double_value, string_value, bool_value)"
+                f" SELECT ({node}), ?, 1, ?, ?, ?, ?",
+                (knit_id, name, *_property_row(value)),
+            )
+
+
+def custom_properties(conn: sqlite3.Connection, of: str, knit_id: str) -> dict:
+    """The custom properties set by set_custom_properties, as Python values."""
+    if of == "data":
+        table, fk, node = "artifact_property", "artifact_id", "SELECT artifact_id FROM data WHERE knit_id = ?"
+    else:
+        table, fk, node = "execution_property", "execution_id", "SELECT execution_id FROM run WHERE run_id = ?"
+    out = {}
+    for name, i, d, s, b in conn.execute(
+        f"SELECT name, int_value, double_value, string_value, bool_value FROM {table}"
+        f" WHERE {fk} = ({node}) AND is_custom = 1", (knit_id,)):
+        out[name] = bool(b) if b is not None else i if i is not None else d if d is not None else s
+    return out

@@ -69,7 +69,7 @@ class Builder:
         for path, art in inputs:
             ev = self._bump("event")
             self.rows["event"].append((ev, art, ex, 3, t))
-            self.rows["event_path"].append((ev, 0, 0, path))
+            self.rows["event_path"].append((ev, 0, path))
         return run_id, ex
 
     def datum(self, run_id: str, ex: int, path: str, tags: list[tuple[str, str]], t: int) -> tuple[str, int]:
@@ -79,23 +79,23 @@ class Builder:
         self.rows["tag"] += [(knit_id, k, v) for k, v in tags]
         ev = self._bump("event")
         self.rows["event"].append((ev, art, ex, 4, t))
-        self.rows["event_path"].append((ev, 0, 0, path))
+        self.rows["event_path"].append((ev, 0, path))
         return knit_id, art
 
     def flush(self) -> None:
         c = self.conn
-        c.executemany("INSERT INTO execution(id, type_id, last_known_state, name, create_time_ms, update_time_ms)"
+        c.executemany("INSERT INTO Execution(id, type_id, last_known_state, name, create_time_since_epoch, last_update_time_since_epoch)"
                       " VALUES (?, ?, ?, ?, ?, ?)", self.rows["execution"])
         c.executemany("INSERT INTO run(run_id, execution_id, plan_id, status, assignment, created_ms, updated_ms,"
                       " started_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self.rows["run"])
-        c.executemany("INSERT INTO artifact(id, type_id, state, name, create_time_ms, update_time_ms)"
+        c.executemany("INSERT INTO Artifact(id, type_id, state, name, create_time_since_epoch, last_update_time_since_epoch)"
                       " VALUES (?, ?, ?, ?, ?, ?)", self.rows["artifact"])
         c.executemany("INSERT INTO data(knit_id, artifact_id, run_id, output_path, digest, size, file_count)"
                       " VALUES (?, ?, ?, ?, ?, ?, ?)", self.rows["data"])
         c.executemany("INSERT INTO tag(knit_id, key, value) VALUES (?, ?, ?)", self.rows["tag"])
-        c.executemany("INSERT INTO event(id, artifact_id, execution_id, type, milliseconds_since_epoch)"
+        c.executemany("INSERT INTO Event(id, artifact_id, execution_id, type, milliseconds_since_epoch)"
                       " VALUES (?, ?, ?, ?, ?)", self.rows["event"])
-        c.executemany("INSERT INTO event_path(event_id, position, is_index_step, step_key) VALUES (?, ?, ?, ?)",
+        c.executemany("INSERT INTO EventPath(event_id, is_index_step, step_key) VALUES (?, ?, ?)",
                       self.rows["event_path"])
         for v in self.rows.values():
             v.clear()

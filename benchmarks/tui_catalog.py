@@ -117,20 +117,20 @@ def build(home: Path, *, runs: int = 100_000, plans: int = 50, uploads: int | No
                 ev_id += 1
                 datum(rid, ex, "/out/model", status, finished or t, [("kind", "model"), ("variant", str(i % plans))],
                       digest=status == "done")
-            c.executemany("INSERT INTO execution(id, type_id, last_known_state, name, create_time_ms, update_time_ms)"
+            c.executemany("INSERT INTO Execution(id, type_id, last_known_state, name, create_time_since_epoch, last_update_time_since_epoch)"
                           " VALUES (?, ?, ?, ?, ?, ?)", executions)
-            c.executemany("INSERT INTO association(context_id, execution_id) VALUES (?, ?)", assoc)
+            c.executemany("INSERT INTO Association(context_id, execution_id) VALUES (?, ?)", assoc)
             c.executemany("INSERT INTO run(run_id, execution_id, plan_id, status, assignment, context, exit_code, message,"
                           " created_ms, updated_ms, started_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", run_rows)
             c.executemany("INSERT INTO run_history(run_id, at_ms, status) VALUES (?, ?, ?)", history)
-            c.executemany("INSERT INTO artifact(id, type_id, uri, state, name, create_time_ms, update_time_ms)"
+            c.executemany("INSERT INTO Artifact(id, type_id, uri, state, name, create_time_since_epoch, last_update_time_since_epoch)"
                           " VALUES (?, ?, ?, ?, ?, ?, ?)", artifacts)
             c.executemany("INSERT INTO data(knit_id, artifact_id, run_id, output_path, digest, size, file_count, source)"
                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", data)
             c.executemany("INSERT INTO tag(knit_id, key, value) VALUES (?, ?, ?)", tags)
-            c.executemany("INSERT INTO event(id, artifact_id, execution_id, type, milliseconds_since_epoch)"
+            c.executemany("INSERT INTO Event(id, artifact_id, execution_id, type, milliseconds_since_epoch)"
                           " VALUES (?, ?, ?, ?, ?)", events)
-            c.executemany("INSERT INTO event_path(event_id, position, is_index_step, step_key) VALUES (?, 0, 0, ?)", paths)
+            c.executemany("INSERT INTO EventPath(event_id, is_index_step, step_key) VALUES (?, 0, ?)", paths)
         session.catalog.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         session.catalog.conn.execute("ANALYZE")
     finally:

@@ -19,24 +19,25 @@ from knitctl.session import Session
 
 from conftest import make_tree
 
+# ml-metadata 1.17.1's SQLite tables (schema version 10), column for column
+_NODE = {"id", "type_id", "name", "external_id", "create_time_since_epoch", "last_update_time_since_epoch"}
+_PROP = {"name", "is_custom_property", "int_value", "double_value", "string_value", "byte_value", "proto_value", "bool_value"}
 MLMD_TABLES = {
-    "type": {"id", "kind", "name", "version", "description", "external_id", "input_type", "output_type", "base_type"},
-    "type_property": {"type_id", "name", "data_type"},
-    "parent_type": {"type_id", "parent_type_id"},
-    "artifact": {"id", "type_id", "uri", "state", "name", "external_id", "create_time_ms", "update_time_ms"},
-    "execution": {"id", "type_id", "last_known_state", "name", "external_id", "create_time_ms", "update_time_ms"},
-    "context": {"id", "type_id", "name", "external_id", "create_time_ms", "update_time_ms"},
-    "artifact_property": {"artifact_id", "name", "is_custom", "int_value", "double_value", "string_value",
-                          "struct_value", "proto_value", "bool_value"},
-    "execution_property": {"execution_id", "name", "is_custom", "int_value", "double_value", "string_value",
-                           "struct_value", "proto_value", "bool_value"},
-    "context_property": {"context_id", "name", "is_custom", "int_value", "double_value", "string_value",
-                         "struct_value", "proto_value", "bool_value"},
-    "event": {"id", "artifact_id", "execution_id", "type", "milliseconds_since_epoch"},
-    "event_path": {"event_id", "position", "is_index_step", "step_index", "step_key"},
-    "attribution": {"id", "context_id", "artifact_id"},
-    "association": {"id", "context_id", "execution_id"},
-    "parent_context": {"context_id", "parent_context_id"},
+    "Type": {"id", "name", "version", "type_kind", "description", "input_type", "output_type", "external_id"},
+    "TypeProperty": {"type_id", "name", "data_type"},
+    "ParentType": {"type_id", "parent_type_id"},
+    "Artifact": _NODE | {"uri", "state"},
+    "Execution": _NODE | {"last_known_state"},
+    "Context": _NODE,
+    "ArtifactProperty": _PROP | {"artifact_id"},
+    "ExecutionProperty": _PROP | {"execution_id"},
+    "ContextProperty": _PROP | {"context_id"},
+    "Event": {"id", "artifact_id", "execution_id", "type", "milliseconds_since_epoch"},
+    "EventPath": {"event_id", "is_index_step", "step_index", "step_key"},
+    "Attribution": {"id", "context_id", "artifact_id"},
+    "Association": {"id", "context_id", "execution_id"},
+    "ParentContext": {"context_id", "parent_context_id"},
+    "MLMDEnv": {"schema_version"},
 }
 KNIT_TABLES = {"data", "tag", "plan", "plan_input", "plan_input_tag", "plan_output", "plan_output_tag", "run", "run_history"}
 
@@ -67,7 +68,8 @@ def test_new_catalog_is_at_the_latest_version(path):
 def test_mlmd_model_tables_exist(path):
     with Catalog(path) as c:
         for table, cols in MLMD_TABLES.items():
-            assert columns(c.conn, table) >= cols, table
+            assert columns(c.conn, table) == cols, table
+        assert c.one("SELECT schema_version FROM MLMDEnv")[0] == 10
 
 
 def test_knit_tables_exist(path):
@@ -90,7 +92,7 @@ def test_connection_settings(path):
 
 def test_reopening_does_not_migrate_again(path):
     with Catalog(path) as c:
-        c.conn.execute("INSERT INTO type(kind, name) VALUES (1, 'Mine')")
+        c.conn.execute("INSERT INTO Type(type_kind, name) VALUES (1, 'Mine')")
     with Catalog(path) as c:
         assert c.version == LATEST
         assert c.one("SELECT count(*) FROM type WHERE name = 'Mine'")[0] == 1
@@ -127,7 +129,7 @@ def test_newer_catalog_is_refused_by_the_cli(tmp_path, cli, knit_home, catalog_d
 
 def test_a_new_migration_upgrades_an_old_catalog(path, monkeypatch):
     with Catalog(path) as c:
-        c.conn.execute("INSERT INTO type(kind, name) VALUES (1, 'Kept')")
+        c.conn.execute("INSERT INTO Type(type_kind, name) VALUES (1, 'Kept')")
     monkeypatch.setattr(catalog_db, "MIGRATIONS", catalog_db.MIGRATIONS + ["CREATE TABLE extra (x INTEGER);\nINSERT INTO extra VALUES (42);"])
     monkeypatch.setattr(catalog_db, "LATEST", LATEST + 1)
     with Catalog(path) as c:
@@ -161,15 +163,15 @@ def test_write_commits_or_rolls_back_as_a_whole(path):
     with Catalog(path) as c:
         with pytest.raises(ZeroDivisionError):
             with c.write() as conn:
-                conn.execute("INSERT INTO type(kind, name) VALUES (1, 'A')")
+                conn.execute("INSERT INTO Type(type_kind, name) VALUES (1, 'A')")
                 with c.write() as inner:  # nested: joins the outer transaction
-                    inner.execute("INSERT INTO type(kind, name) VALUES (1, 'B')")
+                    inner.execute("INSERT INTO Type(type_kind, name) VALUES (1, 'B')")
                 raise ZeroDivisionError("a failure inside the outer transaction")
         assert c.one("SELECT count(*) FROM type WHERE name IN ('A', 'B')")[0] == 0
         with c.write() as conn:
-            conn.execute("INSERT INTO type(kind, name) VALUES (1, 'A')")
+            conn.execute("INSERT INTO Type(type_kind, name) VALUES (1, 'A')")
             with c.write() as inner:
-                inner.execute("INSERT INTO type(kind, name) VALUES (1, 'B')")
+                inner.execute("INSERT INTO Type(type_kind, name) VALUES (1, 'B')")
         assert c.one("SELECT count(*) FROM type WHERE name IN ('A', 'B')")[0] == 2
 
 
@@ -188,7 +190,7 @@ def test_readers_see_a_snapshot_and_are_never_blocked_by_a_writer(path):
         with reader.read():
             n = reader.one("SELECT count(*) FROM type")[0]
             with writer.write() as conn:
-                conn.execute("INSERT INTO type(kind, name) VALUES (1, 'New')")
+                conn.execute("INSERT INTO Type(type_kind, name) VALUES (1, 'New')")
             assert reader.one("SELECT count(*) FROM type")[0] == n  # still the snapshot
         assert reader.one("SELECT count(*) FROM type")[0] == n + 1
         assert reader.data_version() != before
@@ -205,7 +207,7 @@ def test_a_push_is_an_mlmd_artifact_output_of_an_upload_execution(tmp_path):
             """SELECT a.uri, a.state, at.name AS atype, e.type AS etype, ep.step_key,
                       x.last_known_state, xt.name AS xtype, c.name AS ctx, ct.name AS ctype
                FROM data d JOIN artifact a ON a.id = d.artifact_id JOIN type at ON at.id = a.type_id
-               JOIN event e ON e.artifact_id = a.id JOIN event_path ep ON ep.event_id = e.id
+               JOIN event e ON e.artifact_id = a.id JOIN EventPath ep ON ep.event_id = e.id
                JOIN execution x ON x.id = e.execution_id JOIN type xt ON xt.id = x.type_id
                JOIN association asn ON asn.execution_id = x.id JOIN context c ON c.id = asn.context_id
                JOIN type ct ON ct.id = c.type_id
@@ -231,7 +233,7 @@ def test_catalog_files_are_private_even_with_a_permissive_umask(tmp_path):
     try:
         with Catalog(path) as c:
             with c.write() as conn:
-                conn.execute("INSERT INTO type(kind, name) VALUES (1, 'A')")
+                conn.execute("INSERT INTO Type(type_kind, name) VALUES (1, 'A')")
             wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
             assert wal.exists() and shm.exists()  # an open WAL catalog has both
             assert {p.name: mode(p) for p in (path, wal, shm)} == {

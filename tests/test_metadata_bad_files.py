@@ -141,7 +141,7 @@ def test_damage_found_later_is_a_data_loss_error(tmp_path):
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode = DELETE")
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'artifact'").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'Artifact'").fetchone()[0]
     conn.close()
     b = bytearray(path.read_bytes())
     b[(root - 1) * page_size: root * page_size] = b"\xff" * page_size  # the artifact table's root page

@@ -21,7 +21,7 @@ def add_plan(conn, plan_id: str) -> None:
     """A bare plan row (the plan module makes real ones): its knit.Plan context and one input and output."""
     t = now_ms()
     ctx = conn.execute(
-        "INSERT INTO context(type_id, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?)",
+        "INSERT INTO Context(type_id, name, create_time_since_epoch, last_update_time_since_epoch) VALUES (?, ?, ?, ?)",
         (mlmd.type_id(conn, mlmd.CONTEXT_TYPE, mlmd.PLAN_TYPE), plan_id, t, t),
     ).lastrowid
     conn.execute(

@@ -79,7 +79,7 @@ def rebase_uris(conn: sqlite3.Connection, old_prefix: str, new_prefix: str) -> i
     if old_prefix == new_prefix:
         return 0
     cur = conn.execute(
-        "UPDATE artifact SET uri = ? || substr(uri, ?) "
+        "UPDATE Artifact SET uri = ? || substr(uri, ?) "
         "WHERE substr(uri, 1, ?) = ? AND id IN (SELECT artifact_id FROM data)",
         (new_prefix, len(old_prefix) + 1, len(old_prefix), old_prefix),
     )

@@ -191,7 +191,7 @@ class RunListing(Listing):
         for k, v in flt.tags:
             where.append(
                 "r.execution_id IN (SELECT e.execution_id FROM tag t JOIN data d ON d.knit_id = t.knit_id"
-                f" JOIN event e ON e.artifact_id = d.artifact_id WHERE t.key = ? AND t.value = ? AND e.type IN ({EV_INPUT}, {EV_OUTPUT}))"
+                f" JOIN Event e ON e.artifact_id = d.artifact_id WHERE t.key = ? AND t.value = ? AND e.type IN ({EV_INPUT}, {EV_OUTPUT}))"
             )
             params += [k, v]
         for pat in flt.patterns:
@@ -228,12 +228,12 @@ class DataListing(Listing):
     """Data rows; `run_status` is the producing run's status (the caller derives the datum's)."""
 
     order_column = "d.artifact_id"
-    watermark_sql = "SELECT max(update_time_ms) FROM artifact"
+    watermark_sql = "SELECT max(last_update_time_since_epoch) FROM Artifact"
 
     def select(self) -> str:
         return ("SELECT d.knit_id, d.artifact_id, d.run_id, d.output_path, d.size, d.file_count, r.plan_id, r.status,"
-                " r.finished_ms, a.create_time_ms FROM data d JOIN run r ON r.run_id = d.run_id"
-                " JOIN artifact a ON a.id = d.artifact_id")
+                " r.finished_ms, a.create_time_since_epoch FROM data d JOIN run r ON r.run_id = d.run_id"
+                " JOIN Artifact a ON a.id = d.artifact_id")
 
     def key_column(self) -> str:
         return "d.knit_id"
@@ -278,8 +278,8 @@ class DataListing(Listing):
 
     def changed(self, conn, since_ms: int) -> tuple[set[str], int]:
         rows = conn.execute(
-            "SELECT d.knit_id, a.update_time_ms FROM artifact a JOIN data d ON d.artifact_id = a.id"
-            " WHERE a.update_time_ms >= ?", (since_ms,)
+            "SELECT d.knit_id, a.last_update_time_since_epoch FROM Artifact a JOIN data d ON d.artifact_id = a.id"
+            " WHERE a.last_update_time_since_epoch >= ?", (since_ms,)
         ).fetchall()
         return {r[0] for r in rows}, max([since_ms, *(r[1] for r in rows)])
 
@@ -289,7 +289,7 @@ class DataListing(Listing):
 
 class PlanListing(Listing):
     order_column = "p.context_id"
-    watermark_sql = "SELECT max(update_time_ms) FROM context"
+    watermark_sql = "SELECT max(last_update_time_since_epoch) FROM Context"
 
     def select(self) -> str:
         return "SELECT p.plan_id, p.context_id, p.image, p.spec, p.active FROM plan p"
@@ -393,13 +393,13 @@ def datum(conn: sqlite3.Connection, knit_id: str) -> dict | None:
     tags = [f"{k}:{v}" for k, v in conn.execute("SELECT key, value FROM tag WHERE knit_id = ? ORDER BY key, value", (knit_id,))]
     downstream = conn.execute(
         f"""SELECT r.run_id, r.plan_id, ep.step_key, r.status FROM data d
-           JOIN event e ON e.artifact_id = d.artifact_id AND e.type = {EV_INPUT}
-           JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
+           JOIN Event e ON e.artifact_id = d.artifact_id AND e.type = {EV_INPUT}
+           JOIN EventPath ep ON ep.event_id = e.id
            JOIN run r ON r.execution_id = e.execution_id
            WHERE d.knit_id = ? ORDER BY r.execution_id DESC LIMIT 50""", (knit_id,)
     ).fetchall()
     n_down = conn.execute(
-        f"SELECT count(*) FROM data d JOIN event e ON e.artifact_id = d.artifact_id AND e.type = {EV_INPUT} WHERE d.knit_id = ?",
+        f"SELECT count(*) FROM data d JOIN Event e ON e.artifact_id = d.artifact_id AND e.type = {EV_INPUT} WHERE d.knit_id = ?",
         (knit_id,),
     ).fetchone()[0]
     return {
@@ -458,8 +458,8 @@ def neighbours(conn: sqlite3.Connection, kind: str, node_id: str, direction: str
         rows = conn.execute("SELECT 'run', run_id, output_path FROM data WHERE knit_id = ?", (node_id,)).fetchall()
         return Neighbours([tuple(r) for r in rows], len(rows))
     if kind == "run" and direction == "up":
-        base = f"""FROM run r JOIN event e ON e.execution_id = r.execution_id AND e.type = {EV_INPUT}
-                  JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
+        base = f"""FROM run r JOIN Event e ON e.execution_id = r.execution_id AND e.type = {EV_INPUT}
+                  JOIN EventPath ep ON ep.event_id = e.id
                   JOIN data d ON d.artifact_id = e.artifact_id WHERE r.run_id = ?"""
         total = conn.execute(f"SELECT count(*) {base}", (node_id,)).fetchone()[0]
         rows = conn.execute(f"SELECT 'data', d.knit_id, ep.step_key {base} ORDER BY ep.step_key LIMIT ? OFFSET ?",
@@ -472,8 +472,8 @@ def neighbours(conn: sqlite3.Connection, kind: str, node_id: str, direction: str
             " LIMIT ? OFFSET ?", (node_id, limit, offset)).fetchall()
         return Neighbours([tuple(r) for r in rows], total)
     if kind == "data" and direction == "down":
-        base = f"""FROM data d JOIN event e ON e.artifact_id = d.artifact_id AND e.type = {EV_INPUT}
-                  JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
+        base = f"""FROM data d JOIN Event e ON e.artifact_id = d.artifact_id AND e.type = {EV_INPUT}
+                  JOIN EventPath ep ON ep.event_id = e.id
                   JOIN run r ON r.execution_id = e.execution_id
                   WHERE d.knit_id = ? AND r.status != 'invalidated'"""
         total = conn.execute(f"SELECT count(*) {base}", (node_id,)).fetchone()[0]

@@ -98,8 +98,8 @@ def downstream(conn: sqlite3.Connection, knit_id: str) -> list[tuple[str, str, s
     """(run_id, plan_id, input path, status) of the runs taking the datum as input, oldest first."""
     return [tuple(r) for r in conn.execute(
         f"""SELECT r.run_id, r.plan_id, ep.step_key, r.status
-            FROM data d JOIN event e ON e.artifact_id = d.artifact_id AND e.type = {mlmd.EV_INPUT}
-            JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
+            FROM data d JOIN Event e ON e.artifact_id = d.artifact_id AND e.type = {mlmd.EV_INPUT}
+            JOIN EventPath ep ON ep.event_id = e.id
             JOIN run r ON r.execution_id = e.execution_id
             WHERE d.knit_id = ? ORDER BY r.created_ms""",
         (knit_id,),
@@ -134,7 +134,7 @@ def with_digest(conn: sqlite3.Connection, digest: str, limit: int) -> list[str]:
 def set_custom_string(conn: sqlite3.Connection, knit_id: str, name: str, value: str) -> None:
     """A custom property on the datum's MLMD artifact (e.g. the ingest key of a watched-folder item)."""
     conn.execute(
-        "INSERT INTO artifact_property(artifact_id, name, is_custom, string_value)"
+        "INSERT INTO ArtifactProperty(artifact_id, name, is_custom_property, string_value)"
         " SELECT artifact_id, ?, 1, ? FROM data WHERE knit_id = ?",
         (name, value, knit_id),
     )
@@ -142,8 +142,8 @@ def set_custom_string(conn: sqlite3.Connection, knit_id: str, name: str, value: 
 
 def with_custom_string(conn: sqlite3.Connection, name: str, value: str) -> str | None:
     row = conn.execute(
-        "SELECT d.knit_id FROM artifact_property ap JOIN data d ON d.artifact_id = ap.artifact_id"
-        " WHERE ap.name = ? AND ap.is_custom = 1 AND ap.string_value = ?",
+        "SELECT d.knit_id FROM ArtifactProperty ap JOIN data d ON d.artifact_id = ap.artifact_id"
+        " WHERE ap.name = ? AND ap.is_custom_property = 1 AND ap.string_value = ?",
         (name, value),
     ).fetchone()
     return None if row is None else row[0]
@@ -152,8 +152,8 @@ def with_custom_string(conn: sqlite3.Connection, name: str, value: str) -> str |
 def latest_with_custom(conn: sqlite3.Connection, name: str, limit: int) -> list[tuple[str, str | None, int]]:
     """(knit_id, source, finished_ms) of the data carrying the custom property, newest first."""
     return [tuple(r) for r in conn.execute(
-        """SELECT d.knit_id, d.source, r.finished_ms FROM artifact_property ap
+        """SELECT d.knit_id, d.source, r.finished_ms FROM ArtifactProperty ap
            JOIN data d ON d.artifact_id = ap.artifact_id JOIN run r ON r.run_id = d.run_id
-           WHERE ap.name = ? AND ap.is_custom = 1 ORDER BY r.finished_ms DESC LIMIT ?""",
+           WHERE ap.name = ? AND ap.is_custom_property = 1 ORDER BY r.finished_ms DESC LIMIT ?""",
         (name, limit),
     )]

@@ -17,7 +17,8 @@ from pathlib import Path
 from ..errors import KnitError
 from ..pairing import RECOVER, check_new_catalog
 from . import openfiles, preflight
-from .schema import LATEST, MIGRATIONS
+from .mlmd_tables import SYSTEM_TYPES
+from .schema import DOWNGRADES, LATEST, MIGRATIONS
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -144,17 +145,66 @@ class Catalog(Transactions):
             return
         if readonly:
             raise KnitError(f"the catalog at {self.path} needs a migration; open it read-write once")
-        with self.write() as c:
-            version = c.execute("PRAGMA user_version").fetchone()[0]
-            for i in range(version, LATEST):
-                for stmt in _statements(MIGRATIONS[i]):
-                    c.execute(stmt)
-            c.execute(f"PRAGMA user_version = {LATEST}")
+        # A migration that rebuilds tables (a function, not SQL text) renames old tables aside: foreign keys
+        # are off while it runs (they can only be switched outside a transaction), checked before it commits.
+        rebuilds = any(callable(m) for m in MIGRATIONS[version:])
+        if rebuilds:
+            self.conn.execute("PRAGMA foreign_keys = OFF")
+            self.conn.execute("PRAGMA legacy_alter_table = ON")
+        try:
+            with self.write() as c:
+                version = c.execute("PRAGMA user_version").fetchone()[0]
+                dangling = _dangling(c) if rebuilds else 0
+                for i in range(version, LATEST):
+                    step = MIGRATIONS[i]
+                    if callable(step):
+                        step(c)
+                    else:
+                        for stmt in _statements(step):
+                            c.execute(stmt)
+                if rebuilds and _dangling(c) > dangling:
+                    raise KnitError(f"the catalog at {self.path} could not be upgraded: its rows point at rows that are "
+                                    f"missing (PRAGMA foreign_key_check); nothing was changed. {RECOVER}")
+                c.execute(f"PRAGMA user_version = {LATEST}")
+        finally:
+            if rebuilds:
+                self.conn.execute("PRAGMA legacy_alter_table = OFF")
+                self.conn.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":
             for suffix in ("", "-wal", "-shm"):
                 f = Path(self.path + suffix)
                 if f.exists():
                     os.chmod(f, 0o600)
+
+    def downgrade(self, to: int, where: str) -> None:
+        """Take the schema back to version `to` (an older knit's), in one transaction (schema.DOWNGRADES).
+
+        Version 0 is before knit's first schema: only a catalog holding nothing goes there (its
+        application_id marks it as knit's, so the next open sees an old store, not a new file)."""
+        missing = [v for v in range(max(to, 1) + 1, LATEST + 1) if v not in DOWNGRADES]
+        if missing:
+            raise KnitError(f"schema version {missing[-1]} has no downgrade; the store stays at {LATEST}")
+        rebuilds = any(callable(DOWNGRADES.get(v)) for v in range(LATEST, to, -1))
+        if rebuilds:
+            self.conn.execute("PRAGMA foreign_keys = OFF")
+            self.conn.execute("PRAGMA legacy_alter_table = ON")
+        try:
+            with self.write() as c:
+                if to == 0:
+                    _empty_to_schema_zero(c, where)
+                    return
+                for v in range(c.execute("PRAGMA user_version").fetchone()[0], to, -1):
+                    step = DOWNGRADES[v]
+                    if callable(step):
+                        step(c)
+                    else:
+                        for stmt in _statements(step):
+                            c.execute(stmt)
+                c.execute(f"PRAGMA user_version = {int(to)}")
+        finally:
+            if rebuilds:
+                self.conn.execute("PRAGMA legacy_alter_table = OFF")
+                self.conn.execute("PRAGMA foreign_keys = ON")
 
     @property
     def db(self):
@@ -232,6 +282,36 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             if "locked" not in str(e) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+# what a catalog holds that schema 0 would lose: (label, count query)
+_HOLDERS = (
+    ("type", f"SELECT count(*) FROM Type WHERE name NOT IN ({', '.join(repr(n) for n in SYSTEM_TYPES)})"),
+    *((t.lower(), f"SELECT count(*) FROM {t}") for t in ("Artifact", "Execution", "Context", "data", "plan", "run")),
+)
+
+
+def _empty_to_schema_zero(c: sqlite3.Connection, where: str) -> None:
+    held = {label: c.execute(sql).fetchone()[0] for label, sql in _HOLDERS}
+    held = {t: n for t, n in held.items() if n}
+    if held:
+        raise KnitError(
+            f"{where} cannot go back to schema 0: that is before knit's first schema, and the store holds "
+            f"{', '.join(f'{n} {t} rows' for t, n in held.items())} that would be lost; downgrade to 1 at most"
+        )
+    tables = [r[0] for r in c.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid DESC")]
+    for t in tables:  # the last made first: a table goes before those its foreign keys name
+        c.execute(f'DROP TABLE "{t}"')
+    if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+        c.execute("DELETE FROM sqlite_sequence")  # SQLite's own: it can't be dropped
+    c.execute("PRAGMA user_version = 0")
+    c.execute(f"PRAGMA application_id = {preflight.KNIT_APPLICATION_ID}")
+
+
+def _dangling(conn: sqlite3.Connection) -> int:
+    """How many rows point at rows that are missing (an old catalog may have some; a migration adds none)."""
+    return len(conn.execute("PRAGMA foreign_key_check").fetchall())
 
 
 def _statements(script: str) -> list[str]:

@@ -22,7 +22,7 @@ WITH RECURSIVE walk(kind, id, depth, pkind, pid) AS (
     UNION
     SELECT 'data', d.knit_id, w.depth, 'run', w.id
       FROM walk w JOIN run r ON w.kind = 'run' AND r.run_id = w.id
-      JOIN event e ON e.execution_id = r.execution_id AND e.type = {EV_INPUT}
+      JOIN Event e ON e.execution_id = r.execution_id AND e.type = {EV_INPUT}
       JOIN data d ON d.artifact_id = e.artifact_id
 )
 SELECT kind, id, depth, pkind, pid FROM walk
@@ -34,7 +34,7 @@ WITH RECURSIVE walk(kind, id, depth, pkind, pid) AS (
     UNION
     SELECT 'run', r.run_id, w.depth + 1, 'data', w.id
       FROM walk w JOIN data d ON w.kind = 'data' AND d.knit_id = w.id
-      JOIN event e ON e.artifact_id = d.artifact_id AND e.type = {EV_INPUT}
+      JOIN Event e ON e.artifact_id = d.artifact_id AND e.type = {EV_INPUT}
       JOIN run r ON r.execution_id = e.execution_id
      WHERE w.depth < :max AND r.status != 'invalidated'
     UNION
@@ -90,8 +90,8 @@ def mount_paths(conn: sqlite3.Connection, knit_ids: Sequence[str]) -> Iterator[t
             yield True, kid, rid, path
         for kid, rid, path in conn.execute(
             f"""SELECT d.knit_id, r.run_id, ep.step_key FROM data d
-                JOIN event e ON e.artifact_id = d.artifact_id AND e.type = {EV_INPUT}
-                JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
+                JOIN Event e ON e.artifact_id = d.artifact_id AND e.type = {EV_INPUT}
+                JOIN EventPath ep ON ep.event_id = e.id
                 JOIN run r ON r.execution_id = e.execution_id WHERE d.knit_id IN ({marks})""",
             chunk,
         ):
@@ -101,8 +101,8 @@ def mount_paths(conn: sqlite3.Connection, knit_ids: Sequence[str]) -> Iterator[t
 def inputs_taken(conn: sqlite3.Connection, knit_id: str) -> set[tuple[str, str]]:
     """(plan_id, input path) of every run that took the datum as input."""
     return {(r[0], r[1]) for r in conn.execute(
-        f"""SELECT r.plan_id, ep.step_key FROM data dd JOIN event e ON e.artifact_id = dd.artifact_id AND e.type = {EV_INPUT}
-            JOIN event_path ep ON ep.event_id = e.id JOIN run r ON r.execution_id = e.execution_id
+        f"""SELECT r.plan_id, ep.step_key FROM data dd JOIN Event e ON e.artifact_id = dd.artifact_id AND e.type = {EV_INPUT}
+            JOIN EventPath ep ON ep.event_id = e.id JOIN run r ON r.execution_id = e.execution_id
             WHERE dd.knit_id = ?""",
         (knit_id,),
     )}

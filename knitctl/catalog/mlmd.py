@@ -41,11 +41,11 @@ def artifact_state(run_status: str) -> int:
 def type_id(conn: sqlite3.Connection, kind: int, name: str) -> int:
     """The id of a knit-owned type, created on first use."""
     row = conn.execute(
-        "SELECT id FROM type WHERE kind = ? AND name = ? AND version IS NULL", (kind, name)
+        "SELECT id FROM Type WHERE type_kind = ? AND name = ? AND version IS NULL", (kind, name)
     ).fetchone()
     if row:
         return row[0]
-    return inserted_id(conn.execute("INSERT INTO type(kind, name) VALUES (?, ?)", (kind, name)))
+    return inserted_id(conn.execute("INSERT INTO Type(type_kind, name) VALUES (?, ?)", (kind, name)))
 
 
 # -- what other catalog modules change on the MLMD side of a knit object ----------------------------
@@ -55,7 +55,7 @@ def type_id(conn: sqlite3.Connection, kind: int, name: str) -> int:
 def set_artifact_state(conn: sqlite3.Connection, knit_ids: list[str], state: int, at_ms: int) -> None:
     """The MLMD state (A_LIVE, A_DELETED, ...) of the data's artifacts."""
     conn.executemany(
-        "UPDATE artifact SET state = ?, update_time_ms = ? WHERE id = (SELECT artifact_id FROM data WHERE knit_id = ?)",
+        "UPDATE Artifact SET state = ?, last_update_time_since_epoch = ? WHERE id = (SELECT artifact_id FROM data WHERE knit_id = ?)",
         [(state, at_ms, k) for k in knit_ids],
     )
 
@@ -63,7 +63,7 @@ def set_artifact_state(conn: sqlite3.Connection, knit_ids: list[str], state: int
 def set_execution_state(conn: sqlite3.Connection, run_id: str, state: int, at_ms: int) -> None:
     """The MLMD last_known_state (E_COMPLETE, E_CACHED, ...) of the run's execution."""
     conn.execute(
-        "UPDATE execution SET last_known_state = ?, update_time_ms = ? WHERE id = (SELECT execution_id FROM run WHERE run_id = ?)",
+        "UPDATE Execution SET last_known_state = ?, last_update_time_since_epoch = ? WHERE id = (SELECT execution_id FROM run WHERE run_id = ?)",
         (state, at_ms, run_id),
     )
 
@@ -83,16 +83,16 @@ def set_custom_properties(conn: sqlite3.Connection, of: str, knit_id: str, value
     """Custom properties (str, int, float or bool values; None removes one) on the MLMD node of a knit
     datum (`of="data"`, `knit_id` a data id) or run (`of="run"`, a run id)."""
     if of == "data":
-        table, fk, node = "artifact_property", "artifact_id", "SELECT artifact_id FROM data WHERE knit_id = ?"
+        table, fk, node = "ArtifactProperty", "artifact_id", "SELECT artifact_id FROM data WHERE knit_id = ?"
     elif of == "run":
-        table, fk, node = "execution_property", "execution_id", "SELECT execution_id FROM run WHERE run_id = ?"
+        table, fk, node = "ExecutionProperty", "execution_id", "SELECT execution_id FROM run WHERE run_id = ?"
     else:
         raise ValueError(f"custom properties are set on 'data' or 'run', not {of!r}")
     for name, value in values.items():
-        conn.execute(f"DELETE FROM {table} WHERE {fk} = ({node}) AND name = ? AND is_custom = 1", (knit_id, name))
+        conn.execute(f"DELETE FROM {table} WHERE {fk} = ({node}) AND name = ? AND is_custom_property = 1", (knit_id, name))
         if value is not None:
             conn.execute(
-                f"INSERT INTO {table}({fk}, name, is_custom, int_value, double_value, string_value, bool_value)"
+                f"INSERT INTO {table}({fk}, name, is_custom_property, int_value, double_value, string_value, bool_value)"
                 f" SELECT ({node}), ?, 1, ?, ?, ?, ?",
                 (knit_id, name, *_property_row(value)),
             )
@@ -101,12 +101,46 @@ def set_custom_properties(conn: sqlite3.Connection, of: str, knit_id: str, value
 def custom_properties(conn: sqlite3.Connection, of: str, knit_id: str) -> dict:
     """The custom properties set by set_custom_properties, as Python values."""
     if of == "data":
-        table, fk, node = "artifact_property", "artifact_id", "SELECT artifact_id FROM data WHERE knit_id = ?"
+        table, fk, node = "ArtifactProperty", "artifact_id", "SELECT artifact_id FROM data WHERE knit_id = ?"
     else:
-        table, fk, node = "execution_property", "execution_id", "SELECT execution_id FROM run WHERE run_id = ?"
+        table, fk, node = "ExecutionProperty", "execution_id", "SELECT execution_id FROM run WHERE run_id = ?"
     out = {}
     for name, i, d, s, b in conn.execute(
         f"SELECT name, int_value, double_value, string_value, bool_value FROM {table}"
-        f" WHERE {fk} = ({node}) AND is_custom = 1", (knit_id,)):
+        f" WHERE {fk} = ({node}) AND is_custom_property = 1", (knit_id,)):
         out[name] = bool(b) if b is not None else i if i is not None else d if d is not None else s
     return out
+
+
+def show_tags(conn: sqlite3.Connection, artifact_id: int, keys: set[str]) -> None:
+    """Bring the artifact's custom properties for these tag keys in line with the datum's tags, so
+    ml-metadata users see knit's tags: one string property per key, several values one per line (sorted)."""
+    for key in keys:
+        value = conn.execute(
+            "SELECT group_concat(value, char(10)) FROM (SELECT t.value FROM tag t JOIN data d ON d.knit_id = t.knit_id"
+            " WHERE d.artifact_id = ? AND t.key = ? ORDER BY t.value)", (artifact_id, key)).fetchone()[0]
+        if value is None:
+            conn.execute("DELETE FROM ArtifactProperty WHERE artifact_id = ? AND name = ? AND is_custom_property = 1",
+                         (artifact_id, key))
+        else:
+            conn.execute(
+                "INSERT INTO ArtifactProperty(artifact_id, name, is_custom_property, string_value) VALUES (?, ?, 1, ?)"
+                " ON CONFLICT(artifact_id, name, is_custom_property) DO UPDATE SET string_value = excluded.string_value,"
+                " int_value = NULL, double_value = NULL, byte_value = NULL, proto_value = NULL, bool_value = NULL",
+                (artifact_id, key, value))
+
+
+def delete_artifact(conn: sqlite3.Connection, artifact_id: int) -> None:
+    """An artifact and what hangs off it (ml-metadata's tables declare no cascades)."""
+    conn.execute("DELETE FROM EventPath WHERE event_id IN (SELECT id FROM Event WHERE artifact_id = ?)", (artifact_id,))
+    for table in ("Event", "Attribution", "ArtifactProperty"):
+        conn.execute(f"DELETE FROM {table} WHERE artifact_id = ?", (artifact_id,))
+    conn.execute("DELETE FROM Artifact WHERE id = ?", (artifact_id,))
+
+
+def delete_execution(conn: sqlite3.Connection, execution_id: int) -> None:
+    """An execution and what hangs off it."""
+    conn.execute("DELETE FROM EventPath WHERE event_id IN (SELECT id FROM Event WHERE execution_id = ?)", (execution_id,))
+    for table in ("Event", "Association", "ExecutionProperty"):
+        conn.execute(f"DELETE FROM {table} WHERE execution_id = ?", (execution_id,))
+    conn.execute("DELETE FROM Execution WHERE id = ?", (execution_id,))

@@ -97,7 +97,7 @@ def insert(conn: sqlite3.Connection, plan_id: str, plan_hash: str, image: str, s
     `outputs`: (path, is the log, tags)."""
     t = now_ms()
     ctx = inserted_id(conn.execute(
-        "INSERT INTO context(type_id, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?)",
+        "INSERT INTO Context(type_id, name, create_time_since_epoch, last_update_time_since_epoch) VALUES (?, ?, ?, ?)",
         (mlmd.type_id(conn, mlmd.CONTEXT_TYPE, mlmd.PLAN_TYPE), plan_id, t, t),
     ))
     conn.execute(

@@ -21,7 +21,7 @@ def ensure_upload_plan(conn: sqlite3.Connection) -> None:
     t = now_ms()
     ctx_type = mlmd.type_id(conn, mlmd.CONTEXT_TYPE, mlmd.PLAN_TYPE)
     ctx = conn.execute(
-        "INSERT INTO context(type_id, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?)",
+        "INSERT INTO Context(type_id, name, create_time_since_epoch, last_update_time_since_epoch) VALUES (?, ?, ?, ?)",
         (ctx_type, UPLOAD_PLAN, t, t),
     ).lastrowid
     spec = {"pseudo": True, "outputs": [{"path": UPLOAD_PATH, "tags": []}]}
@@ -56,10 +56,10 @@ def insert_run(
     if exec_type is None:
         exec_type = mlmd.type_id(conn, mlmd.EXECUTION_TYPE, mlmd.RUN_TYPE)
     execution_id = inserted_id(conn.execute(
-        "INSERT INTO execution(type_id, last_known_state, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO Execution(type_id, last_known_state, name, create_time_since_epoch, last_update_time_since_epoch) VALUES (?, ?, ?, ?, ?)",
         (exec_type, mlmd.EXECUTION_STATE[status], run_id, t, t),
     ))
-    conn.execute("INSERT INTO association(context_id, execution_id) VALUES (?, ?)", (plan_context_id, execution_id))
+    conn.execute("INSERT INTO Association(context_id, execution_id) VALUES (?, ?)", (plan_context_id, execution_id))
     key = canonical_assignment(assignment) if assignment else None
     conn.execute(
         "INSERT INTO run(run_id, execution_id, plan_id, status, assignment, context, created_ms, updated_ms, finished_ms)"
@@ -99,7 +99,7 @@ def insert_datum(
     if art_type is None:
         art_type = mlmd.type_id(conn, mlmd.ARTIFACT_TYPE, mlmd.DATA_TYPE)
     artifact_id = inserted_id(conn.execute(
-        "INSERT INTO artifact(type_id, uri, state, name, create_time_ms, update_time_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO Artifact(type_id, uri, state, name, create_time_since_epoch, last_update_time_since_epoch) VALUES (?, ?, ?, ?, ?, ?)",
         (art_type, uri, mlmd.artifact_state(run[1]), knit_id, t, t),
     ))
     conn.execute(
@@ -112,16 +112,18 @@ def insert_datum(
         [(knit_id, tg.key, tg.value) for tg in tags],
     )
     _event(conn, artifact_id, run[0], mlmd.EV_OUTPUT, output_path, t)
+    if tags:
+        mlmd.show_tags(conn, artifact_id, {tg.key for tg in tags})
     return knit_id
 
 
 def _event(conn: sqlite3.Connection, artifact_id: int, execution_id: int, kind: int, path: str, t: int) -> None:
     ev = conn.execute(
-        "INSERT INTO event(artifact_id, execution_id, type, milliseconds_since_epoch) VALUES (?, ?, ?, ?)",
+        "INSERT INTO Event(artifact_id, execution_id, type, milliseconds_since_epoch) VALUES (?, ?, ?, ?)",
         (artifact_id, execution_id, kind, t),
     ).lastrowid
     conn.execute(
-        "INSERT INTO event_path(event_id, position, is_index_step, step_key) VALUES (?, 0, 0, ?)", (ev, path)
+        "INSERT INTO EventPath(event_id, is_index_step, step_key) VALUES (?, 0, ?)", (ev, path)
     )
 
 
@@ -139,8 +141,7 @@ def set_tags(conn: sqlite3.Connection, knit_id: str, remove: list[Tag], remove_k
             "INSERT OR IGNORE INTO tag(knit_id, key, value) VALUES (?, ?, ?)", (knit_id, tg.key, tg.value)
         ).rowcount
     if changed:
-        conn.execute(
-            "UPDATE artifact SET update_time_ms = ? WHERE id = (SELECT artifact_id FROM data WHERE knit_id = ?)",
-            (now_ms(), knit_id),
-        )
+        artifact_id = conn.execute("SELECT artifact_id FROM data WHERE knit_id = ?", (knit_id,)).fetchone()[0]
+        conn.execute("UPDATE Artifact SET last_update_time_since_epoch = ? WHERE id = ?", (now_ms(), artifact_id))
+        mlmd.show_tags(conn, artifact_id, {tg.key for tg in remove + add} | set(remove_keys))
     return bool(changed)

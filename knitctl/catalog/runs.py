@@ -38,8 +38,8 @@ def inputs_and_outputs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> tupl
         marks = ",".join("?" * len(chunk))
         for rid, path, kid in conn.execute(
             f"""SELECT r.run_id, ep.step_key, d.knit_id FROM run r
-                JOIN event e ON e.execution_id = r.execution_id AND e.type = {INPUT}
-                JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0
+                JOIN Event e ON e.execution_id = r.execution_id AND e.type = {INPUT}
+                JOIN EventPath ep ON ep.event_id = e.id
                 JOIN data d ON d.artifact_id = e.artifact_id
                 WHERE r.run_id IN ({marks}) ORDER BY ep.step_key""",
             chunk,
@@ -77,8 +77,8 @@ class RunFilter:
 
 # A listing's rows in one query, inputs and outputs aggregated in SQL (ordered subqueries feed the aggregates,
 # in inputs_and_outputs' order): as the text of the inputs cell, or as JSON arrays of {path, knit_id}.
-_INPUTS = f"""(SELECT {{agg}} FROM (SELECT ep.step_key AS path, d.knit_id AS knit_id FROM event e
-    JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0 JOIN data d ON d.artifact_id = e.artifact_id
+_INPUTS = f"""(SELECT {{agg}} FROM (SELECT ep.step_key AS path, d.knit_id AS knit_id FROM Event e
+    JOIN EventPath ep ON ep.event_id = e.id JOIN data d ON d.artifact_id = e.artifact_id
     WHERE e.execution_id = r.execution_id AND e.type = {INPUT} ORDER BY ep.step_key))"""
 _OUTPUTS = f"""(SELECT {{agg}} FROM (SELECT output_path AS path, knit_id FROM data WHERE run_id = r.run_id
     ORDER BY output_path = '{LOG_PATH}', output_path))"""
@@ -98,7 +98,7 @@ def find_query(select: str, f: RunFilter) -> tuple[str, list]:
     elif not f.include_uploads and not f.output_ids:
         w.add("r.plan_id != ?", UPLOAD_PLAN)
     for kid in f.input_ids:
-        w.add("r.execution_id IN (SELECT e.execution_id FROM event e JOIN data d ON d.artifact_id = e.artifact_id"
+        w.add("r.execution_id IN (SELECT e.execution_id FROM Event e JOIN data d ON d.artifact_id = e.artifact_id"
               f" WHERE d.knit_id = ? AND e.type = {INPUT})", kid)
     for kid in f.output_ids:
         w.add("r.run_id = (SELECT run_id FROM data WHERE knit_id = ?)", kid)
@@ -157,7 +157,7 @@ def live_downstream(conn: sqlite3.Connection, run_id: str) -> list[str]:
     """Runs (not invalidated) that take one of this run's outputs as input."""
     return [r[0] for r in conn.execute(
         f"""SELECT DISTINCT r2.run_id FROM data d
-            JOIN event e ON e.artifact_id = d.artifact_id AND e.type = {INPUT}
+            JOIN Event e ON e.artifact_id = d.artifact_id AND e.type = {INPUT}
             JOIN run r2 ON r2.execution_id = e.execution_id
             WHERE d.run_id = ? AND r2.status != 'invalidated' ORDER BY r2.run_id""",
         (run_id,),
@@ -191,7 +191,7 @@ def discard_outputs(conn: sqlite3.Connection, run_id: str) -> list[str]:
         art = conn.execute("SELECT artifact_id FROM data WHERE knit_id = ?", (kid,)).fetchone()[0]
         conn.execute("DELETE FROM tag WHERE knit_id = ?", (kid,))
         conn.execute("DELETE FROM data WHERE knit_id = ?", (kid,))
-        conn.execute("DELETE FROM artifact WHERE id = ?", (art,))
+        mlmd.delete_artifact(conn, art)
     return out
 
 
@@ -199,7 +199,7 @@ def delete(conn: sqlite3.Connection, run_id: str) -> None:
     """An upload's run goes entirely (with its execution): nothing can run it again."""
     ex = conn.execute("SELECT execution_id FROM run WHERE run_id = ?", (run_id,)).fetchone()[0]
     conn.execute("DELETE FROM run WHERE run_id = ?", (run_id,))
-    conn.execute("DELETE FROM execution WHERE id = ?", (ex,))
+    mlmd.delete_execution(conn, ex)
 
 
 def record_status(conn: sqlite3.Connection, run_id: str, execution_id: int, new: str, t: int, note: str | None, *,
@@ -225,10 +225,10 @@ def record_status(conn: sqlite3.Connection, run_id: str, execution_id: int, new:
         sets.append("message = ?")
         params.append(message)
     conn.execute(f"UPDATE run SET {', '.join(sets)} WHERE run_id = ?", (*params, run_id))
-    conn.execute("UPDATE execution SET last_known_state = ?, update_time_ms = ? WHERE id = ?",
+    conn.execute("UPDATE Execution SET last_known_state = ?, last_update_time_since_epoch = ? WHERE id = ?",
                  (mlmd.EXECUTION_STATE[new], t, execution_id))
     conn.execute(
-        "UPDATE artifact SET state = ?, update_time_ms = ? WHERE id IN (SELECT artifact_id FROM data WHERE run_id = ?)",
+        "UPDATE Artifact SET state = ?, last_update_time_since_epoch = ? WHERE id IN (SELECT artifact_id FROM data WHERE run_id = ?)",
         (mlmd.artifact_state(new), t, run_id),
     )
     conn.execute("INSERT INTO run_history(run_id, at_ms, status, note) VALUES (?, ?, ?, ?)", (run_id, t, new, note))

@@ -94,8 +94,8 @@ def plan_of(conn: sqlite3.Connection, run_id: str) -> str:
 def input_mounts(conn: sqlite3.Connection, run_id: str) -> list[tuple[str, str]]:
     """(mount path, knit id) of the run's inputs, by path."""
     return [(r[0], r[1]) for r in conn.execute(
-        f"""SELECT ep.step_key, d.knit_id FROM run r JOIN event e ON e.execution_id = r.execution_id AND e.type = {EV_INPUT}
-               JOIN event_path ep ON ep.event_id = e.id AND ep.position = 0 JOIN data d ON d.artifact_id = e.artifact_id
+        f"""SELECT ep.step_key, d.knit_id FROM run r JOIN Event e ON e.execution_id = r.execution_id AND e.type = {EV_INPUT}
+               JOIN EventPath ep ON ep.event_id = e.id JOIN data d ON d.artifact_id = e.artifact_id
                WHERE r.run_id = ? ORDER BY ep.step_key""",
         (run_id,),
     )]
@@ -123,7 +123,7 @@ def commit_output(conn: sqlite3.Connection, knit_id: str, *, digest: str, size: 
         (digest, size, file_count, knit_id),
     )
     conn.execute(
-        "UPDATE artifact SET uri = ? WHERE id = (SELECT artifact_id FROM data WHERE knit_id = ?)", (uri, knit_id)
+        "UPDATE Artifact SET uri = ? WHERE id = (SELECT artifact_id FROM data WHERE knit_id = ?)", (uri, knit_id)
     )
 
 

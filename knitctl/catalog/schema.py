@@ -1,17 +1,25 @@
-"""The catalog schema as ordered forward migrations.
+"""The catalog schema as ordered forward migrations (SQL text, or a function taking the connection).
 
 `PRAGMA user_version` holds how many migrations have been applied. A catalog
 whose version is newer than this code knows is refused, never guessed at.
 
 Tables come in two groups over one set of rows:
-- ML Metadata's model (type, artifact, execution, context, their properties,
-  event + event_path, attribution, association, parent_context). knit's own
-  data, runs and plans are rows here too, so the MLMD API sees them.
+- ML Metadata's, exactly as ml-metadata 1.17.1 lays them out in SQLite (schema
+  version 10: Type, Artifact, Execution, Context, their *Property tables, Event
+  + EventPath, Attribution, Association, ParentContext, MLMDEnv; see
+  mlmd_tables). knit's own data, runs and plans are rows here too, so ml-metadata
+  and the MLMD API see them. Until migration 6 these were knit-shaped tables
+  (type, artifact, ... with knit's column names); migration 6 moved their rows.
 - knit's own (data, tag, plan, plan_input, plan_input_tag, plan_output_tag,
-  run, run_history), each pointing at its MLMD row.
+  run, run_history, ...), each pointing at its MLMD row.
 """
 
-MIGRATIONS: list[str] = [
+from collections.abc import Callable
+from sqlite3 import Connection
+
+from .mlmd_tables import adopt_mlmd_schema, restore_knit_tables
+
+MIGRATIONS: list[str | Callable[[Connection], None]] = [
     # 1: the first schema
     """
     CREATE TABLE type (
@@ -295,6 +303,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS hook_delivery_due ON hook_delivery(next_ms) WHERE delivered_ms IS NULL AND given_up_ms IS NULL;
     CREATE INDEX IF NOT EXISTS hook_delivery_run ON hook_delivery(run_id);
     """,
+    # 6: the metadata tables become ml-metadata's own (schema version 10), rows and ids kept; knit's tags
+    # also become custom properties of their artifacts (mlmd_tables.adopt_mlmd_schema)
+    adopt_mlmd_schema,
 ]
 
 LATEST = len(MIGRATIONS)
+
+# version -> how to take a catalog from that version back to the one before (SQL text or a function, as
+# MIGRATIONS); every version has one, so `downgrade_schema` serves an older knit as ml-metadata's does
+DOWNGRADES: dict[int, str | Callable[[Connection], None]] = {
+    2: "DROP INDEX IF EXISTS context_property_value;",
+    3: "DROP TABLE IF EXISTS store_pairing;",
+    4: "",  # a data repair (NaN/Infinity in plan JSON made null): nothing to undo, older knits read null
+    5: "DROP TABLE IF EXISTS hook_delivery;\nDROP TABLE IF EXISTS hook_event;",  # hooks: pending deliveries go
+    6: restore_knit_tables,
+}

@@ -43,7 +43,7 @@ from . import errors, lineage
 from . import metadata_store_pb2 as pb
 from ._codec import ARTIFACT, CONTEXT, EXECUTION, Kind
 from .filter_query import compile_filter
-from .mlmd_file import MlmdFile
+from .mlmd_file import MlmdFile, present
 
 KNIT_TYPE_PREFIX = "knit."
 
@@ -211,9 +211,9 @@ class MetadataStore:
         retries = config.retry_options.max_num_retries if isinstance(config, pb.ConnectionConfig) else 0
         self._max_num_retries = retries if retries > 0 else DEFAULT_RETRIES
         self._catalog, self._readonly, self._knit, self._where = _open(config, enable_upgrade_migration)
+        if isinstance(self._catalog, Catalog):  # its metadata tables are ml-metadata's: seen as an MlmdFile's are
+            self._catalog.conn = present(self._catalog.conn)
         self._conn = self._catalog.conn
-        # Recursive walks and sorts use temporary b-trees: keep them in memory, not in temp files.
-        self._conn.execute("PRAGMA temp_store = MEMORY")
         self._tnames = codec.TypeNames(self._conn)
         self._type_info: dict[int, tuple[int, str, dict[str, int]]] = {}
 
@@ -1165,37 +1165,6 @@ def knit_catalog(home=None, *, readonly: bool = False) -> MetadataStore:
 
 # -- schema downgrades --------------------------------------------------------------
 
-# Statements undoing migration N of knitctl.catalog.schema (to version N - 1). Migration 1
-# is the first schema: below it there is no store left to downgrade to.
-_DOWNGRADES = {
-    2: "DROP INDEX IF EXISTS context_property_value;",
-    3: "DROP TABLE IF EXISTS store_pairing;",
-    4: "",  # a data repair (NaN/Infinity in plan JSON made null): nothing to undo, older knits read null
-    5: "DROP TABLE IF EXISTS hook_delivery;\nDROP TABLE IF EXISTS hook_event;",  # hooks: pending deliveries go
-}
-
-
-_HOLDERS = ("type", "artifact", "execution", "context", "data", "plan", "run")
-
-
-def _empty_to_schema_zero(c, where: str) -> None:
-    """Schema 0 is before knit's first: no tables. Only a store holding nothing goes there (its
-    application_id marks it as knit's, so the next open sees an old store, not a new file)."""
-    held = {t: c.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _HOLDERS}
-    held = {t: n for t, n in held.items() if n}
-    if held:
-        raise errors.FailedPreconditionError(
-            f"{where} cannot go back to schema 0: that is before knit's first schema, and the store holds "
-            f"{', '.join(f'{n} {t} rows' for t, n in held.items())} that would be lost; downgrade to 1 at most"
-        )
-    tables = [r[0] for r in c.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid DESC")]
-    for t in tables:  # the last made first: a table goes before those its foreign keys name
-        c.execute(f'DROP TABLE "{t}"')
-    c.execute("PRAGMA user_version = 0")
-    c.execute(f"PRAGMA application_id = {preflight.KNIT_APPLICATION_ID}")
-
-
 def downgrade_schema(config, downgrade_to_schema_version: int) -> None:
     """Take the store's schema back to an older version, in one transaction, for an older knit.
 
@@ -1217,29 +1186,22 @@ def downgrade_schema(config, downgrade_to_schema_version: int) -> None:
         )
     if isinstance(config, pb.MetadataStoreClientConfig):
         raise errors.InvalidArgumentError("a metadata server's store is downgraded on the server, not over gRPC")
-    store = MetadataStore(config, enable_upgrade_migration=True)
     try:
-        if isinstance(store._catalog, MlmdFile):
+        catalog, readonly, _, where = _open(config, enable_upgrade_migration=True)
+    except sqlite3.Error as e:
+        raise errors.FailedPreconditionError(f"cannot open the store: {e}") from None
+    try:
+        if isinstance(catalog, MlmdFile):
             raise errors.FailedPreconditionError(
-                f"{store._where} is an ml-metadata store: its schema is ml-metadata's, not knit's; "
+                f"{where} is an ml-metadata store: its schema is ml-metadata's, not knit's; "
                 "downgrade it with ml-metadata's own downgrade_schema"
             )
-        if store._readonly:
-            raise errors.PermissionDeniedError(f"cannot downgrade a read-only store ({store._where})")
-        missing = [v for v in range(max(downgrade_to_schema_version, 1) + 1, LATEST + 1) if v not in _DOWNGRADES]
-        if missing:
-            raise errors.FailedPreconditionError(
-                f"schema version {missing[-1]} has no downgrade; the store stays at {LATEST}"
-            )
-        from ..catalog.db import _statements
-
-        with store._catalog.write() as c:
-            if downgrade_to_schema_version == 0:
-                _empty_to_schema_zero(c, store._where)
-                return
-            for v in range(LATEST, downgrade_to_schema_version, -1):
-                for stmt in _statements(_DOWNGRADES[v]):
-                    c.execute(stmt)
-            c.execute(f"PRAGMA user_version = {int(downgrade_to_schema_version)}")
+        if readonly:
+            raise errors.PermissionDeniedError(f"cannot downgrade a read-only store ({where})")
+        catalog.downgrade(downgrade_to_schema_version, where)
+    except KnitError as e:
+        if isinstance(e, errors.StatusError):
+            raise
+        raise errors.FailedPreconditionError(e.message) from None
     finally:
-        store.close()
+        catalog.close()

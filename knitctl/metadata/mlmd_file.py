@@ -27,17 +27,12 @@ from typing import cast
 
 from ..catalog import openfiles
 from ..catalog.db import Transactions, inserted_id
+from ..catalog.mlmd_tables import BASE_TYPE_NAMES as _BASE_TYPE_NAMES
+from ..catalog.mlmd_tables import SCHEMA_VERSION, SYSTEM_TYPES, create_tables
 from . import errors
 from ._wire import decode_struct, encode_struct
 
-SCHEMA_VERSION = 10
 STRUCT_PREFIX = "mlmd-struct::"
-# ml-metadata's built-in types and the base_type value each stands for.
-SYSTEM_TYPES = {
-    "mlmd.Dataset": 1, "mlmd.Model": 2, "mlmd.Metrics": 3, "mlmd.Statistics": 4,
-    "mlmd.Train": 1, "mlmd.Transform": 2, "mlmd.Process": 3, "mlmd.Evaluate": 4, "mlmd.Deploy": 5,
-}
-
 
 def is_mlmd_store(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'MLMDEnv'").fetchone() is not None
@@ -81,9 +76,13 @@ def proto_bytes(value) -> bytes | None:
 
 
 def _props(kind: str, fk: str) -> str:
+    struct = f"substr(string_value, 1, {len(STRUCT_PREFIX)}) = '{STRUCT_PREFIX}'"
+    # plain SQL for the common rows; a Python function only for the rare struct and proto values
     return f"""CREATE TEMP VIEW {kind}_property AS SELECT {fk}, name, is_custom_property AS is_custom, int_value,
-        double_value, knit_mlmd_plain(string_value) AS string_value, knit_mlmd_struct(string_value) AS struct_value,
-        knit_mlmd_proto(proto_value) AS proto_value, bool_value FROM main.{kind.capitalize()}Property"""
+        double_value, CASE WHEN {struct} THEN NULL ELSE string_value END AS string_value,
+        CASE WHEN {struct} THEN knit_mlmd_struct(string_value) END AS struct_value,
+        CASE WHEN proto_value IS NOT NULL THEN knit_mlmd_proto(proto_value) END AS proto_value, bool_value
+        FROM main.{kind.capitalize()}Property"""
 
 
 def _node(kind: str, extra: str) -> str:
@@ -142,8 +141,6 @@ _REFERENCES = {"context_id": "Context", "artifact_id": "Artifact", "execution_id
 _INSERT = re.compile(r"INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)\s*(?:\(([^)]*)\))?\s*VALUES\s*\(([?,\s]*)\)$", re.I | re.S)
 _UPDATE = re.compile(r"UPDATE\s+(\w+)\s+SET\s+(.*?)\s+WHERE\s+id\s*=\s*\?$", re.I | re.S)
 _DELETE = re.compile(r"DELETE\s+FROM\s+(\w+)\s+WHERE\s+(.*)$", re.I | re.S)
-_BASE_TYPE_NAMES = {1: {1: "mlmd.Dataset", 2: "mlmd.Model", 3: "mlmd.Metrics", 4: "mlmd.Statistics"},
-                    0: {1: "mlmd.Train", 2: "mlmd.Transform", 3: "mlmd.Process", 4: "mlmd.Evaluate", 5: "mlmd.Deploy"}}
 
 
 class _Done:
@@ -254,6 +251,18 @@ class _Writer:
                 (type_id, name, kind))
 
 
+def present(raw: sqlite3.Connection) -> sqlite3.Connection:
+    """The connection, in knit's shape: the TEMP views over ml-metadata's tables, and a stand-in that
+    rewrites MetadataStore's writes onto them (reads pass through)."""
+    raw.execute("PRAGMA temp_store = MEMORY")
+    raw.create_function("knit_mlmd_struct", 1, struct_json, deterministic=True)
+    raw.create_function("knit_mlmd_plain", 1, plain_string, deterministic=True)
+    raw.create_function("knit_mlmd_proto", 1, proto_bytes, deterministic=True)
+    for view in VIEWS:
+        raw.execute(view)
+    return cast(sqlite3.Connection, _Writer(raw))
+
+
 class MlmdFile(Transactions):
     """A connection to an ml-metadata SQLite store, in knit's shape (what MetadataStore needs of a
     Catalog: `conn`, `read()`, `write()`, `close()`). Read-only unless `writable`; its journal mode
@@ -276,15 +285,8 @@ class MlmdFile(Transactions):
                     f"{SCHEMA_VERSION} (ml-metadata 1.17.1's): {how}"
                 )
             raw.row_factory = sqlite3.Row
-            raw.execute("PRAGMA temp_store = MEMORY")
-            raw.create_function("knit_mlmd_struct", 1, struct_json, deterministic=True)
-            raw.create_function("knit_mlmd_plain", 1, plain_string, deterministic=True)
-            raw.create_function("knit_mlmd_proto", 1, proto_bytes, deterministic=True)
             raw.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            for view in VIEWS:
-                raw.execute(view)
-            # _Writer stands in for the connection (reads pass through, knit's writes are rewritten)
-            self.conn = cast(sqlite3.Connection, _Writer(raw))
+            self.conn = present(raw)
         except BaseException:
             raw.close()
             openfiles.closed(self._held)
@@ -305,56 +307,6 @@ class MlmdFile(Transactions):
 
 # -- a new, empty store in ml-metadata's format -----------------------------------------------------
 
-def _node_table(name: str, extra: str, name_null: str = "") -> str:
-    return (f"CREATE TABLE {name} (id INTEGER PRIMARY KEY AUTOINCREMENT, type_id INT NOT NULL, {extra}"
-            f"name VARCHAR(255){name_null}, external_id VARCHAR(255) UNIQUE, "
-            f"create_time_since_epoch INT NOT NULL DEFAULT 0, last_update_time_since_epoch INT NOT NULL DEFAULT 0, "
-            f"UNIQUE(type_id, name))")
-
-
-def _prop_table(name: str, fk: str) -> str:
-    return (f"CREATE TABLE {name} ({fk} INT NOT NULL, name VARCHAR(255) NOT NULL, is_custom_property TINYINT(1) NOT NULL, "
-            f"int_value INT, double_value DOUBLE, string_value TEXT, byte_value BLOB, proto_value BLOB, "
-            f"bool_value BOOLEAN, PRIMARY KEY ({fk}, name, is_custom_property))")
-
-
-# ml-metadata's SQLite schema, version 10: its tables with their columns and keys, and the indexes
-# its queries expect. Nothing knit-specific is added.
-SCHEMA = [
-    "CREATE TABLE Type (id INTEGER PRIMARY KEY AUTOINCREMENT, name VARCHAR(255) NOT NULL, version VARCHAR(255), "
-    "type_kind TINYINT(1) NOT NULL, description TEXT, input_type TEXT, output_type TEXT, external_id VARCHAR(255) UNIQUE)",
-    "CREATE TABLE TypeProperty (type_id INT NOT NULL, name VARCHAR(255) NOT NULL, data_type INT NULL, "
-    "PRIMARY KEY (type_id, name))",
-    "CREATE TABLE ParentType (type_id INT NOT NULL, parent_type_id INT NOT NULL, PRIMARY KEY (type_id, parent_type_id))",
-    _node_table("Artifact", "uri TEXT, state INT, "),
-    _prop_table("ArtifactProperty", "artifact_id"),
-    _node_table("Execution", "last_known_state INT, "),
-    _prop_table("ExecutionProperty", "execution_id"),
-    "CREATE TABLE Event (id INTEGER PRIMARY KEY AUTOINCREMENT, artifact_id INT NOT NULL, execution_id INT NOT NULL, "
-    "type INT NOT NULL, milliseconds_since_epoch INT, UNIQUE(artifact_id, execution_id, type))",
-    "CREATE TABLE EventPath (event_id INT NOT NULL, is_index_step TINYINT(1) NOT NULL, step_index INT, step_key TEXT)",
-    "CREATE TABLE MLMDEnv (schema_version INTEGER PRIMARY KEY)",
-    _node_table("Context", "", " NOT NULL"),
-    _prop_table("ContextProperty", "context_id"),
-    "CREATE TABLE ParentContext (context_id INT NOT NULL, parent_context_id INT NOT NULL, "
-    "PRIMARY KEY (context_id, parent_context_id))",
-    "CREATE TABLE Association (id INTEGER PRIMARY KEY AUTOINCREMENT, context_id INT NOT NULL, execution_id INT NOT NULL, "
-    "UNIQUE(context_id, execution_id))",
-    "CREATE TABLE Attribution (id INTEGER PRIMARY KEY AUTOINCREMENT, context_id INT NOT NULL, artifact_id INT NOT NULL, "
-    "UNIQUE(context_id, artifact_id))",
-    "CREATE INDEX idx_artifact_uri ON Artifact(uri)",
-    "CREATE INDEX idx_event_execution_id ON Event(execution_id)",
-    "CREATE INDEX idx_parentcontext_parent_context_id ON ParentContext(parent_context_id)",
-    "CREATE INDEX idx_type_name ON Type(name)",
-    "CREATE INDEX idx_eventpath_event_id ON EventPath(event_id)",
-    *(f"CREATE INDEX idx_{t.lower()}_{c} ON {t}({c})" for t in ("Artifact", "Execution", "Context")
-      for c in ("create_time_since_epoch", "last_update_time_since_epoch", "external_id")),
-    "CREATE INDEX idx_type_external_id ON Type(external_id)",
-    *(f"CREATE INDEX idx_{k}_property_{v} ON {k.capitalize()}Property(name, is_custom_property, {v}_value) "
-      f"WHERE {v}_value IS NOT NULL" for k in ("artifact", "execution", "context") for v in ("int", "double", "string")),
-]
-
-
 def create(path: str) -> None:
     """Make a new, empty ml-metadata store (schema 10, with its built-in types) at `path`, which must not
     exist or be empty; FailedPreconditionError otherwise."""
@@ -367,11 +319,7 @@ def create(path: str) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for statement in SCHEMA:
-            conn.execute(statement)
-        conn.execute("INSERT INTO MLMDEnv(schema_version) VALUES (?)", (SCHEMA_VERSION,))
-        conn.executemany("INSERT INTO Type(name, type_kind) VALUES (?, ?)",
-                         [(name, 1 if i < 4 else 0) for i, name in enumerate(SYSTEM_TYPES)])
+        create_tables(conn)
         conn.execute("COMMIT")
     finally:
         conn.close()

@@ -115,12 +115,17 @@ def test_a_catalog_holding_an_infinite_timeout_is_repaired(cli, knit_home, tmp_p
     p.write_text(PLAN + "timeout: 2h\nresources: {cpu: 1}\n")
     r = cli("plan", "apply", p)
     assert r.code == 0, r
+    from knitctl.metadata import downgrade_schema
+    from knitctl.metadata import metadata_store_pb2 as pb
+
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(knit_home / "catalog.db")
+    downgrade_schema(config, 3)  # the schema before the repair (migration 4)
     con = sqlite3.connect(knit_home / "catalog.db")
     with con:  # what an older knit wrote for `timeout: .inf` and `cpu: .nan`
         con.execute("UPDATE plan SET spec = replace(replace(spec, '\"timeout\": 7200.0', '\"timeout\": Infinity'), '\"cpu\": 1.0', '\"cpu\": NaN'),"
                     " resources = replace(resources, '\"cpu\": 1.0', '\"cpu\": NaN') WHERE hash IS NOT NULL")
         assert con.execute("SELECT count(*) FROM plan WHERE NOT json_valid(spec) AND NOT json_valid(resources)").fetchone()[0] == 1
-        con.execute("PRAGMA user_version = 3")  # before the repair (migration 4) ran; the later ones run again
     con.close()
     d = tmp_path / "d"
     d.mkdir()

@@ -71,7 +71,9 @@ SCHEMA = [
 ]
 
 # knit's own indexes on ml-metadata's tables: listings by type in creation order, a run's events by
-# kind, property filters, the edges read from their other end.
+# kind (covering: lineage walks never read the table), the edges read from their other end. Property
+# filters use ml-metadata's own partial indexes (name, is_custom_property, <kind>_value). Every index
+# costs each write that touches its table, so there are no others.
 KNIT_INDEXES = [
     "CREATE INDEX IF NOT EXISTS knit_artifact_type_ct ON Artifact(type_id, create_time_since_epoch, id)",
     "CREATE INDEX IF NOT EXISTS knit_execution_type_ct ON Execution(type_id, create_time_since_epoch, id)",
@@ -79,8 +81,6 @@ KNIT_INDEXES = [
     "CREATE INDEX IF NOT EXISTS knit_event_execution ON Event(execution_id, type, artifact_id)",
     "CREATE INDEX IF NOT EXISTS knit_attribution_artifact ON Attribution(artifact_id, context_id)",
     "CREATE INDEX IF NOT EXISTS knit_association_execution ON Association(execution_id, context_id)",
-    *(f"CREATE INDEX IF NOT EXISTS knit_{k}_property_value ON {k.capitalize()}Property(name, is_custom_property, "
-      f"string_value, int_value)" for k in ("artifact", "execution", "context")),
 ]
 
 

@@ -160,23 +160,72 @@ def _names(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+# Rows whose references are checked before they are written (ml-metadata's tables declare no foreign
+# keys): the edges. A node's type and a property's node were read or written just before by MetadataStore.
+_CHECKED = {"event", "attribution", "association", "parent_context"}
+
+
+class _Insert:
+    """One of MetadataStore's INSERT statements, rewritten once onto ml-metadata's table: the statement
+    to run and how to turn its parameters into the new one's."""
+
+    def __init__(self, table: str, ignore: bool, columns: str | None):
+        cols = [f"{table[:-len('_property')]}_id", *_PROP_COLUMNS] if columns is None else _names(columns)
+        self.table, self.cols = table, cols
+        self.base_type = cols.index("base_type") if table == "type" and "base_type" in cols else None
+        self.kind = cols.index("kind") if table == "type" else None
+        self.prop = table.endswith("_property") and table != "type_property"
+        dropped = {"base_type"} if table == "type" else {"position"} if table == "event_path" else set()
+        if self.prop:
+            dropped.add("struct_value")
+            self.string, self.struct, self.proto = (cols.index(c) if c in cols else None
+                                                    for c in ("string_value", "struct_value", "proto_value"))
+        self.keep = [i for i, c in enumerate(cols) if c not in dropped]
+        self.refs = [(i, _REFERENCES[c], c) for i, c in enumerate(cols) if c in _REFERENCES] if table in _CHECKED else []
+        # one query answering for every reference of the row: which of them are missing
+        self.check_sql = "SELECT " + ", ".join(f"EXISTS (SELECT 1 FROM main.{t} WHERE id = ?)" for _, t, _ in self.refs)
+        names = ", ".join(_COLUMNS.get(cols[i], cols[i]) for i in self.keep)
+        self.sql = (f"INSERT {'OR IGNORE ' if ignore else ''}INTO main.{_TABLES[table]}({names}) "
+                    f"VALUES ({', '.join('?' * len(self.keep))})")
+
+    def row(self, params) -> list:
+        p = list(params)
+        if self.prop:
+            if self.string is not None or self.struct is not None:
+                struct = p[self.struct] if self.struct is not None else None
+                if struct is not None:
+                    p[self.string] = stored_string(p[self.string] if self.string is not None else None, struct)
+            if self.proto is not None and p[self.proto] is not None:
+                p[self.proto] = stored_proto(p[self.proto])
+        return [p[i] for i in self.keep]
+
+
 class _Writer:
     """A connection that answers reads itself and rewrites knit's writes onto ml-metadata's tables."""
 
     def __init__(self, raw: sqlite3.Connection):
         self._raw = raw
+        self._plans: dict[str, _Insert | None] = {}
 
     def __getattr__(self, name):
         return getattr(self._raw, name)
+
+    def _plan(self, sql: str) -> _Insert | None:
+        if sql in self._plans:
+            return self._plans[sql]
+        m = _INSERT.match(sql.strip())
+        plan = _Insert(m.group(2).lower(), bool(m.group(1)), m.group(3)) if m else None
+        self._plans[sql] = plan
+        return plan
 
     def execute(self, sql: str, params=()):
         head = sql.lstrip()[:6].upper()
         if head not in ("INSERT", "UPDATE", "DELETE"):
             return self._raw.execute(sql, params)
+        plan = self._plan(sql) if head == "INSERT" else None
+        if plan is not None:
+            return self._insert(plan, params)
         text = sql.strip()
-        m = _INSERT.match(text)
-        if m:
-            return self._insert(m.group(2).lower(), bool(m.group(1)), m.group(3), list(params))
         m = _UPDATE.match(text)
         if m:
             sets = [part.split("=")[0].strip() for part in m.group(2).split(",")]
@@ -191,40 +240,29 @@ class _Writer:
         raise errors.UnimplementedError(f"knit cannot yet write this to an ml-metadata store: {text[:80]}")
 
     def executemany(self, sql: str, seq):
-        if sql.lstrip()[:6].upper() not in ("INSERT", "UPDATE", "DELETE"):
+        head = sql.lstrip()[:6].upper()
+        if head not in ("INSERT", "UPDATE", "DELETE"):
             return self._raw.executemany(sql, seq)
+        plan = self._plan(sql) if head == "INSERT" else None
+        if plan is not None and not plan.refs and plan.base_type is None:
+            cur = self._raw.executemany(plan.sql, [plan.row(params) for params in seq])
+            return _Done(None, cur.rowcount)
         n = 0
         for params in seq:
             n += self.execute(sql, params).rowcount
         return _Done(None, n)
 
-    def _check_references(self, row: dict) -> None:
-        for col, table in _REFERENCES.items():
-            if row.get(col) is not None and self._raw.execute(
-                    f"SELECT 1 FROM main.{table} WHERE id = ?", (row[col],)).fetchone() is None:
-                raise sqlite3.IntegrityError(f"FOREIGN KEY constraint failed ({col} {row[col]})")
-
-    def _insert(self, table: str, ignore: bool, columns: str | None, params: list):
-        if columns is None:  # a property row, all columns in order
-            cols = [f"{table[:-len('_property')]}_id", *_PROP_COLUMNS]
-        else:
-            cols = _names(columns)
-        row = dict(zip(cols, params))
-        base_type = row.pop("base_type", None) if table == "type" else None
-        if table.endswith("_property") and table != "type_property":
-            row["string_value"] = stored_string(row.get("string_value"), row.pop("struct_value", None))
-            row["proto_value"] = stored_proto(row.get("proto_value"))
-        if table == "event_path":
-            row.pop("position", None)  # ml-metadata keeps the steps in insertion order
-        if table != "type":
-            self._check_references(row)
-        names = ", ".join(_COLUMNS.get(c, c) for c in row)
-        cur = self._raw.execute(
-            f"INSERT {'OR IGNORE ' if ignore else ''}INTO main.{_TABLES[table]}({names}) "
-            f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    def _insert(self, plan: _Insert, params):
+        if plan.refs:
+            found = self._raw.execute(plan.check_sql, [params[i] for i, _, _ in plan.refs]).fetchone()
+            for (i, _, col), there in zip(plan.refs, found):
+                if not there and params[i] is not None:
+                    raise sqlite3.IntegrityError(f"FOREIGN KEY constraint failed ({col} {params[i]})")
+        cur = self._raw.execute(plan.sql, plan.row(params))
         new_id = cur.lastrowid
-        if base_type:
-            self._set_base_type(inserted_id(cur), row["kind"], base_type)
+        if plan.base_type is not None and params[plan.base_type]:
+            assert plan.kind is not None
+            self._set_base_type(inserted_id(cur), params[plan.kind], params[plan.base_type])
         return _Done(new_id, cur.rowcount)
 
     def _update(self, table: str, sets: list[str], params: list):

@@ -11,7 +11,8 @@ looks an unqualified name up in `temp` before `main`). The views translate:
   them, and a type's link to one of them (`ParentType`) becomes its `base_type`;
 - a struct value (`string_value` "mlmd-struct::" + base64 of a protobuf Struct) becomes knit's JSON;
   a proto value (base64 of a protobuf Any) becomes the Any's bytes;
-- an event path's steps keep the order ml-metadata wrote them in (EventPath rows by rowid).
+- an event path's steps keep the order ml-metadata wrote them in (EventPath rows by rowid, which the
+  view gives as `position`).
 
 Writes (opened read-write) go the other way: `_Writer` rewrites each of MetadataStore's
 INSERT/UPDATE/DELETE statements onto ml-metadata's table, with the same translations.
@@ -109,8 +110,10 @@ VIEWS = [
     _props("execution", "execution_id"),
     _props("context", "context_id"),
     "CREATE TEMP VIEW event AS SELECT id, artifact_id, execution_id, type, milliseconds_since_epoch FROM main.Event",
-    """CREATE TEMP VIEW event_path AS SELECT event_id,
-        row_number() OVER (PARTITION BY event_id ORDER BY rowid) - 1 AS position, is_index_step, step_index, step_key
+    # `position` orders an event's steps (ml-metadata keeps them in row order); it is the row's rowid, not a
+    # 0-based count, so the view stays a plain projection SQLite folds into each query (a window function
+    # would make it read the whole table every time)
+    """CREATE TEMP VIEW event_path AS SELECT event_id, rowid AS position, is_index_step, step_index, step_key
         FROM main.EventPath""",
     "CREATE TEMP VIEW attribution AS SELECT id, context_id, artifact_id FROM main.Attribution",
     "CREATE TEMP VIEW association AS SELECT id, context_id, execution_id FROM main.Association",

@@ -1,4 +1,4 @@
-"""`knitctl data`: push, find, show, pull, tag, lineage."""
+"""`knitctl data`: push, find, show, pull, tag, lineage, compare."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .. import data as data_api
 from ..errors import UsageError
 from . import oneliners
 from .common import OutputOpt, open_session, transfer_progress
+from .compare import CompareFormat
 from .graphs import GraphFormat, parse_depth, print_graph
 from .output import Format, emit, human_size
 
@@ -115,3 +116,26 @@ def lineage(
         kid = data_api.resolve_id(s, knit_id)
         g = lineage_api.walk(s, "data", kid, up=upstream or both, down=downstream or both, depth=depth)
     print_graph(g.to_dict(), output)
+
+
+_COMPARE_EXAMPLES = ("Examples:\n\n\b\n  knitctl data compare -t type:metrics --sort -accuracy\n"
+                     "  knitctl data compare 9dba68b5 c41f0e2a -o csv > results.csv\n"
+                     "  knitctl data compare -t project:demo -t type:metrics --files 'eval/*.json' -o json")
+
+
+@app.command("compare", epilog=_COMPARE_EXAMPLES)
+def compare(
+    knit_ids: list[str] = typer.Argument(None, metavar="ID", help="Data ids to compare (unique prefixes are enough); or use -t."),
+    tag: list[str] = typer.Option([], "-t", "--tag", help="Compare the committed data carrying this tag (repeatable; all must match)."),
+    files: list[str] = typer.Option([], "--files", metavar="GLOB", help="Which files hold metrics and parameters (repeatable; default: *.json *.yaml *.yml *.csv at any depth)."),
+    sort: str | None = typer.Option(None, "--sort", metavar="COLUMN", help="Order the rows by this column (-NAME: highest first)."),
+    desc: bool = typer.Option(False, "--desc", help="With --sort: highest first."),
+    output: CompareFormat | None = typer.Option(None, "-o", "--output", help="table, json or csv (default: table on a terminal, tab-separated when piped)"),
+):
+    """Compare data side by side: the inputs and parameters that vary upstream, then their metrics.
+
+    Reads the JSON and YAML key-values (flattened: a.b) and one-row CSVs in each datum, and in the
+    data upstream that differ between them (their tags too)."""
+    from . import compare as compare_cli
+
+    compare_cli.run(knit_ids or [], tag, files, sort, desc, output)

@@ -9,7 +9,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from knitctl import runstate
+from knitctl import reuse, runstate
 from knitctl.catalog import runs as run_rows
 from knitctl.catalog import scheduler
 from knitctl.errors import Conflict
@@ -36,6 +36,7 @@ class Worker:
     thread: threading.Thread | None = None
     executor: Executor | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    reusing: bool = False              # claimed to end from a done run's outputs (knitctl.reuse): takes no slot
 
 
 def build_job(session: Session, run_id: str) -> Job:
@@ -111,6 +112,8 @@ def run_worker(home, executor: Executor, w: Worker, *, attach: Handle | None = N
 
 def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None) -> None:
     run_id = w.run_id
+    if attach is None and reuse.reuse_run(session, run_id) is not None:
+        return  # ended done from a done run's outputs (a plan with cache on): nothing executes
     job = build_job(session, run_id)
     logpath = session.home.run_log(run_id)
     if attach is None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import ids, runstate, times
 from . import tags as tagrules
+from .catalog import marks as mark_rows
 from .catalog import data as q
 from .catalog import now_ms, records
 from .errors import KnitError, UsageError
@@ -35,12 +36,14 @@ class Datum:
     size: int | None
     file_count: int | None
     source: str | None
+    bad_roots: list[str] = field(default_factory=list)    # the roots whose bad mark it carries (knitctl.marks)
+    marks: list[dict] = field(default_factory=list)       # show: each mark's root, reason and time
     downstream: list[dict] = field(default_factory=list)
     nominations: list[dict] = field(default_factory=list)
 
     @property
     def system_tags(self) -> list[Tag]:
-        return tagrules.system_tags(self.knit_id, self.timestamp_ms, self.status)
+        return tagrules.system_tags(self.knit_id, self.timestamp_ms, self.status, self.bad_roots)
 
     @property
     def all_tags(self) -> list[Tag]:
@@ -59,6 +62,8 @@ class Datum:
         }
         if self.source:
             d["source"] = self.source
+        if self.marks:
+            d["marked_bad"] = self.marks
         if self.downstream:
             d["downstream"] = self.downstream
         if self.nominations:
@@ -172,6 +177,7 @@ def ingested(session: Session, ingest_key: str) -> str | None:
     """The datum an identical watched-folder item already became, if any."""
     return q.with_custom_string(session.catalog.conn, INGEST_PROPERTY, ingest_key)
 
+    bad = mark_rows.roots_of(session.catalog.conn, [r["knit_id"] for r in rows])
 
 # -- reading -------------------------------------------------------------------
 
@@ -184,6 +190,7 @@ def _from_rows(session: Session, rows) -> list[Datum]:
             tags=sorted(Tag(k, v) for k, v in tags[r["knit_id"]]),
             status=data_status(r["run_status"]),
             timestamp_ms=r["finished_ms"] if r["run_status"] in runstate.FINISHED else None,
+            bad_roots=bad.get(r["knit_id"], []),
             run_id=r["run_id"],
             plan_id=r["plan_id"],
             output_path=r["output_path"],
@@ -206,6 +213,8 @@ def get(session: Session, text: str) -> Datum:
     return _from_rows(session, q.by_id(session.catalog.conn, knit_id))[0]
 
 
+        d.marks = [{"root": r, "reason": why, "marked": tagrules.format_time(at)}
+                   for r, why, at in mark_rows.marks_of(conn, d.knit_id)]
 def show(session: Session, text: str) -> Datum:
     """A datum with its downstream runs and the plan inputs it is nominated for."""
     with session.catalog.read() as conn:
@@ -214,6 +223,7 @@ def show(session: Session, text: str) -> Datum:
             {"run_id": r[0], "plan_id": r[1], "path": r[2], "status": r[3]} for r in q.downstream(conn, d.knit_id)
         ]
         d.nominations = nominations_of(conn, d.knit_id)
+    marked: str = "both",
     return d
 
 
@@ -226,12 +236,13 @@ def find(
     duration: str | None = None,
 ) -> list[Datum]:
     """Data carrying every given tag (system tags included), oldest first."""
-    f = _filter(tags, transient, since, duration)
+    f = _filter(tags, transient, since, duration, marked)
     with session.catalog.read() as conn:
         return _from_rows(session, q.find(conn, f))
 
 
-def _filter(tags: Iterable[str], transient: str, since: str | None, duration: str | None) -> q.DataFilter:
+def _filter(tags: Iterable[str], transient: str, since: str | None, duration: str | None,
+            marked: str = "both") -> q.DataFilter:
     """find's filters, checked; raises UsageError on a bad one."""
     wanted = tagrules.parse_many(tags, where="--tag", user=False)
     transient = {"true": "yes", "false": "no"}.get(transient, transient)  # Knitfab's spelling
@@ -240,6 +251,15 @@ def _filter(tags: Iterable[str], transient: str, since: str | None, duration: st
     f = q.DataFilter()
     for t in wanted:
         if t.key == tagrules.KEY_ID:
+        elif t.key == tagrules.KEY_BAD:
+            if t.value == tagrules.BAD_ANY:
+                marked = "yes"
+            else:
+                f.bad_roots.append(t.value)
+    marked = {"true": "yes", "false": "no"}.get(marked, marked)
+    if marked not in ("yes", "no", "both"):
+        raise UsageError(f"--marked: {marked!r} is not one of yes, no, both")
+    f.marked = {"yes": True, "no": False}.get(marked)
             f.knit_ids.append(t.value)
         elif t.key == tagrules.KEY_TIMESTAMP:
             f.done_at_ms.append(tagrules.parse_time(t.value, where="--tag knit#timestamp"))
@@ -251,9 +271,10 @@ def _filter(tags: Iterable[str], transient: str, since: str | None, duration: st
             else:
                 raise UsageError(f"--tag: {t} is not a system tag; knit#transient is 'processing' or 'failed'")
             f.run_statuses = [s for s in statuses if f.run_statuses is None or s in f.run_statuses]
+    marked: str = "both",
             transient = "both"
         elif t.reserved:
-            raise UsageError(f"--tag: {t} is not a system tag; system keys are knit#id, knit#timestamp, knit#transient")
+            raise UsageError(f"--tag: {t} is not a system tag; system keys are knit#id, knit#timestamp, knit#transient, knit#bad")
         else:
             f.user_tags.append((t.key, t.value))
     f.done = {"no": True, "yes": False}.get(transient)
@@ -274,22 +295,25 @@ def listing(
     user_tags: str = LISTING_TEXT,
 ) -> list[tuple]:
     """find's data as tuples (knit_id, run status, finished_ms, run_id, plan_id, output_path, digest, size,
-    file_count, source, user tags as `user_tags` aggregates them): no objects for a listing that only prints."""
-    f = _filter(tags, transient, since, duration)
+    file_count, source, bad-mark roots space-separated or None, user tags as `user_tags` aggregates them):
+    no objects for a listing that only prints."""
+    f = _filter(tags, transient, since, duration, marked)
     with session.catalog.read() as conn:
         return q.listing(conn, f, user_tags)
 
 
-def system_tags_text(run_status: str, finished_ms: int | None) -> list[str]:
-    """A datum's system tags but knit#id, as strings, in `Datum.all_tags` order (from its run's status)."""
+def system_tags_text(run_status: str, finished_ms: int | None, bad_roots: str | None = None) -> list[str]:
+    """A datum's system tags but knit#id, as strings, in `Datum.all_tags` order (from its run's status and
+    the space-separated roots of its bad marks)."""
+    bad = [f"{tagrules.KEY_BAD}:{r}" for r in sorted(bad_roots.split())] if bad_roots else []
     if run_status == "done":
-        return [] if finished_ms is None else [f"{tagrules.KEY_TIMESTAMP}:{tagrules.format_time(finished_ms)}"]
+        return ([] if finished_ms is None else [f"{tagrules.KEY_TIMESTAMP}:{tagrules.format_time(finished_ms)}"]) + bad
     if run_status in ("failed", "invalidated"):
         out = [f"{tagrules.KEY_TRANSIENT}:{tagrules.TRANSIENT_FAILED}"]
         if finished_ms is not None and run_status == "failed":
             out.append(f"{tagrules.KEY_TIMESTAMP}:{tagrules.format_time(finished_ms)}")
-        return out
-    return [f"{tagrules.KEY_TRANSIENT}:{tagrules.TRANSIENT_PROCESSING}"]
+        return out + bad
+    return [f"{tagrules.KEY_TRANSIENT}:{tagrules.TRANSIENT_PROCESSING}"] + bad
 
 
 def ensure_digest(session: Session, knit_id: str) -> str | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 from . import data as data_api
+from . import reuse
 from . import runs as runs_api
+from .catalog import marks as mark_rows
 from .catalog import lineage as lineage_rows
 from .catalog import plans as plan_rows
 from .catalog.records import UPLOAD_PLAN
@@ -27,6 +29,13 @@ def explain_data(session: Session, text: str) -> dict:
         if d.status != "done":
             out["not_nominated"] = (
                 f"its producing run {d.run_id} is not done yet" if d.status == "processing"
+        marks = mark_rows.marks_of(conn, d.knit_id)
+        if marks and d.status == "done":
+            out["marked_bad"] = [{"root": r, "reason": why} for r, why, _ in marks]
+            out["not_nominated"] = (
+                "it is marked bad (" + "; ".join(f"knit#bad:{r}: {why}" for r, why, _ in marks) + "): only plan inputs "
+                f"asking for knit#bad take it; `knitctl data unmark {marks[0][0]}` nominates it again"
+            )
                 else f"its producing run {d.run_id} failed; failed outputs feed nothing (retry the run to try again)"
             )
         fitted = set(fitted_inputs(conn, d.knit_id))
@@ -39,7 +48,7 @@ def explain_data(session: Session, text: str) -> dict:
                 if (p.plan_id, m.path) in fitted:
                     entry["runs_with_it"] = (p.plan_id, m.path) in ran
                     out["fits"].append(entry)
-                elif not lacking and d.status != "done":
+                elif not lacking and (d.status != "done" or marks):
                     entry["lacks"] = []
                     entry["why"] = out["not_nominated"]
                     out["near_misses"].append(entry)
@@ -101,6 +110,10 @@ def explain_run(session: Session, text: str) -> dict:
     d["why"] = [
         {"path": i["path"], "knit_id": i["knit_id"], "matched_tags": need.get(i["path"], [])} for i in run.inputs
     ]
+    with session.catalog.read() as conn:
+        cache = reuse.explain(conn, run.run_id)  # what reuse did for it, or will do (knitctl.reuse)
+    if cache and (cache["plan_cache"] or cache["reused_run"] or cache["reused_by"]):
+        d["cache"] = cache
     return d
 
 

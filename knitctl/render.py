@@ -29,6 +29,8 @@ def to_dot(graph: dict, name: str = "lineage") -> str:
     lines = [f"digraph {name} {{", "  rankdir=LR;"]
     root = graph.get("root")
     for n in graph["nodes"]:
+        if n.get("bad"):  # marked bad (knitctl.marks)
+            extra += ', style=filled, fillcolor="#f8d0d0", color="#c00000"'
         extra = ", penwidth=2" if root and root["kind"] == n["kind"] and root["id"] == n["id"] else ""
         lines.append(f"  {_node_name(n['kind'], n['id'])} [shape={shapes.get(n['kind'], 'box')}, label={_q(_label(n['kind'], n['id'], n))}{extra}];")
     for e in graph["edges"]:
@@ -46,6 +48,8 @@ def _mq(s: str) -> str:
 def to_mermaid(graph: dict) -> str:
     open_close = {"data": ("[", "]"), "run": ("([", "])"), "plan": ("[[", "]]")}
     lines = ["flowchart LR"]
+        if n.get("bad"):
+            lines.append(f"  style {_node_name(n['kind'], n['id'])} fill:#f8d0d0,stroke:#c00000")
     for n in graph["nodes"]:
         o, c = open_close.get(n["kind"], ("[", "]"))
         lines.append(f"  {_node_name(n['kind'], n['id'])}{o}{_mq(_label(n['kind'], n['id'], n))}{c}")
@@ -96,7 +100,8 @@ def to_tree(graph: dict) -> str:
 def _one_line(node, attrs: dict) -> str:
     kind, node_id = node
     if kind == "data":
-        return f"data {node_id} " + " ".join(t for t in attrs.get("tags", []) if not t.startswith("knit#timestamp"))
+        mark = "BAD " if attrs.get("bad") else ""
+        return f"data {node_id} {mark}" + " ".join(t for t in attrs.get("tags", []) if not t.startswith("knit#timestamp"))
     if kind == "run":
         plan = attrs.get("plan_id", "")
         what = "upload" if plan == "knit#uploaded" else f"plan {plan} ({attrs.get('image') or ''})"

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import ids, runstate, times
+from . import ids, reuse, runstate, times
 from . import tags as tagrules
 from .catalog import plans as plan_rows
 from .catalog import records
@@ -36,6 +36,7 @@ class Run:
     started_ms: int | None
     finished_ms: int | None
     history: list[dict] = field(default_factory=list)
+    reused_run: str | None = None      # cached: the run whose outputs it reused (knitctl.reuse)
 
     @property
     def duration_ms(self) -> int | None:
@@ -58,6 +59,8 @@ class Run:
             "started": fmt(self.started_ms),
             "finished": fmt(self.finished_ms),
         }
+        if self.reused_run:
+            d["reused_run"] = self.reused_run
         if self.history:
             d["history"] = self.history
         return d
@@ -72,12 +75,14 @@ def _load(conn: sqlite3.Connection, rows) -> list[Run]:
     if not rows:
         return []
     ins, outs = q.inputs_and_outputs(conn, [r["run_id"] for r in rows])
+    cached = reuse.reused(conn, [r["run_id"] for r in rows])
     return [
         Run(
             run_id=r["run_id"], plan_id=r["plan_id"], image=r["image"], status=r["status"],
             inputs=ins[r["run_id"]], outputs=outs[r["run_id"]], context=r["context"],
             exit_code=r["exit_code"], message=r["message"], created_ms=r["created_ms"],
             updated_ms=r["updated_ms"], started_ms=r["started_ms"], finished_ms=r["finished_ms"],
+            reused_run=cached.get(r["run_id"]),
         )
         for r in rows
     ]
@@ -122,16 +127,19 @@ def _filter(session: Session, conn: sqlite3.Connection, plans: Iterable[str], in
     from .plans import registry
 
     statuses = list(statuses)
+    cached = reuse.CACHED_LABEL in statuses  # done runs that reused an earlier run's outputs
+    statuses = [s for s in statuses if s != reuse.CACHED_LABEL]
     for s in statuses:
         if s not in runstate.STATUSES:
-            raise UsageError(f"--status: {s!r} is not a run status; one of {', '.join(runstate.STATUSES)}")
+            raise UsageError(f"--status: {s!r} is not a run status; one of {', '.join(runstate.STATUSES)} "
+                             f"(or {reuse.CACHED_LABEL}: done runs that reused an earlier run's outputs)")
     start, end = times.window(since, duration)
     return q.RunFilter(
         plan_ids=[registry.resolve_id(session, p) for p in plans],
         input_ids=[data_api.resolve_id(session, d) for d in inputs],
         output_ids=[data_api.resolve_id(session, d) for d in outputs],
         statuses=statuses, contexts=list(contexts), created_from_ms=start, created_before_ms=end,
-        include_uploads=include_uploads, limit=limit,
+        include_uploads=include_uploads, limit=limit, cached=cached,
     )
 
 
@@ -204,6 +212,7 @@ def retry(session: Session, text: str) -> Run:
             )
         gone = q.discard_outputs(conn, run_id)
         runstate.reset(conn, run_id, note="retry requested")
+        reuse.on_retry(conn, run_id)  # a retry executes, even on a plan with cache on
         PlanRuns(conn, row[0]).add_outputs(conn, run_id)
         if not plan_rows.is_active(conn, row[0]):
             runstate.move(conn, run_id, "deactivated", note="plan is inactive")

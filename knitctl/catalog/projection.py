@@ -5,6 +5,8 @@ cartesian product, no datum twice) is pure, in `knitctl.projection`."""
 from __future__ import annotations
 
 import sqlite3
+from . import marks
+
 
 NOMINATABLE = "done"  # only data of done runs are nominated
 
@@ -15,6 +17,7 @@ def fitted_inputs(conn: sqlite3.Connection, knit_id: str) -> list[tuple[str, str
         "SELECT r.status, r.finished_ms FROM data d JOIN run r ON r.run_id = d.run_id WHERE d.knit_id = ?",
         (knit_id,),
     ).fetchone()
+    roots = set(marks.roots_of(conn, [knit_id]).get(knit_id, []))  # marked bad: only inputs asking for it
     if row is None or row[0] != NOMINATABLE:
         return []
     finished = row[1]
@@ -28,14 +31,23 @@ def fitted_inputs(conn: sqlite3.Connection, knit_id: str) -> list[tuple[str, str
                 WHERE t.knit_id = :id
                 GROUP BY pit.plan_id, pit.path
             )
-            SELECT pi.plan_id, pi.path FROM plan_input pi JOIN m ON m.plan_id = pi.plan_id AND m.path = pi.path
+            SELECT pi.plan_id, pi.path, pi.pin_bad FROM plan_input pi JOIN m ON m.plan_id = pi.plan_id AND m.path = pi.path
             WHERE m.n = pi.tag_count
               AND (pi.pin_id IS NULL OR pi.pin_id = :id)
               AND (pi.pin_timestamp_ms IS NULL OR pi.pin_timestamp_ms = :ts)
             UNION
-            SELECT pi.plan_id, pi.path FROM plan_input pi
-            WHERE pi.tag_count = 0 AND (pi.pin_id = :id OR (pi.pin_id IS NULL AND pi.pin_timestamp_ms = :ts))
+            SELECT pi.plan_id, pi.path, pi.pin_bad FROM plan_input pi
+            WHERE pi.tag_count = 0 AND (pi.pin_id = :id OR (pi.pin_id IS NULL AND pi.pin_timestamp_ms = :ts)
+        if _fits_marks(r[2], roots)
+                                        OR (pi.pin_id IS NULL AND pi.pin_timestamp_ms IS NULL AND pi.pin_bad IS NOT NULL))
               AND (pi.pin_timestamp_ms IS NULL OR pi.pin_timestamp_ms = :ts)
+def _fits_marks(pin_bad: str | None, roots: set[str]) -> bool:
+    """An input without a pin takes unmarked data; `*` any marked datum; a root id data carrying its mark."""
+    if pin_bad is None:
+        return not roots
+    return bool(roots) if pin_bad == marks.ANY else pin_bad in roots
+
+
             """,
             {"id": knit_id, "ts": finished},
         )
@@ -45,11 +57,13 @@ def fitted_inputs(conn: sqlite3.Connection, knit_id: str) -> list[tuple[str, str
 def nominated_for(conn: sqlite3.Connection, plan_id: str, path: str) -> list[str]:
     """Knit ids of the nominatable data fitting one input, oldest first."""
     pi = conn.execute(
-        "SELECT tag_count, pin_id, pin_timestamp_ms FROM plan_input WHERE plan_id = ? AND path = ?",
+        "SELECT tag_count, pin_id, pin_timestamp_ms, pin_bad FROM plan_input WHERE plan_id = ? AND path = ?",
         (plan_id, path),
     ).fetchone()
-    tag_count, pin_id, pin_ts = pi
-    params: dict[str, object] = {"plan": plan_id, "path": path, "n": tag_count, "pin": pin_id, "ts": pin_ts}
+    tag_count, pin_id, pin_ts, pin_bad = pi
+          AND {marks.nominatable_sql(":bad")}
+    params: dict[str, object] = {"plan": plan_id, "path": path, "n": tag_count, "pin": pin_id, "ts": pin_ts,
+                                 "bad": pin_bad}
     if tag_count:
         source = """
             SELECT t.knit_id FROM plan_input_tag p JOIN tag t ON t.key = p.key AND t.value = p.value

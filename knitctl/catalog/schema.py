@@ -294,6 +294,37 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS hook_delivery_due ON hook_delivery(next_ms) WHERE delivered_ms IS NULL AND given_up_ms IS NULL;
     CREATE INDEX IF NOT EXISTS hook_delivery_run ON hook_delivery(run_id);
+    # data marked bad (knitctl.marks): a person marks a root datum with a reason (bad_root); it and every datum
+    # derived from it carry the mark (bad_data, the system tag knit#bad:<root>) and are not nominated unless a
+    # plan input asks for them (plan_input.pin_bad: a root id, or '*' for any mark)
+    """
+    CREATE TABLE IF NOT EXISTS bad_root (
+        root_id TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        marked_ms INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS bad_data (
+        knit_id TEXT NOT NULL,
+        root_id TEXT NOT NULL REFERENCES bad_root(root_id) ON DELETE CASCADE,
+        PRIMARY KEY (knit_id, root_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS bad_data_root ON bad_data(root_id);
+    ALTER TABLE plan_input ADD COLUMN pin_bad TEXT;
+    """,
+    """,
+    # reuse (knitctl.reuse): a plan with `cache` on (plan.cache, mutable) reuses a done run's outputs for a new run
+    # whose inputs have the same content; run_cache keys runs by their inputs' digests (input_key) and names the
+    # run a cached run's outputs came from (reused_run); `execute` makes a retried run execute for real
+    """
+    ALTER TABLE plan ADD COLUMN cache INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE IF NOT EXISTS run_cache (
+        run_id TEXT PRIMARY KEY REFERENCES run(run_id) ON DELETE CASCADE,
+        plan_id TEXT NOT NULL,
+        input_key TEXT NOT NULL,             -- sha256 over the sorted 'path=digest' lines of its inputs
+        reused_run TEXT,                     -- the done run whose outputs it reused (NULL: it executed)
+        execute INTEGER NOT NULL DEFAULT 0   -- 1: retried, so it executes even when a cached result exists
+    );
+    CREATE INDEX IF NOT EXISTS run_cache_key ON run_cache(plan_id, input_key);
     """,
 ]
 

@@ -37,10 +37,11 @@ def find(
     transient: str = typer.Option("no", "--transient", help="yes (or true): only unfinished or failed data; no (or false, the default): only committed; both."),
     since: str | None = typer.Option(None, "--since", help="Only data committed at or after this RFC 3339 time."),
     duration: str | None = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h, 1d)."),
+    marked: str = typer.Option("both", "--marked", help="yes: only data marked bad (knit#bad:ROOT tags); no: only unmarked; both (the default, marks shown as tags)."),
     output: Format | None = OutputOpt,
 ):
     """List data by tags."""
-    oneliners.data_find(tag=tag, transient=transient, since=since, duration=duration, output=output)
+    oneliners.data_find(tag=tag, transient=transient, since=since, duration=duration, output=output, marked=marked)
 
 
 @app.command("show")
@@ -61,6 +62,9 @@ def show(knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is e
     ]
     if d.get("source"):
         rows.append(("source", d["source"]))
+    if d.get("marked_bad"):
+        rows.append(("marked bad", "\n".join(
+            f'{"itself" if m["root"] == d["knit_id"] else "from " + m["root"]}: {m["reason"]} ({m["marked"]})' for m in d["marked_bad"])))
     rows.append(("downstream", "\n".join(f'run {x["run_id"]} of plan {x["plan_id"]} at {x["path"]} ({x["status"]})' for x in d.get("downstream", [])) or "-"))
     rows.append(("nominated", "\n".join(f'plan {x["plan_id"]} input {x["path"]}' for x in d.get("nominations", [])) or "-"))
     emit([{"field": k, "value": v} for k, v in rows], output, [("field", lambda r: r["field"]), ("value", lambda r: r["value"])])
@@ -113,6 +117,39 @@ def lineage(
     depth = parse_depth(numbers)
     both = not upstream and not downstream
     with open_session() as s:
+@app.command("mark-bad")
+def mark_bad(
+    knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough): the root of what is bad."),
+    reason: str = typer.Option(..., "--reason", help="Why the data are bad (kept with the mark, shown by data show)."),
+    output: Format | None = OutputOpt,
+):
+    """Mark a datum and everything derived from it bad: tagged knit#bad:ID, not nominated for new runs."""
+    from .. import marks
+    from .output import message
+
+    with open_session() as s:
+        r = marks.mark_bad(s, knit_id, reason)
+    message(f"marked {r.root} and {len(r.data) - 1} datum(s) derived from it bad (knit#bad:{r.root})")
+    emit([{"knit_id": k, "root": r.root} for k in r.data], output,
+         [("id", lambda x: x["knit_id"]), ("mark", lambda x: f'knit#bad:{x["root"]}')])
+
+
+@app.command("unmark")
+def unmark(
+    knit_id: str = typer.Argument(..., help="Root datum id given to mark-bad (a unique prefix is enough)."),
+    output: Format | None = OutputOpt,
+):
+    """Remove a bad mark from its root and everything derived from it; they are nominated again (what already ran does not run again)."""
+    from .. import marks
+    from .output import message
+
+    with open_session() as s:
+        r = marks.unmark(s, knit_id)
+    message(f"unmarked {r.root} and what derives from it ({len(r.data)} datum(s) clean again); "
+            f"{len(r.new_runs)} new run(s)")
+    emit([{"run_id": x} for x in r.new_runs], output, [("new run", lambda x: x["run_id"])])
+
+
         kid = data_api.resolve_id(s, knit_id)
         g = lineage_api.walk(s, "data", kid, up=upstream or both, down=downstream or both, depth=depth)
     print_graph(g.to_dict(), output)

@@ -25,7 +25,7 @@ def find(
     plan: list[str] = typer.Option([], "-p", "--plan", "--planid", help="Only runs of this plan (repeatable)."),
     input_: list[str] = typer.Option([], "-i", "--input", "--in-knitid", help="Only runs taking this datum as input."),
     output_datum: list[str] = typer.Option([], "-O", "--output-data", "--out-knitid", help="Only the run that made this datum."),
-    status: list[str] = typer.Option([], "-s", "--status", help="Only runs in this status (repeatable); invalidated runs show only when asked."),
+    status: list[str] = typer.Option([], "-s", "--status", help="Only runs in this status (repeatable); invalidated runs show only when asked; `cached`: done runs that reused an earlier run's outputs."),
     since: str | None = typer.Option(None, "--since", help="Only runs created at or after this RFC 3339 time."),
     duration: str | None = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h)."),
     context: list[str] = typer.Option([], "--context", "-c", help="Only runs made for this context (repeatable)."),
@@ -62,6 +62,9 @@ def _show(run_id: str, output: Format | None) -> None:
         emit([d], output, [], single=True)
         return
     rows = [("id", d["run_id"]), ("plan", d["plan_id"]), ("image", d["image"] or "-"), ("status", d["status"])]
+    if d.get("reused_run"):  # a cached run (knitctl.reuse)
+        rows[-1] = ("status", f'{d["status"]} (cached)')
+        rows.append(("reused", f'the outputs of run {d["reused_run"]} (same plan, inputs of the same content); it did not execute'))
     rows += [(f'input {i["path"]}', i["knit_id"]) for i in d["inputs"]]
     rows += [(f'output {o["path"]}', o["knit_id"]) for o in d["outputs"]]
     if d["exit_code"] is not None:

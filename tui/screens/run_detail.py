@@ -54,7 +54,7 @@ class RunDetailScreen(DetailScreen):
             "exit": r.exit_code, "message": r.message, "context": r.context, "created": r.created_ms,
             "started": r.started_ms, "finished": r.finished_ms, "updated": r.updated_ms, "history": r.history,
             "resources": d["resources"], "timeout": d["timeout"], "tags": d["tags"], "request": d["request"],
-            "plan_active": d["plan_active"],
+            "plan_active": d["plan_active"], "reused": r.reused_run,
         }
 
     def render_facts(self, f):
@@ -62,9 +62,15 @@ class RunDetailScreen(DetailScreen):
             return Text(f"run {self.run_id} is gone (removed from the catalog)", style="bold red")
         now = self.app.now_ms()
         live = f["status"] not in runstate.TERMINAL
-        head = [("id", Text(self.run_id, style="bold")), ("status", fmt.status(f["status"])),
+        status = fmt.status(f["status"])
+        if f.get("reused") and f["status"] == "done":  # a cached run (knitctl.reuse)
+            status.append(" (cached)", style="dim")
+        head = [("id", Text(self.run_id, style="bold")), ("status", status),
                 ("plan", "upload" if f["plan"] == UPLOAD_PLAN else f["plan"] + ("" if f["plan_active"] else " (inactive)")),
                 ("image", f["image"] or "-")]
+        if f.get("reused"):
+            head.append(("reused", Text.assemble("the outputs of run ", (f["reused"], "bold"),
+                                                 " (same plan, inputs of the same content); it did not execute")))
         if f["exit"] is not None:
             head.append(("exit code", Text(str(f["exit"]), style="green" if f["exit"] == 0 else "bold red")))
         if f["message"]:

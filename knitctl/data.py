@@ -10,8 +10,8 @@ from pathlib import Path
 
 from . import ids, runstate, times
 from . import tags as tagrules
-from .catalog import marks as mark_rows
 from .catalog import data as q
+from .catalog import marks as mark_rows
 from .catalog import now_ms, records
 from .errors import KnitError, UsageError
 from .projection import nominations_of, project_data
@@ -36,10 +36,10 @@ class Datum:
     size: int | None
     file_count: int | None
     source: str | None
-    bad_roots: list[str] = field(default_factory=list)    # the roots whose bad mark it carries (knitctl.marks)
-    marks: list[dict] = field(default_factory=list)       # show: each mark's root, reason and time
     downstream: list[dict] = field(default_factory=list)
     nominations: list[dict] = field(default_factory=list)
+    bad_roots: list[str] = field(default_factory=list)    # the roots whose bad mark it carries (knitctl.marks)
+    marks: list[dict] = field(default_factory=list)       # show: each mark's root, reason and time
 
     @property
     def system_tags(self) -> list[Tag]:
@@ -62,12 +62,12 @@ class Datum:
         }
         if self.source:
             d["source"] = self.source
-        if self.marks:
-            d["marked_bad"] = self.marks
         if self.downstream:
             d["downstream"] = self.downstream
         if self.nominations:
             d["nominations"] = self.nominations
+        if self.marks:
+            d["marked_bad"] = self.marks
         return d
 
 
@@ -177,20 +177,19 @@ def ingested(session: Session, ingest_key: str) -> str | None:
     """The datum an identical watched-folder item already became, if any."""
     return q.with_custom_string(session.catalog.conn, INGEST_PROPERTY, ingest_key)
 
-    bad = mark_rows.roots_of(session.catalog.conn, [r["knit_id"] for r in rows])
 
 # -- reading -------------------------------------------------------------------
 
 
 def _from_rows(session: Session, rows) -> list[Datum]:
     tags = q.tags_of(session.catalog.conn, [r["knit_id"] for r in rows])
+    bad = mark_rows.roots_of(session.catalog.conn, [r["knit_id"] for r in rows])
     return [
         Datum(
             knit_id=r["knit_id"],
             tags=sorted(Tag(k, v) for k, v in tags[r["knit_id"]]),
             status=data_status(r["run_status"]),
             timestamp_ms=r["finished_ms"] if r["run_status"] in runstate.FINISHED else None,
-            bad_roots=bad.get(r["knit_id"], []),
             run_id=r["run_id"],
             plan_id=r["plan_id"],
             output_path=r["output_path"],
@@ -198,6 +197,7 @@ def _from_rows(session: Session, rows) -> list[Datum]:
             size=r["size"],
             file_count=r["file_count"],
             source=r["source"],
+            bad_roots=bad.get(r["knit_id"], []),
         )
         for r in rows
     ]
@@ -213,8 +213,6 @@ def get(session: Session, text: str) -> Datum:
     return _from_rows(session, q.by_id(session.catalog.conn, knit_id))[0]
 
 
-        d.marks = [{"root": r, "reason": why, "marked": tagrules.format_time(at)}
-                   for r, why, at in mark_rows.marks_of(conn, d.knit_id)]
 def show(session: Session, text: str) -> Datum:
     """A datum with its downstream runs and the plan inputs it is nominated for."""
     with session.catalog.read() as conn:
@@ -223,7 +221,8 @@ def show(session: Session, text: str) -> Datum:
             {"run_id": r[0], "plan_id": r[1], "path": r[2], "status": r[3]} for r in q.downstream(conn, d.knit_id)
         ]
         d.nominations = nominations_of(conn, d.knit_id)
-    marked: str = "both",
+        d.marks = [{"root": r, "reason": why, "marked": tagrules.format_time(at)}
+                   for r, why, at in mark_rows.marks_of(conn, d.knit_id)]
     return d
 
 
@@ -234,6 +233,7 @@ def find(
     transient: str = "no",
     since: str | None = None,
     duration: str | None = None,
+    marked: str = "both",
 ) -> list[Datum]:
     """Data carrying every given tag (system tags included), oldest first."""
     f = _filter(tags, transient, since, duration, marked)
@@ -251,15 +251,6 @@ def _filter(tags: Iterable[str], transient: str, since: str | None, duration: st
     f = q.DataFilter()
     for t in wanted:
         if t.key == tagrules.KEY_ID:
-        elif t.key == tagrules.KEY_BAD:
-            if t.value == tagrules.BAD_ANY:
-                marked = "yes"
-            else:
-                f.bad_roots.append(t.value)
-    marked = {"true": "yes", "false": "no"}.get(marked, marked)
-    if marked not in ("yes", "no", "both"):
-        raise UsageError(f"--marked: {marked!r} is not one of yes, no, both")
-    f.marked = {"yes": True, "no": False}.get(marked)
             f.knit_ids.append(t.value)
         elif t.key == tagrules.KEY_TIMESTAMP:
             f.done_at_ms.append(tagrules.parse_time(t.value, where="--tag knit#timestamp"))
@@ -271,13 +262,21 @@ def _filter(tags: Iterable[str], transient: str, since: str | None, duration: st
             else:
                 raise UsageError(f"--tag: {t} is not a system tag; knit#transient is 'processing' or 'failed'")
             f.run_statuses = [s for s in statuses if f.run_statuses is None or s in f.run_statuses]
-    marked: str = "both",
             transient = "both"
+        elif t.key == tagrules.KEY_BAD:
+            if t.value == tagrules.BAD_ANY:
+                marked = "yes"
+            else:
+                f.bad_roots.append(t.value)
         elif t.reserved:
             raise UsageError(f"--tag: {t} is not a system tag; system keys are knit#id, knit#timestamp, knit#transient, knit#bad")
         else:
             f.user_tags.append((t.key, t.value))
     f.done = {"no": True, "yes": False}.get(transient)
+    marked = {"true": "yes", "false": "no"}.get(marked, marked)
+    if marked not in ("yes", "no", "both"):
+        raise UsageError(f"--marked: {marked!r} is not one of yes, no, both")
+    f.marked = {"yes": True, "no": False}.get(marked)
     f.finished_from_ms, f.finished_before_ms = times.window(since, duration)
     return f
 
@@ -293,6 +292,7 @@ def listing(
     since: str | None = None,
     duration: str | None = None,
     user_tags: str = LISTING_TEXT,
+    marked: str = "both",
 ) -> list[tuple]:
     """find's data as tuples (knit_id, run status, finished_ms, run_id, plan_id, output_path, digest, size,
     file_count, source, bad-mark roots space-separated or None, user tags as `user_tags` aggregates them):

@@ -7,8 +7,8 @@ import json
 from . import data as data_api
 from . import reuse
 from . import runs as runs_api
-from .catalog import marks as mark_rows
 from .catalog import lineage as lineage_rows
+from .catalog import marks as mark_rows
 from .catalog import plans as plan_rows
 from .catalog.records import UPLOAD_PLAN
 from .plans import registry
@@ -29,14 +29,14 @@ def explain_data(session: Session, text: str) -> dict:
         if d.status != "done":
             out["not_nominated"] = (
                 f"its producing run {d.run_id} is not done yet" if d.status == "processing"
+                else f"its producing run {d.run_id} failed; failed outputs feed nothing (retry the run to try again)"
+            )
         marks = mark_rows.marks_of(conn, d.knit_id)
         if marks and d.status == "done":
             out["marked_bad"] = [{"root": r, "reason": why} for r, why, _ in marks]
             out["not_nominated"] = (
                 "it is marked bad (" + "; ".join(f"knit#bad:{r}: {why}" for r, why, _ in marks) + "): only plan inputs "
                 f"asking for knit#bad take it; `knitctl data unmark {marks[0][0]}` nominates it again"
-            )
-                else f"its producing run {d.run_id} failed; failed outputs feed nothing (retry the run to try again)"
             )
         fitted = set(fitted_inputs(conn, d.knit_id))
         ran = lineage_rows.inputs_taken(conn, d.knit_id)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from . import tags as tagrules
-from .catalog import marks as mark_rows
 from .catalog import lineage as q
+from .catalog import marks as mark_rows
 from .runstate import data_status
 
 if TYPE_CHECKING:

@@ -29,9 +29,9 @@ def to_dot(graph: dict, name: str = "lineage") -> str:
     lines = [f"digraph {name} {{", "  rankdir=LR;"]
     root = graph.get("root")
     for n in graph["nodes"]:
+        extra = ", penwidth=2" if root and root["kind"] == n["kind"] and root["id"] == n["id"] else ""
         if n.get("bad"):  # marked bad (knitctl.marks)
             extra += ', style=filled, fillcolor="#f8d0d0", color="#c00000"'
-        extra = ", penwidth=2" if root and root["kind"] == n["kind"] and root["id"] == n["id"] else ""
         lines.append(f"  {_node_name(n['kind'], n['id'])} [shape={shapes.get(n['kind'], 'box')}, label={_q(_label(n['kind'], n['id'], n))}{extra}];")
     for e in graph["edges"]:
         a, b = e["from"], e["to"]
@@ -48,11 +48,11 @@ def _mq(s: str) -> str:
 def to_mermaid(graph: dict) -> str:
     open_close = {"data": ("[", "]"), "run": ("([", "])"), "plan": ("[[", "]]")}
     lines = ["flowchart LR"]
-        if n.get("bad"):
-            lines.append(f"  style {_node_name(n['kind'], n['id'])} fill:#f8d0d0,stroke:#c00000")
     for n in graph["nodes"]:
         o, c = open_close.get(n["kind"], ("[", "]"))
         lines.append(f"  {_node_name(n['kind'], n['id'])}{o}{_mq(_label(n['kind'], n['id'], n))}{c}")
+        if n.get("bad"):
+            lines.append(f"  style {_node_name(n['kind'], n['id'])} fill:#f8d0d0,stroke:#c00000")
     for e in graph["edges"]:
         a, b = e["from"], e["to"]
         lbl = f"|{_mq(e['path'])}|" if e.get("path") else ""

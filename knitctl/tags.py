@@ -19,9 +19,9 @@ from .errors import UsageError
 RESERVED_PREFIX = "knit#"
 KEY_ID = "knit#id"
 KEY_TIMESTAMP = "knit#timestamp"
+KEY_TRANSIENT = "knit#transient"
 KEY_BAD = "knit#bad"              # knit#bad:<root id>: marked bad, derived from that root (knitctl.marks)
 BAD_ANY = "*"                     # in a plan input, knit#bad:* takes data carrying any mark
-KEY_TRANSIENT = "knit#transient"
 TRANSIENT_PROCESSING = "processing"
 TRANSIENT_FAILED = "failed"
 MAX_KEY = 256
@@ -143,10 +143,10 @@ def system_tags(knit_id: str, finished_ms: int | None, status: str, bad_roots: I
     if status == "failed":
         tags.append(Tag(KEY_TRANSIENT, TRANSIENT_FAILED))
         if finished_ms is not None:
-    tags += [Tag(KEY_BAD, r) for r in sorted(bad_roots)]
             tags.append(Tag(KEY_TIMESTAMP, format_time(finished_ms)))
     elif status != "done":
         tags.append(Tag(KEY_TRANSIENT, TRANSIENT_PROCESSING))
+    tags += [Tag(KEY_BAD, r) for r in sorted(bad_roots)]
     return tags
 
 

@@ -88,13 +88,13 @@ def run_detail(session: Session, run_id: str) -> dict | None:
 
 def datum_detail(conn: sqlite3.Connection, knit_id: str) -> dict | None:
     from knitctl.runstate import data_status
+
     from knitctl.catalog import marks
 
-
-        d["marks"] = marks.marks_of(conn, knit_id)  # (root, reason, marked_ms) of each bad mark it carries
     d = browse.datum(conn, knit_id)
     if d is not None:
         d["status"] = data_status(d["run_status"])
+        d["marks"] = marks.marks_of(conn, knit_id)  # (root, reason, marked_ms) of each bad mark it carries
     return d
 
 

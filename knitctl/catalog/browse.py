@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
 
-from . import marks
 from .. import runstate
+from . import marks
 from .mlmd import EV_INPUT, EV_OUTPUT
 from .records import LOG_PATH, UPLOAD_PLAN
 from .where import IMAGE_MATCHES, Where, image_params
@@ -267,9 +267,9 @@ class DataListing(Listing):
         return where, params
 
     def _rows(self, conn, sql, params) -> list[Row]:
-        bad = marks.roots_of(conn, [r[0] for r in rows])  # marked bad: knit#bad:<root> after the user tags
         rows = conn.execute(sql, params).fetchall()
         tags = tag_texts(conn, [r[0] for r in rows])
+        bad = marks.roots_of(conn, [r[0] for r in rows])  # marked bad: knit#bad:<root> after the user tags
         return [
             Row(r[0], r[1], {
                 "knit_id": r[0], "run_id": r[2], "output_path": r[3], "size": r[4], "file_count": r[5],

@@ -27,9 +27,9 @@ _LISTING_SELECT = """
 SELECT d.knit_id, r.status, r.finished_ms, d.run_id, r.plan_id, d.output_path, d.digest, d.size,
        d.file_count, d.source, {marks}, {tags}
 FROM data d JOIN run r ON r.run_id = d.run_id
+"""
 # the roots whose bad mark a datum carries (knitctl.marks), space-separated, or NULL: a listing's column before the tags
 MARKS_TEXT = "(SELECT group_concat(root_id, ' ') FROM (SELECT root_id FROM bad_data WHERE knit_id = d.knit_id ORDER BY root_id))"
-"""
 
 
 @dataclass
@@ -40,11 +40,11 @@ class DataFilter:
     done_at_ms: list[int] = field(default_factory=list)         # knit#timestamp: finished done at this time
     run_statuses: list[str] | None = None                       # knit#transient: the producing run's status is one of
     user_tags: list[tuple[str, str]] = field(default_factory=list)  # carries every one
-    marked: bool | None = None                                  # True: marked bad only; False: unmarked only
-    bad_roots: list[str] = field(default_factory=list)          # knit#bad: carries each root's mark
     done: bool | None = None                                    # True: committed (done) only; False: not done only
     finished_from_ms: int | None = None
     finished_before_ms: int | None = None
+    marked: bool | None = None                                  # True: marked bad only; False: unmarked only
+    bad_roots: list[str] = field(default_factory=list)          # knit#bad: carries each root's mark
 
 
 def find_query(select: str, f: DataFilter) -> tuple[str, list]:
@@ -58,15 +58,15 @@ def find_query(select: str, f: DataFilter) -> tuple[str, list]:
         w.any_of("r.status", f.run_statuses)
     if f.user_tags:
         sub = " INTERSECT ".join("SELECT knit_id FROM tag WHERE key = ? AND value = ?" for _ in f.user_tags)
-    if f.marked is not None:
-        w.add(("" if f.marked else "NOT ") + "EXISTS (SELECT 1 FROM bad_data b WHERE b.knit_id = d.knit_id)")
-    for root in f.bad_roots:
-        w.add("d.knit_id IN (SELECT knit_id FROM bad_data WHERE root_id = ?)", root)
         w.add(f"d.knit_id IN ({sub})", *[x for kv in f.user_tags for x in kv])
     if f.done is True:
         w.add("r.status = 'done'")
     elif f.done is False:
         w.add("r.status != 'done'")
+    if f.marked is not None:
+        w.add(("" if f.marked else "NOT ") + "EXISTS (SELECT 1 FROM bad_data b WHERE b.knit_id = d.knit_id)")
+    for root in f.bad_roots:
+        w.add("d.knit_id IN (SELECT knit_id FROM bad_data WHERE root_id = ?)", root)
     w.window("r.finished_ms", f.finished_from_ms, f.finished_before_ms)
     return select + w.sql() + " ORDER BY r.created_ms, d.knit_id", w.params
 

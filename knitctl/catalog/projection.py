@@ -5,8 +5,8 @@ cartesian product, no datum twice) is pure, in `knitctl.projection`."""
 from __future__ import annotations
 
 import sqlite3
-from . import marks
 
+from . import marks
 
 NOMINATABLE = "done"  # only data of done runs are nominated
 
@@ -17,10 +17,10 @@ def fitted_inputs(conn: sqlite3.Connection, knit_id: str) -> list[tuple[str, str
         "SELECT r.status, r.finished_ms FROM data d JOIN run r ON r.run_id = d.run_id WHERE d.knit_id = ?",
         (knit_id,),
     ).fetchone()
-    roots = set(marks.roots_of(conn, [knit_id]).get(knit_id, []))  # marked bad: only inputs asking for it
     if row is None or row[0] != NOMINATABLE:
         return []
     finished = row[1]
+    roots = set(marks.roots_of(conn, [knit_id]).get(knit_id, []))  # marked bad: only inputs asking for it
     return [
         (r[0], r[1])
         for r in conn.execute(
@@ -38,20 +38,20 @@ def fitted_inputs(conn: sqlite3.Connection, knit_id: str) -> list[tuple[str, str
             UNION
             SELECT pi.plan_id, pi.path, pi.pin_bad FROM plan_input pi
             WHERE pi.tag_count = 0 AND (pi.pin_id = :id OR (pi.pin_id IS NULL AND pi.pin_timestamp_ms = :ts)
-        if _fits_marks(r[2], roots)
                                         OR (pi.pin_id IS NULL AND pi.pin_timestamp_ms IS NULL AND pi.pin_bad IS NOT NULL))
               AND (pi.pin_timestamp_ms IS NULL OR pi.pin_timestamp_ms = :ts)
+            """,
+            {"id": knit_id, "ts": finished},
+        )
+        if _fits_marks(r[2], roots)
+    ]
+
+
 def _fits_marks(pin_bad: str | None, roots: set[str]) -> bool:
     """An input without a pin takes unmarked data; `*` any marked datum; a root id data carrying its mark."""
     if pin_bad is None:
         return not roots
     return bool(roots) if pin_bad == marks.ANY else pin_bad in roots
-
-
-            """,
-            {"id": knit_id, "ts": finished},
-        )
-    ]
 
 
 def nominated_for(conn: sqlite3.Connection, plan_id: str, path: str) -> list[str]:
@@ -61,7 +61,6 @@ def nominated_for(conn: sqlite3.Connection, plan_id: str, path: str) -> list[str
         (plan_id, path),
     ).fetchone()
     tag_count, pin_id, pin_ts, pin_bad = pi
-          AND {marks.nominatable_sql(":bad")}
     params: dict[str, object] = {"plan": plan_id, "path": path, "n": tag_count, "pin": pin_id, "ts": pin_ts,
                                  "bad": pin_bad}
     if tag_count:
@@ -76,6 +75,7 @@ def nominated_for(conn: sqlite3.Connection, plan_id: str, path: str) -> list[str
         WHERE d.knit_id IN ({source}) AND r.status = '{NOMINATABLE}'
           AND (:pin IS NULL OR d.knit_id = :pin)
           AND (:ts IS NULL OR r.finished_ms = :ts)
+          AND {marks.nominatable_sql(":bad")}
         ORDER BY r.finished_ms, d.knit_id
     """
     return [r[0] for r in conn.execute(sql, params)]

@@ -294,6 +294,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS hook_delivery_due ON hook_delivery(next_ms) WHERE delivered_ms IS NULL AND given_up_ms IS NULL;
     CREATE INDEX IF NOT EXISTS hook_delivery_run ON hook_delivery(run_id);
+    """,
     # data marked bad (knitctl.marks): a person marks a root datum with a reason (bad_root); it and every datum
     # derived from it carry the mark (bad_data, the system tag knit#bad:<root>) and are not nominated unless a
     # plan input asks for them (plan_input.pin_bad: a root id, or '*' for any mark)
@@ -310,7 +311,6 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS bad_data_root ON bad_data(root_id);
     ALTER TABLE plan_input ADD COLUMN pin_bad TEXT;
-    """,
     """,
     # reuse (knitctl.reuse): a plan with `cache` on (plan.cache, mutable) reuses a done run's outputs for a new run
     # whose inputs have the same content; run_cache keys runs by their inputs' digests (input_key) and names the

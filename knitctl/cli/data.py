@@ -37,8 +37,8 @@ def find(
     transient: str = typer.Option("no", "--transient", help="yes (or true): only unfinished or failed data; no (or false, the default): only committed; both."),
     since: str | None = typer.Option(None, "--since", help="Only data committed at or after this RFC 3339 time."),
     duration: str | None = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h, 1d)."),
-    marked: str = typer.Option("both", "--marked", help="yes: only data marked bad (knit#bad:ROOT tags); no: only unmarked; both (the default, marks shown as tags)."),
     output: Format | None = OutputOpt,
+    marked: str = typer.Option("both", "--marked", help="yes: only data marked bad (knit#bad:ROOT tags); no: only unmarked; both (the default, marks shown as tags)."),
 ):
     """List data by tags."""
     oneliners.data_find(tag=tag, transient=transient, since=since, duration=duration, output=output, marked=marked)
@@ -62,11 +62,11 @@ def show(knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is e
     ]
     if d.get("source"):
         rows.append(("source", d["source"]))
+    rows.append(("downstream", "\n".join(f'run {x["run_id"]} of plan {x["plan_id"]} at {x["path"]} ({x["status"]})' for x in d.get("downstream", [])) or "-"))
+    rows.append(("nominated", "\n".join(f'plan {x["plan_id"]} input {x["path"]}' for x in d.get("nominations", [])) or "-"))
     if d.get("marked_bad"):
         rows.append(("marked bad", "\n".join(
             f'{"itself" if m["root"] == d["knit_id"] else "from " + m["root"]}: {m["reason"]} ({m["marked"]})' for m in d["marked_bad"])))
-    rows.append(("downstream", "\n".join(f'run {x["run_id"]} of plan {x["plan_id"]} at {x["path"]} ({x["status"]})' for x in d.get("downstream", [])) or "-"))
-    rows.append(("nominated", "\n".join(f'plan {x["plan_id"]} input {x["path"]}' for x in d.get("nominations", [])) or "-"))
     emit([{"field": k, "value": v} for k, v in rows], output, [("field", lambda r: r["field"]), ("value", lambda r: r["value"])])
 
 
@@ -117,6 +117,11 @@ def lineage(
     depth = parse_depth(numbers)
     both = not upstream and not downstream
     with open_session() as s:
+        kid = data_api.resolve_id(s, knit_id)
+        g = lineage_api.walk(s, "data", kid, up=upstream or both, down=downstream or both, depth=depth)
+    print_graph(g.to_dict(), output)
+
+
 @app.command("mark-bad")
 def mark_bad(
     knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough): the root of what is bad."),
@@ -148,11 +153,6 @@ def unmark(
     message(f"unmarked {r.root} and what derives from it ({len(r.data)} datum(s) clean again); "
             f"{len(r.new_runs)} new run(s)")
     emit([{"run_id": x} for x in r.new_runs], output, [("new run", lambda x: x["run_id"])])
-
-
-        kid = data_api.resolve_id(s, knit_id)
-        g = lineage_api.walk(s, "data", kid, up=upstream or both, down=downstream or both, depth=depth)
-    print_graph(g.to_dict(), output)
 
 
 _COMPARE_EXAMPLES = ("Examples:\n\n\b\n  knitctl data compare -t type:metrics --sort -accuracy\n"

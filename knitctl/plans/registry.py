@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from .. import ids, runstate
 from .. import tags as tagrules
-from ..catalog import marks as mark_rows
 from ..catalog import cache as cache_rows
+from ..catalog import marks as mark_rows
 from ..catalog import plans as q
 from ..catalog.records import LOG_PATH
 from ..errors import Conflict, UsageError
@@ -140,12 +140,12 @@ def _insert(conn: sqlite3.Connection, spec: PlanSpec) -> str:
     outputs = [(path, is_log, [_pair(t) for t in tags]) for path, is_log, tags in outs]
     q.insert(conn, plan_id, spec.hash, spec.image, spec.to_dict(), spec.active, spec.resources.to_dict(),
              list(spec.annotations), spec.service_account, inputs, outputs)
+    if spec.cache:
+        cache_rows.set_plan_cache(conn, plan_id, True)
     for m in spec.inputs:  # an input asking for data marked bad (knit#bad:<root> or knit#bad:*)
         bad = next((t.split(":", 1)[1].strip() for t in m.tags if t.startswith(tagrules.KEY_BAD + ":")), None)
         if bad is not None:
             mark_rows.set_input_pin(conn, plan_id, m.path, bad)
-    if spec.cache:
-        cache_rows.set_plan_cache(conn, plan_id, True)
     return plan_id
 
 

@@ -251,9 +251,9 @@ def _tags(ctx: _Ctx, where: str, value: Any, *, pins: bool, at_least_one: bool) 
         raise ctx.fail(where, "pins more than one knit#id; a datum has exactly one id")
     ts = [t for t in out if t.startswith(tagrules.KEY_TIMESTAMP + ":")]
     if len(ts) > 1:
+        raise ctx.fail(where, "pins more than one knit#timestamp; a datum has exactly one")
     if len([t for t in out if t.startswith(tagrules.KEY_BAD + ":")]) > 1:
         raise ctx.fail(where, "asks for more than one knit#bad mark; give one root id, or knit#bad:* for any mark")
-        raise ctx.fail(where, "pins more than one knit#timestamp; a datum has exactly one")
     return tuple(sorted(out))
 
 

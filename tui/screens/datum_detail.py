@@ -44,10 +44,10 @@ class DatumDetailScreen(DetailScreen):
                  ("files", d["file_count"] if d["file_count"] is not None else "-"),
                  ("digest", d["digest"] or "(not committed)")]
         if d["source"]:
+            head.append(("source", d["source"]))
         for root, reason, at in d.get("marks", []):
             head.append(("marked bad", Text(f"{'itself' if root == d['knit_id'] else 'from ' + root}: {reason} "
                                             f"({fmt.clock_time(at)})", style="bold red")))
-            head.append(("source", d["source"]))
         up = [("run", d["run_id"]), ("plan", "upload" if d["plan_id"] == UPLOAD_PLAN else d["plan_id"]),
               ("as output", d["output_path"])]
         down = [(path, Text.assemble((rid, "bold"), "  ", fmt.status(status), (f"  plan {pid}", "dim")))

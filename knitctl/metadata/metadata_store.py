@@ -1175,6 +1175,18 @@ _DOWNGRADES = {
 }
 
 
+def _migration_number(marker: str) -> int:
+    """The number of the migration whose text holds `marker` (features append migrations in any order)."""
+    from ..catalog.schema import MIGRATIONS
+
+    return next(i + 1 for i, text in enumerate(MIGRATIONS) if marker in text)
+
+
+# reuse (knitctl.reuse): the plans' cache switch and the record of reused runs go
+_DOWNGRADES[_migration_number("CREATE TABLE IF NOT EXISTS run_cache")] = (
+    "DROP TABLE IF EXISTS run_cache;\nALTER TABLE plan DROP COLUMN cache;")
+
+
 _HOLDERS = ("type", "artifact", "execution", "context", "data", "plan", "run")
 
 

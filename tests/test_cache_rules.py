@@ -19,12 +19,12 @@ import os
 import pytest
 import yaml
 
-from conftest import apply_plan, make_tree, plan_doc, runs_of
-
 from knitctl import reuse
 from knitctl.digest import DEFERRED
 from knitctl.errors import UsageError
 from knitctl.plans.spec import parse_plan
+
+from conftest import apply_plan, make_tree, plan_doc, runs_of
 
 TIMEOUT = 30.0
 
@@ -156,6 +156,16 @@ def out_files(session, run_id: str) -> dict[str, dict[str, os.stat_result]]:
     return out
 
 
+def execution_state(session, run_id: str) -> str:
+    """The MLMD state of the run's execution, read through the metadata API."""
+    from knitctl.metadata import metadata_store
+    from knitctl.metadata import metadata_store_pb2 as pb
+
+    with metadata_store.knit_catalog(session.home.root, readonly=True) as store:
+        execution = store.get_execution_by_type_and_name("knit.Run", run_id)
+        return pb.Execution.State.Name(execution.last_known_state)
+
+
 @pytest.fixture
 def trained(session, daemon):
     """A plan with cache on whose first run executed (writes a model and a log) over content X: (plan, run)."""
@@ -195,10 +205,8 @@ def test_the_same_content_again_is_not_executed_its_outputs_are_the_first_runs_f
                session.catalog.query("SELECT digest, size, file_count FROM data WHERE knit_id = ?", (t["knit_id"],))
         session.store.verify(o["knit_id"], session.catalog.query("SELECT digest FROM data WHERE knit_id = ?",
                                                                    (o["knit_id"],))[0][0])
-    assert session.catalog.query(
-        "SELECT e.last_known_state FROM execution e JOIN run r ON r.execution_id = e.id WHERE r.run_id = ?",
-        (run_id,))[0][0] == mlmd.E_CACHED
-    assert mlmd.custom_properties(conn, "run", run_id) == {reuse.REUSED_PROPERTY: first}
+    assert execution_state(session, run_id) == "CACHED" and execution_state(session, first) == "COMPLETE"
+    assert mlmd.custom_properties(conn, "run", run_id)[reuse.REUSED_PROPERTY] == first
     assert not (session.home.runs / run_id).exists()
 
 
@@ -316,7 +324,6 @@ def test_what_an_interrupted_cached_finish_left_is_discarded_and_the_finish_done
     half-linked directory in runs/ and an uncommitted output in data/. The next knitd finishes it cleanly."""
     from daemon.executors.fake import FakeExecutor
     from daemon.loop import Daemon
-
     from knitctl import runstate
 
     plan, first = trained
@@ -346,3 +353,15 @@ def test_what_an_interrupted_cached_finish_left_is_discarded_and_the_finish_done
     assert {p: {f: s.st_ino for f, s in v.items()} for p, v in mine.items()} == \
            {p: {f: s.st_ino for f, s in v.items()} for p, v in theirs.items()}
     assert not (session.home.runs / run_id).exists()
+
+
+def test_a_run_whose_outputs_are_marked_bad_is_not_reused(session, daemon, trained):
+    from knitctl import marks
+
+    plan, first = trained
+    marks.mark_bad(session, show(session, first).outputs[0]["knit_id"], "trained on a bad shard")
+    again = push(session, {"x.txt": "X"}, "kind:src", "name:b")
+    daemon.tick()
+    settle(daemon)
+    run_id = the_run_taking(session, plan, again.knit_id)
+    assert show(session, run_id).reused_run is None and run_id in daemon.executor.tasks

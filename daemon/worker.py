@@ -8,8 +8,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from knitctl import reuse, runstate
+from knitctl import provenance, reuse, runstate
 from knitctl.catalog import runs as run_rows
 from knitctl.catalog import scheduler
 from knitctl.errors import Conflict
@@ -39,12 +40,14 @@ class Worker:
     reusing: bool = False              # claimed to end from a done run's outputs (knitctl.reuse): takes no slot
 
 
-def build_job(session: Session, run_id: str) -> Job:
+def build_job(session: Session, run_id: str, *, outputs: tuple[tuple[str, Path], ...] | None = None) -> Job:
+    """The run's job; its outputs are fresh directories under runs/<run>/ unless given (`run verify`'s scratch)."""
     conn = session.catalog.conn
     plan = get_plan(session, scheduler.plan_of(conn, run_id))
     spec = plan.spec
     inputs = tuple((path, session.store.path_of(knit_id)) for path, knit_id in scheduler.input_mounts(conn, run_id))
-    outputs = tuple(prepare_outputs(session, run_id))
+    if outputs is None:
+        outputs = tuple(prepare_outputs(session, run_id))
     env = dict(spec.env)
     env.update(KNIT_RUN_ID=run_id, KNIT_PLAN_ID=plan.plan_id)
     return Job(
@@ -63,6 +66,13 @@ def build_job(session: Session, run_id: str) -> Job:
         extra={"on_node": dict(spec.on_node), "service_account": plan.service_account,
                "annotations": tuple(plan.annotations), "extended_resources": dict(plan.resources.extended)},
     )
+
+
+def run_provenance(job: Job, handle: Handle) -> dict:
+    """The provenance of a run whose task just started (knitctl.provenance): this knitd's user, host and
+    version, the plan's image as written and the image id the executor resolved (when it could)."""
+    values = {**provenance.who(), "image": job.image, "image_id": handle.image_id, "repo_digest": handle.repo_digest}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def gpu_count(gpu) -> int:
@@ -147,7 +157,10 @@ def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None)
         sink.close()
         try:
             with session.catalog.write() as c:
-                runstate.move(c, run_id, "running", expect="starting")
+                # who ran it, with which knit and which exact image: recorded even if it was stopped meanwhile
+                provenance.record_run(c, run_id, run_provenance(job, handle))
+                if run_rows.status(c, run_id) == "starting":
+                    runstate.move(c, run_id, "running", expect="starting")
         except Conflict:
             pass  # stopped or aborted meanwhile: the loop acts on it
     else:
@@ -200,6 +213,9 @@ def _follow(session: Session, executor: Executor, w: Worker, handle: Handle, job
         log.warning("run %s: outputs not collected: %s", w.run_id, e)
         if outcome.exit_code == 0:
             outcome = Outcome(None, message=f"its outputs could not be collected: {e}")
+    if outcome.image_id:  # known only now (a pod's imageID once its task ran)
+        with session.catalog.write() as c:
+            provenance.add_to_run(c, run_id, {"image_id": outcome.image_id})
     success, message = judge(outcome, w, job)
     status = finish(session, run_id, success, exit_code=outcome.exit_code, message=message)
     log.info("run %s: %s (exit %s)%s", run_id, status, outcome.exit_code, f": {message}" if message else "")

@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ids, runstate, times
+from . import ids, provenance, runstate, times
+from . import retention
 from . import tags as tagrules
 from .catalog import data as q
 from .catalog import marks as mark_rows
@@ -40,6 +41,8 @@ class Datum:
     nominations: list[dict] = field(default_factory=list)
     bad_roots: list[str] = field(default_factory=list)    # the roots whose bad mark it carries (knitctl.marks)
     marks: list[dict] = field(default_factory=list)       # show: each mark's root, reason and time
+    dropped: dict | None = None                           # show: gc freed its bytes (knitctl.retention.drop_info)
+    provenance: dict = field(default_factory=dict)   # who made it, how (knitctl.provenance); filled by show()
 
     @property
     def system_tags(self) -> list[Tag]:
@@ -68,6 +71,10 @@ class Datum:
             d["nominations"] = self.nominations
         if self.marks:
             d["marked_bad"] = self.marks
+        if self.dropped:
+            d["dropped"] = self.dropped
+        if self.provenance:
+            d["provenance"] = provenance.public(self.provenance)
         return d
 
 
@@ -109,7 +116,8 @@ def push(
             nm = tagrules.name_tag(Path(os.path.abspath(p)).name, where=f"-n {p}")
             if nm not in per:
                 per.append(nm)
-        uploads.append(Upload(p, per, move=move, source=os.path.abspath(p)))
+        # the git state before staging: a --move takes the files away
+        uploads.append(Upload(p, per, move=move, source=os.path.abspath(p), git=provenance.git_state(p)))
     return [get(session, k) for k in commit_uploads(session, uploads, progress=progress, on_staged=on_staged)]
 
 
@@ -122,6 +130,7 @@ class Upload:
     move: bool = False                # rename (same filesystem only) instead of copying
     source: str | None = None         # where it came from, shown by `data show`
     ingest_key: str | None = None     # recognises a watched-folder item already ingested
+    git: dict | None = None           # git_commit, git_dirty of a path pushed from a git work tree (provenance)
 
 
 INGEST_PROPERTY = "knit.ingest"
@@ -152,6 +161,7 @@ def commit_uploads(
             for knit_id, dest, *_ in staged:
                 store.publish(knit_id, dest)
             t = now_ms()
+            made_by = provenance.who()
             with session.catalog.write() as c:
                 for knit_id, _dest, manifest, up in staged:
                     run_id = records.insert_run(c, records.UPLOAD_PLAN, "done", at_ms=t)
@@ -163,6 +173,7 @@ def commit_uploads(
                     )
                     if up.ingest_key:
                         q.set_custom_string(c, knit_id, INGEST_PROPERTY, up.ingest_key)
+                    provenance.record_upload(c, run_id, knit_id, {**made_by, **(up.git or {})}, at_ms=t)
                 project_data(c, [s[0] for s in staged])
     except BaseException:
         # Locks are released: put moved sources back and clear what this commit left,
@@ -223,6 +234,8 @@ def show(session: Session, text: str) -> Datum:
         d.nominations = nominations_of(conn, d.knit_id)
         d.marks = [{"root": r, "reason": why, "marked": tagrules.format_time(at)}
                    for r, why, at in mark_rows.marks_of(conn, d.knit_id)]
+        d.dropped = retention.drop_info(conn, d.knit_id)
+        d.provenance = provenance.of_datum(session, d.knit_id) or {}
     return d
 
 

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import ids, reuse, runstate, times
+from . import ids, provenance, reuse, runstate, times
 from . import tags as tagrules
 from .catalog import plans as plan_rows
 from .catalog import records
@@ -37,6 +37,7 @@ class Run:
     finished_ms: int | None
     history: list[dict] = field(default_factory=list)
     reused_run: str | None = None      # cached: the run whose outputs it reused (knitctl.reuse)
+    provenance: dict = field(default_factory=dict)   # who ran it, with which image (knitctl.provenance); by show()
 
     @property
     def duration_ms(self) -> int | None:
@@ -44,7 +45,7 @@ class Run:
 
     def to_dict(self) -> dict:
         fmt = lambda ms: tagrules.format_time(ms) if ms is not None else None  # noqa: E731
-        d = {
+        d: dict[str, object] = {
             "run_id": self.run_id,
             "plan_id": self.plan_id,
             "image": self.image,
@@ -63,6 +64,8 @@ class Run:
             d["reused_run"] = self.reused_run
         if self.history:
             d["history"] = self.history
+        if self.provenance:
+            d["provenance"] = provenance.public(self.provenance)
         return d
 
 
@@ -162,7 +165,9 @@ def duration_ms(started_ms: int | None, finished_ms: int | None, updated_ms: int
 
 def show(session: Session, text: str) -> Run:
     with session.catalog.read():
-        return get(session, text, history=True)
+        run = get(session, text, history=True)
+        run.provenance = provenance.of_run(session, run.run_id) or {}
+        return run
 
 
 def stop(session: Session, text: str, *, fail: bool = False) -> Run:

@@ -283,6 +283,12 @@ class Store:
 
     def manifest(self, root: Path, progress: Progress | None = None) -> Manifest:
         """Digest, size and file count of a directory (the same rules as staging)."""
+        lines, size, files = self.digest_lines(root, progress)
+        return Manifest(digest.tree(lines), size, files)
+
+    def digest_lines(self, root: Path, progress: Progress | None = None) -> tuple[list[tuple[str, bytes]], int, int]:
+        """The `(rel, line)` of each entry below `root` (knitctl/digest.py), with the bytes and files counted:
+        `manifest`'s digest is of these; `knitctl run verify` compares them entry by entry."""
         lines: list[tuple[str, bytes]] = []
         size = files = 0
         for rel, e in _scan(os.fspath(root)):
@@ -304,7 +310,7 @@ class Store:
                 lines.append((rel, digest.file_line(rel, n, bool(source.st.st_mode & stat.S_IXUSR), fh.hexdigest())))
                 size += n
                 files += 1
-        return Manifest(digest.tree(lines), size, files)
+        return lines, size, files
 
     def publish(self, knit_id: str, staged: Path) -> Path:
         """Make staged files read-only and rename them into data/<id>/.

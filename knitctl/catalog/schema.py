@@ -326,6 +326,23 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS run_cache_key ON run_cache(plan_id, input_key);
     """,
+    # provenance (knitctl.provenance): who made each upload and run (user, host, knit's version), the exact image
+    # a run ran (the image id and repo digest resolved when its container started, not only the tag), and for an
+    # upload pushed from a git work tree the commit and whether the pushed files differed from it
+    """
+    CREATE TABLE IF NOT EXISTS provenance (
+        run_id TEXT PRIMARY KEY REFERENCES run(run_id) ON DELETE CASCADE,
+        user TEXT,
+        host TEXT,
+        knit_version TEXT,
+        image TEXT,                          -- the plan's image as written (a tag: it may move)
+        image_id TEXT,                       -- the image that ran (Docker's image id, a pod's imageID)
+        repo_digest TEXT,                    -- name@sha256:... when the image came from a registry
+        git_commit TEXT,                     -- uploads: HEAD of the work tree holding the pushed path
+        git_dirty INTEGER,                   -- 1 when the pushed path had uncommitted or untracked changes
+        recorded_ms INTEGER NOT NULL
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

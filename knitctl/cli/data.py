@@ -62,6 +62,9 @@ def show(knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is e
     ]
     if d.get("source"):
         rows.append(("source", d["source"]))
+    from .. import provenance
+
+    rows += provenance.rows(d.get("provenance"))
     rows.append(("downstream", "\n".join(f'run {x["run_id"]} of plan {x["plan_id"]} at {x["path"]} ({x["status"]})' for x in d.get("downstream", [])) or "-"))
     rows.append(("nominated", "\n".join(f'plan {x["plan_id"]} input {x["path"]}' for x in d.get("nominations", [])) or "-"))
     if d.get("marked_bad"):

@@ -7,6 +7,7 @@ import time
 
 import typer
 
+from .. import provenance
 from .. import runs as runs_api
 from ..errors import UsageError
 from . import oneliners
@@ -73,6 +74,7 @@ def _show(run_id: str, output: Format | None) -> None:
         rows.append(("message", d["message"]))
     if d["context"]:
         rows.append(("context", d["context"]))
+    rows += provenance.rows(r.provenance)
     for k in ("created", "started", "finished"):
         if d[k]:
             rows.append((k, d[k]))
@@ -127,6 +129,26 @@ def rm(run_id: str = typer.Argument(..., help="Run id.")):
     with open_session() as s:
         result = runs_api.rm(s, run_id)
     message(f"run {run_id}: outputs removed, run {result}")
+
+
+@app.command("verify", epilog="Examples:\n\n\b\n  knitctl run verify 7c1e\n  knitctl run verify 7c1e -o json | jq '.outputs[].differences'")
+def verify(
+    run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough); the run must be done."),
+    output: Format | None = OutputOpt,
+):
+    """Re-execute a done run with the exact image it ran (its recorded image id) and the same inputs, in a
+    scratch directory, and compare every output's digest: exit 0 when all match (reproducible), 1 when
+    any differs, naming the files. Nothing is recorded and nothing added to the store."""
+    from .. import verify as verify_api
+
+    with open_session() as s:
+        result = verify_api.verify(s, run_id)
+    if output in (Format.json, Format.yaml):
+        emit([result], output, [], single=True)
+    else:
+        print("\n".join(verify_api.summary(result)))
+    # sys.exit, not typer.Exit (see `wait`)
+    sys.exit(0 if result["reproducible"] else 1)
 
 
 @app.command("log")

@@ -1185,6 +1185,9 @@ def _migration_number(marker: str) -> int:
 # reuse (knitctl.reuse): the plans' cache switch and the record of reused runs go
 _DOWNGRADES[_migration_number("CREATE TABLE IF NOT EXISTS run_cache")] = (
     "DROP TABLE IF EXISTS run_cache;\nALTER TABLE plan DROP COLUMN cache;")
+# provenance (knitctl.provenance): who made uploads and runs, the image ids, git commits go (the MLMD knit.*
+# custom properties stay: they are ordinary custom properties to any schema)
+_DOWNGRADES[_migration_number("CREATE TABLE IF NOT EXISTS provenance")] = "DROP TABLE IF EXISTS provenance;"
 
 
 _HOLDERS = ("type", "artifact", "execution", "context", "data", "plan", "run")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
+from knitctl import provenance
 from knitctl.catalog.records import UPLOAD_PLAN
 
 from .. import format as fmt
@@ -54,6 +55,7 @@ class DatumDetailScreen(DetailScreen):
                 for rid, pid, path, status in d["downstream"]]
         if d["downstream_count"] > len(d["downstream"]):
             down.append(("", Text(f"+{d['downstream_count'] - len(d['downstream'])} more runs", style="yellow")))
+        up += provenance.rows(d.get("provenance"))  # who made it, with which image or git commit
         return sections(section("Data", head), section("Produced by", up),
                         section("Used by", down or [("", Text("(no run yet)", style="dim"))]))
 

@@ -8,17 +8,19 @@ Columns, in order: `id` (the compared datum); `plan` and `tag:KEY` of the compar
 vary; then for each place upstream whose datum differs between the rows (named by the input mount
 paths leading to it, shortened to the shortest unambiguous tail, e.g. `params`), its tags
 `LABEL:KEY` and the values read from its files `LABEL/KEY` where they vary, or its id `LABEL` when
-nothing read there varies; then every metric (the compared data's own key-values) as read.
+nothing read there or above it varies; then every metric (the compared data's own key-values).
 """
 
 from __future__ import annotations
 
 import csv
+import fnmatch
+import functools
 import io
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -65,9 +67,28 @@ def check_globs(globs: Iterable[str]) -> list[str]:
 
 
 def matches(rel: str, globs: Sequence[str]) -> bool:
-    """Whether the file at `rel` (a posix path inside the datum) matches one of the patterns."""
-    p = PurePosixPath(rel)
-    return any(p.match(g) for g in globs)
+    """Whether the file at `rel` (a posix path inside the datum) matches one of the patterns:
+    each of the pattern's parts matches the same part of the path's end, as `PurePath.match` has it."""
+    return matcher(tuple(globs))(rel)
+
+
+@functools.lru_cache(maxsize=64)
+def matcher(globs: tuple[str, ...]) -> Callable[[str], bool]:
+    """`matches` for these patterns, compiled once: one regular expression for the patterns of a
+    file name alone (the usual ones), a part-by-part match for those with a `/`."""
+    names = [g for g in globs if "/" not in g]
+    name_re = re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in names)) if names else None
+    paths = [tuple(re.compile(fnmatch.translate(part)) for part in g.split("/")) for g in globs if "/" in g]
+
+    def match(rel: str) -> bool:
+        if name_re is not None and name_re.match(rel.rpartition("/")[2]):
+            return True
+        if paths:
+            parts = rel.split("/")
+            return any(len(ps) <= len(parts) and all(p.match(x) for p, x in zip(ps, parts[-len(ps):])) for ps in paths)
+        return False
+
+    return match
 
 
 def flatten(doc: object, prefix: str = "") -> Iterator[tuple[str, Value]]:
@@ -285,25 +306,33 @@ def shape(subjects: Sequence[Subject], upstream: Mapping[str, Upstream]) -> Tabl
     """The table: the inputs and parameters that vary, then the metrics."""
     cols: list[tuple[Column, list[Value]]] = [(Column("id", KIND_INPUT), [s.knit_id for s in subjects])]
 
-    def add_if_varies(name: str, kind: str, values: list[Value]) -> bool:
+    def add_if_varies(name: str, kind: str, values: list[Value]) -> None:
         if varies(values):
             cols.append((Column(name, kind), values))
-            return True
-        return False
 
     add_if_varies("plan", KIND_INPUT, [s.plan_id for s in subjects])
     for key in _keys(s.tags for s in subjects):
         add_if_varies(f"tag:{key}", KIND_INPUT, [s.tags.get(key) for s in subjects])
     places = differing(subjects)
     names = labels(places)
+    read: dict[Chain, list[tuple[Column, list[Value]]]] = {}
     for c in places:
         ups = [upstream.get(s.upstream[c]) if c in s.upstream else None for s in subjects]
-        shown = False
+        found = read.setdefault(c, [])
         for key in _keys(u.tags for u in ups if u):
-            shown |= add_if_varies(f"{names[c]}:{key}", KIND_INPUT, [u.tags.get(key) if u else None for u in ups])
+            tagged: list[Value] = [u.tags.get(key) if u else None for u in ups]
+            if varies(tagged):
+                found.append((Column(f"{names[c]}:{key}", KIND_INPUT), tagged))
         for key in _keys(u.values for u in ups if u):
-            shown |= add_if_varies(f"{names[c]}/{key}", KIND_PARAMETER, [u.values.get(key) if u else None for u in ups])
-        if not shown:
+            values: list[Value] = [u.values.get(key) if u else None for u in ups]
+            if varies(values):
+                found.append((Column(f"{names[c]}/{key}", KIND_PARAMETER), values))
+    for c in places:
+        # A place whose tags and files show nothing that varies shows its ids instead, unless a
+        # place above it shows why it differs (a model differs because its parameters do).
+        if read[c]:
+            cols.extend(read[c])
+        elif not any(read[o] for o in places if len(o) > len(c) and o[: len(c)] == c):
             cols.append((Column(names[c], KIND_INPUT), [s.upstream.get(c) for s in subjects]))
     taken = {col.name for col, _ in cols}
     for key in _keys(s.metrics for s in subjects):

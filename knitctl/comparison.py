@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import compare as rules
@@ -50,16 +49,17 @@ def compare(
         differ = rules.differing([rules.Subject(k, "", {}, {}, upstream=places[k]) for k in chosen])
         upstream_ids = sorted({places[k][c] for k in chosen for c in differ if c in places[k]})
         tags_of = data_q.tags_of(conn, chosen + upstream_ids)
+    data_root = os.fspath(session.home.data)
     subjects = []
     for k in chosen:
         plan_id, status, _, file_count = facts[k]
-        metrics, why = _read(session, k, status, file_count, globs)
+        metrics, why = _read(data_root, k, status, file_count, globs)
         subjects.append(rules.Subject(k, plan_id, rules.tags_by_key(tags_of[k]), metrics,
                                       None if metrics else why, places[k]))
     upstream = {}
     for u in upstream_ids:
         _, status, _, file_count = facts[u]
-        values, _ = _read(session, u, status, file_count, globs)
+        values, _ = _read(data_root, u, status, file_count, globs)
         upstream[u] = rules.Upstream(rules.tags_by_key(tags_of[u]), values)
     return rules.shape(subjects, upstream)
 
@@ -92,27 +92,26 @@ def _walk(conn: sqlite3.Connection, chosen: list[str]) -> tuple[dict, dict[str, 
     return facts, places
 
 
-def _read(session: Session, knit_id: str, run_status: str, file_count: int | None,
+def _read(data_root: str, knit_id: str, run_status: str, file_count: int | None,
           globs: Sequence[str]) -> tuple[dict[str, rules.Value], str]:
     """The datum's key-values from its matching files, and (when there are none) why."""
-    root = session.store.path_of(knit_id)
-    if data_status(run_status) == "processing" or not root.is_dir():
+    root = os.path.join(data_root, knit_id)
+    if data_status(run_status) == "processing":
         return {}, f"not committed yet (its run is {run_status})"
     if file_count is not None and file_count > rules.MAX_SCAN:
         return {}, f"holds {file_count:,} files, more than the {rules.MAX_SCAN:,} looked through for metric files"
     found = _matching(root, globs)
+    if found is None:
+        return {}, "its files are not in the store"
     if not found:
         return {}, f"no file matches {' '.join(globs)} (choose files with --files)"
     if len(found) > rules.MAX_FILES:
         return {}, f"{len(found):,} files match {' '.join(globs)}, more than the {rules.MAX_FILES} read; narrow --files"
     per_file: list[tuple[str, dict[str, rules.Value]]] = []
     problems = []
-    for rel, size in found:
-        if size > rules.MAX_FILE_BYTES:
-            problems.append(f"{rel}: {size:,} bytes, more than the {rules.MAX_FILE_BYTES:,} a metric file is read up to")
-            continue
+    for rel in found:
         try:
-            text = _text(root / rel)
+            text = _text(os.path.join(root, rel))
             values = rules.parse_file(rel, text)
         except rules.Unreadable as e:
             problems.append(f"{rel}: {e}")
@@ -127,10 +126,12 @@ def _read(session: Session, knit_id: str, run_status: str, file_count: int | Non
     return merged, "; ".join(problems)
 
 
-def _matching(root: Path, globs: Sequence[str]) -> list[tuple[str, int]]:
-    """(path inside the datum, size) of its regular files matching a pattern, by path (links are not followed)."""
+def _matching(root: str, globs: Sequence[str]) -> list[str] | None:
+    """The paths inside the datum of its regular files matching a pattern, sorted (links are not
+    followed); None when the datum has no directory."""
+    match = rules.matcher(tuple(globs))
     out = []
-    stack = [("", os.fspath(root))]
+    stack = [("", root)]
     while stack:
         prefix, d = stack.pop()
         try:
@@ -139,21 +140,27 @@ def _matching(root: Path, globs: Sequence[str]) -> list[tuple[str, int]]:
                     rel = prefix + e.name
                     if e.is_dir(follow_symlinks=False):
                         stack.append((rel + "/", e.path))
-                    elif e.is_file(follow_symlinks=False) and rules.matches(rel, globs):
-                        out.append((rel, e.stat(follow_symlinks=False).st_size))
+                    elif match(rel) and e.is_file(follow_symlinks=False):
+                        out.append(rel)
+        except FileNotFoundError:
+            if d == root:
+                return None
         except OSError:
             continue
     return sorted(out)
 
 
-def _text(path: Path) -> str:
+def _text(path: str) -> str:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError as e:
         raise rules.Unreadable(f"can't be opened ({e.strerror})") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise rules.Unreadable("not a regular file")
+        if st.st_size > rules.MAX_FILE_BYTES:
+            raise rules.Unreadable(f"{st.st_size:,} bytes, more than the {rules.MAX_FILE_BYTES:,} a metric file is read up to")
         raw = os.read(fd, rules.MAX_FILE_BYTES + 1)
     except OSError as e:
         raise rules.Unreadable(f"can't be read ({e.strerror})") from None

@@ -148,9 +148,15 @@ def test_shape_shows_what_varies_then_every_metric():
                 "p2": rules.Upstream({"type": "params"}, {"lr": 0.2, "epochs": 3})}
     t = rules.shape(subjects, upstream)
     assert [(c.name, c.kind) for c in t.columns] == [
-        ("id", "input"), ("model", "input"), ("params/lr", "parameter"), ("acc", "metric"), ("n", "metric")]
-    assert t.rows == [["m1", "mod1", 0.1, 0.9, 10], ["m2", "mod2", 0.2, 0.8, 10]]
+        ("id", "input"), ("params/lr", "parameter"), ("acc", "metric"), ("n", "metric")]
+    assert t.rows == [["m1", 0.1, 0.9, 10], ["m2", 0.2, 0.8, 10]]
     assert t.unreadable == []
+    # the model's id is shown only when nothing above it says why it differs
+    upstream["p2"] = upstream["p1"]
+    subjects[1].upstream[P] = "p1"
+    t = rules.shape(subjects, upstream)
+    assert [c.name for c in t.columns] == ["id", "model", "acc", "n"]
+    assert [r[1] for r in t.rows] == ["mod1", "mod2"]
 
 
 def test_shape_names_data_without_metrics_and_keeps_their_row():
@@ -198,12 +204,12 @@ def test_csv_keeps_numbers_whole():
 def test_compare_a_sweep_by_tag(session, sweep):
     t = comparison.compare(session, tags=["type:metrics"])
     names = [c.name for c in t.columns]
-    assert names == ["id", "model", "params:sweep", "params/lr", "accuracy", "loss.final"]
+    assert names == ["id", "params:sweep", "params/lr", "accuracy", "loss.final"]
     rows = {r[names.index("params/lr")]: r for r in t.rows}
     assert sorted(rows) == sorted(LRS)
     for lr, r in rows.items():
         assert r[0] == sweep["metrics"][lr] and r[names.index("accuracy")] == accuracy(lr)
-        assert r[names.index("model")] == sweep["models"][lr] and r[names.index("params:sweep")] == str(lr)
+        assert r[names.index("params:sweep")] == str(lr)
 
 
 def test_compare_by_ids_keeps_their_order_and_only_what_varies(session, sweep):
@@ -235,7 +241,7 @@ def test_the_cli_sorts_and_writes_json_and_csv(cli_inproc, session, sweep):
     assert len(lines) == len(LRS) and [float(cells[-2]) for cells in lines] == sorted(map(accuracy, LRS), reverse=True)
 
     r = cli_inproc("data", "compare", "-t", "type:metrics", "-o", "table")
-    assert r.code == 0 and r.out_lines[0].split() == ["ID", "MODEL", "PARAMS:SWEEP", "PARAMS/LR", "ACCURACY", "LOSS.FINAL"], r
+    assert r.code == 0 and r.out_lines[0].split() == ["ID", "PARAMS:SWEEP", "PARAMS/LR", "ACCURACY", "LOSS.FINAL"], r
 
 
 def test_data_without_readable_metrics_are_named(cli_inproc, session, tmp_path):

@@ -1,4 +1,7 @@
-"""`knitctl data compare`'s printing: one table (TTY), tab-separated (piped), JSON or CSV."""
+"""`knitctl data compare`'s body: one table (TTY), tab-separated (piped), JSON or CSV.
+
+A one-liner of `fast.py` (no Typer): its Typer command in data.py declares the options and calls
+`data_compare` with the same parameters."""
 
 from __future__ import annotations
 
@@ -14,13 +17,13 @@ class CompareFormat(str, Enum):
     csv = "csv"
 
 
-def run(ids: list[str], tag: list[str], files: list[str], sort: str | None, desc: bool, output: CompareFormat | None) -> None:
+def data_compare(knit_ids, tag, files, sort, desc, output: CompareFormat | None) -> None:
     from .. import compare as rules
     from ..comparison import compare
-    from .common import open_session
+    from ..session import Session
 
-    with open_session() as s:
-        table = compare(s, ids, tag, files=files)
+    with Session.open() as s:
+        table = compare(s, list(knit_ids or ()), list(tag), files=files)
     table = rules.sort(table, sort, descending=desc)
     for knit_id, why in table.unreadable:
         message(f"datum {knit_id}: no readable metrics ({why})")

@@ -178,4 +178,4 @@ def compare(
     data upstream that differ between them (their tags too)."""
     from . import compare as compare_cli
 
-    compare_cli.run(knit_ids or [], tag, files, sort, desc, output)
+    compare_cli.data_compare(knit_ids=knit_ids, tag=tag, files=files, sort=sort, desc=desc, output=output)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ids, provenance, runstate, times
-from . import retention
 from . import tags as tagrules
 from .catalog import data as q
 from .catalog import marks as mark_rows
@@ -41,7 +40,6 @@ class Datum:
     nominations: list[dict] = field(default_factory=list)
     bad_roots: list[str] = field(default_factory=list)    # the roots whose bad mark it carries (knitctl.marks)
     marks: list[dict] = field(default_factory=list)       # show: each mark's root, reason and time
-    dropped: dict | None = None                           # show: gc freed its bytes (knitctl.retention.drop_info)
     provenance: dict = field(default_factory=dict)   # who made it, how (knitctl.provenance); filled by show()
 
     @property
@@ -71,8 +69,6 @@ class Datum:
             d["nominations"] = self.nominations
         if self.marks:
             d["marked_bad"] = self.marks
-        if self.dropped:
-            d["dropped"] = self.dropped
         if self.provenance:
             d["provenance"] = provenance.public(self.provenance)
         return d
@@ -234,7 +230,6 @@ def show(session: Session, text: str) -> Datum:
         d.nominations = nominations_of(conn, d.knit_id)
         d.marks = [{"root": r, "reason": why, "marked": tagrules.format_time(at)}
                    for r, why, at in mark_rows.marks_of(conn, d.knit_id)]
-        d.dropped = retention.drop_info(conn, d.knit_id)
         d.provenance = provenance.of_datum(session, d.knit_id) or {}
     return d
 

@@ -193,8 +193,11 @@ def reuse_run(session: Session, run_id: str) -> str | None:
     if facts is None or not facts[3] or facts[1] != "ready":
         return None
     plan_id, _, assignment, _ = facts
-    with session.catalog.write() as c:
-        decision = decide_for(c, run_id, plan_id, assignment)
+    # most often knitd's claim decided it already and keyed the runs: a read is enough
+    decision = decide_for(conn, run_id, plan_id, assignment, record=False)
+    if decision.action != REUSE:
+        with session.catalog.write() as c:
+            decision = decide_for(c, run_id, plan_id, assignment)
     if decision.pending:
         _hash_inputs(session, assignment)  # claimed before its digests were known (cache just turned on)
         with session.catalog.write() as c:
@@ -254,6 +257,9 @@ def finish_cached(session: Session, run_id: str, source: str) -> str | None:
             assert digest is not None and size is not None and files is not None
             sched_rows.commit_output(c, knit_id, digest=digest, size=size, file_count=files,
                                      uri=str(store.path_of(knit_id)))
+        key, _ = _key(c, now[2])
+        if key is not None:
+            q.record_key(c, run_id, now[0], key)  # when only read so far (the run claimed before it was keyed)
         q.set_reused(c, run_id, source)
         runstate.move(c, run_id, "completing", note=f"cache: reusing run {source}'s outputs")
         runstate.move(c, run_id, "done", message=f"cached: reused the outputs of run {source} "

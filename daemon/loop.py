@@ -105,6 +105,9 @@ class Daemon:
         threading.Thread(target=self._watch_folders, daemon=True, name="watcher").start()
         threading.Thread(target=digests.serve, args=(self.home, self.stopping, self.hash_wake), daemon=True, name="digests").start()
         threading.Thread(target=Deliverer(self.home, self.stopping, wake=self.hook_wake).serve, daemon=True, name="hooks").start()
+        from . import retention as retention_gc  # the config's retention rules, on their schedule
+
+        threading.Thread(target=retention_gc.serve, args=(self.home, self.stopping), daemon=True, name="retention").start()
         self.reconcile()
         self.tick()
         for _ in watch(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ids, provenance, runstate, times
+from . import ids, provenance, retention, runstate, times
 from . import tags as tagrules
 from .catalog import data as q
 from .catalog import marks as mark_rows
@@ -40,6 +40,7 @@ class Datum:
     nominations: list[dict] = field(default_factory=list)
     bad_roots: list[str] = field(default_factory=list)    # the roots whose bad mark it carries (knitctl.marks)
     marks: list[dict] = field(default_factory=list)       # show: each mark's root, reason and time
+    dropped: dict | None = None                           # show: gc freed its bytes (knitctl.retention.drop_info)
     provenance: dict = field(default_factory=dict)   # who made it, how (knitctl.provenance); filled by show()
 
     @property
@@ -69,6 +70,8 @@ class Datum:
             d["nominations"] = self.nominations
         if self.marks:
             d["marked_bad"] = self.marks
+        if self.dropped:
+            d["dropped"] = self.dropped
         if self.provenance:
             d["provenance"] = provenance.public(self.provenance)
         return d
@@ -230,6 +233,7 @@ def show(session: Session, text: str) -> Datum:
         d.nominations = nominations_of(conn, d.knit_id)
         d.marks = [{"root": r, "reason": why, "marked": tagrules.format_time(at)}
                    for r, why, at in mark_rows.marks_of(conn, d.knit_id)]
+        d.dropped = retention.drop_info(conn, d.knit_id)
         d.provenance = provenance.of_datum(session, d.knit_id) or {}
     return d
 
@@ -353,6 +357,10 @@ def pull(session: Session, text: str, dest: str | os.PathLike, *, extract: bool,
     if not to_stream and (target.exists() or target.is_symlink()) and not target.is_dir():
         raise UsageError(f"{target}: exists and is not a directory; give a directory to pull into (made when missing)")
     d = get(session, text)
+    gone = retention.drop_info(session.catalog.conn, d.knit_id)
+    if gone is not None:
+        raise KnitError(f"datum {d.knit_id} was {retention.describe(gone)}: its files are gone, its metadata and "
+                        "lineage remain (`knitctl data show`)")
     if d.status != "done" or not d.digest:
         raise KnitError(f"datum {d.knit_id} is not committed yet (its run is {d.status}); wait for it to finish")
     digest = ensure_digest(session, d.knit_id)

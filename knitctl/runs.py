@@ -215,6 +215,13 @@ def retry(session: Session, text: str) -> Run:
                 f"run {run_id} can't be retried: its outputs feed run(s) {', '.join(users[:5])}; "
                 "remove those first (`knitctl run rm`)"
             )
+        from .catalog import marks as mark_rows
+        from .catalog.projection import is_dropped
+
+        dropped = [k for k in mark_rows.run_inputs(conn, run_id) if is_dropped(conn, k)]
+        if dropped:  # its input's bytes were freed by gc (knitctl.retention): nothing to run it on
+            raise Conflict(f"run {run_id} can't be retried: its input {dropped[0]} was dropped by gc; "
+                           "`knitctl data show` says when and by which rule")
         gone = q.discard_outputs(conn, run_id)
         runstate.reset(conn, run_id, note="retry requested")
         reuse.on_retry(conn, run_id)  # a retry executes, even on a plan with cache on

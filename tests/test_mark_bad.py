@@ -9,9 +9,8 @@ import json
 import pytest
 
 from knitctl import data as data_api
-from knitctl import explain, marks
+from knitctl import explain, marks, render
 from knitctl import lineage as lineage_api
-from knitctl import render
 from knitctl.catalog import marks as mark_rows
 from knitctl.catalog import mlmd
 from knitctl.errors import UsageError

@@ -89,15 +89,17 @@ def run_detail(session: Session, run_id: str) -> dict | None:
 
 
 def datum_detail(conn: sqlite3.Connection, knit_id: str) -> dict | None:
-    from knitctl.runstate import data_status
-
     from knitctl.catalog import marks
+    from knitctl.runstate import data_status
 
     d = browse.datum(conn, knit_id)
     if d is not None:
         d["status"] = data_status(d["run_status"])
         d["provenance"] = provenance_rows.of_datum(conn, knit_id)  # who made it, how (knitctl.provenance)
         d["marks"] = marks.marks_of(conn, knit_id)  # (root, reason, marked_ms) of each bad mark it carries
+        from knitctl import retention
+
+        d["dropped"] = retention.drop_info(conn, knit_id)  # gc freed its bytes: when, by which rule
     return d
 
 

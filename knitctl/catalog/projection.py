@@ -17,7 +17,7 @@ def fitted_inputs(conn: sqlite3.Connection, knit_id: str) -> list[tuple[str, str
         "SELECT r.status, r.finished_ms FROM data d JOIN run r ON r.run_id = d.run_id WHERE d.knit_id = ?",
         (knit_id,),
     ).fetchone()
-    if row is None or row[0] != NOMINATABLE:
+    if row is None or row[0] != NOMINATABLE or is_dropped(conn, knit_id):
         return []
     finished = row[1]
     roots = set(marks.roots_of(conn, [knit_id]).get(knit_id, []))  # marked bad: only inputs asking for it
@@ -54,6 +54,11 @@ def _fits_marks(pin_bad: str | None, roots: set[str]) -> bool:
     return bool(roots) if pin_bad == marks.ANY else pin_bad in roots
 
 
+def is_dropped(conn: sqlite3.Connection, knit_id: str) -> bool:
+    """Whether gc freed (or is freeing) the datum's bytes: it is never nominated again (knitctl.retention)."""
+    return conn.execute("SELECT 1 FROM data_drop WHERE knit_id = ?", (knit_id,)).fetchone() is not None
+
+
 def nominated_for(conn: sqlite3.Connection, plan_id: str, path: str) -> list[str]:
     """Knit ids of the nominatable data fitting one input, oldest first."""
     pi = conn.execute(
@@ -76,6 +81,7 @@ def nominated_for(conn: sqlite3.Connection, plan_id: str, path: str) -> list[str
           AND (:pin IS NULL OR d.knit_id = :pin)
           AND (:ts IS NULL OR r.finished_ms = :ts)
           AND {marks.nominatable_sql(":bad")}
+          AND NOT EXISTS (SELECT 1 FROM data_drop x WHERE x.knit_id = d.knit_id)
         ORDER BY r.finished_ms, d.knit_id
     """
     return [r[0] for r in conn.execute(sql, params)]

@@ -343,6 +343,19 @@ MIGRATIONS: list[str] = [
         recorded_ms INTEGER NOT NULL
     );
     """,
+    # retention (knitctl.retention, `knitctl gc`): a datum whose bytes a rule freed keeps its metadata; data_drop
+    # says so: 'dropping' (chosen in one transaction, its directory being deleted) then 'dropped' (gone), by which
+    # rule, when and how many bytes. A gc killed half-way finishes the 'dropping' ones at the next gc
+    """
+    CREATE TABLE IF NOT EXISTS data_drop (
+        knit_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,                 -- dropping | dropped
+        rule TEXT NOT NULL,                  -- the rule that chose it, as `knitctl gc` prints it
+        size INTEGER NOT NULL,               -- bytes freed
+        started_ms INTEGER NOT NULL,
+        dropped_ms INTEGER
+    );
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -67,6 +67,10 @@ def show(knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is e
     rows += provenance.rows(d.get("provenance"))
     rows.append(("downstream", "\n".join(f'run {x["run_id"]} of plan {x["plan_id"]} at {x["path"]} ({x["status"]})' for x in d.get("downstream", [])) or "-"))
     rows.append(("nominated", "\n".join(f'plan {x["plan_id"]} input {x["path"]}' for x in d.get("nominations", [])) or "-"))
+    if d.get("dropped"):
+        x = d["dropped"]
+        rows.append(("dropped", f'{x["state"]} at {x["dropped"]} by gc rule {x["rule"]} ({human_size(x["size"])} freed); '
+                                 "files gone, metadata and lineage kept"))
     if d.get("marked_bad"):
         rows.append(("marked bad", "\n".join(
             f'{"itself" if m["root"] == d["knit_id"] else "from " + m["root"]}: {m["reason"]} ({m["marked"]})' for m in d["marked_bad"])))

@@ -46,6 +46,10 @@ class DatumDetailScreen(DetailScreen):
                  ("digest", d["digest"] or "(not committed)")]
         if d["source"]:
             head.append(("source", d["source"]))
+        if d.get("dropped"):
+            x = d["dropped"]
+            head.append(("dropped", Text(f"by gc at {x['dropped']} (rule: {x['rule']}); files gone, lineage kept",
+                                         style="yellow")))
         for root, reason, at in d.get("marks", []):
             head.append(("marked bad", Text(f"{'itself' if root == d['knit_id'] else 'from ' + root}: {reason} "
                                             f"({fmt.clock_time(at)})", style="bold red")))

@@ -416,19 +416,22 @@ def csv_text(table: Table) -> str:
 
 
 def chart(table: Table, metric: str, against: str, *, width: int = 40) -> list[str]:
-    """A bar chart of `metric` against `against`: one line per row, ordered by `against`, the bar's
-    length the metric's share of the largest (from zero, or from the smallest when a value is
-    negative). Rows without a number for the metric say so."""
+    """A bar chart of `metric` against `against`: one line per row, ordered by `against`. The bars
+    start a tenth of the metric's range below its smallest value (so close values still differ),
+    which the title says; rows without a number for the metric say so."""
     mi, ai = table.index(metric), table.index(against)
     rows = sorted(table.rows, key=lambda r: sort_key(r[ai]))
     nums = [float(v) for r in rows if isinstance(v := r[mi], (int, float))]
-    low = min(0.0, *nums) if nums else 0.0
-    high = max(nums) if nums else 0.0
+    smallest, high = (min(nums), max(nums)) if nums else (0.0, 0.0)
+    if high > smallest:
+        low = smallest - (high - smallest) / 10
+    else:
+        low = min(0.0, smallest - 1)
     span = (high - low) or 1.0
-    label_w = min(24, max([len(cell(r[ai])) for r in rows] + [len(against)]))
-    lines = [f"{metric} by {against}"]
+    label_w = min(24, max([len(cell(r[ai])) for r in rows] + [1]))
+    lines = [f"{metric} by {against} (bars from {cell(low)})"]
     for r in rows:
-        label = cell(r[ai])
+        label = cell(r[ai]) or "–"
         label = label if len(label) <= label_w else label[: label_w - 1] + "…"
         v = r[mi]
         if isinstance(v, (int, float)):

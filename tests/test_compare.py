@@ -187,10 +187,12 @@ def test_chart_orders_by_the_parameter_and_scales_bars():
     t = rules.Table([rules.Column("id", "input"), rules.Column("lr", "parameter"), rules.Column("acc", "metric")],
                     [["a", 0.3, 0.5], ["b", 0.1, 1.0], ["c", 0.2, None]], [])
     lines = rules.chart(t, "acc", "lr", width=10)
-    assert lines[0] == "acc by lr"
+    assert lines[0] == "acc by lr (bars from 0.45)"      # a tenth of the range below the smallest
     assert lines[1] == "0.1 │██████████ 1"
     assert lines[2] == "0.2 │           (no number)"
-    assert lines[3] == "0.3 │█████      0.5"
+    assert lines[3] == "0.3 │█          0.5"
+    t.rows = [["a", 0.3, 2], ["b", 0.1, 2]]
+    assert rules.chart(t, "acc", "lr", width=4)[1:] == ["0.1 │████ 2", "0.3 │████ 2"]   # all alike: whole bars
 
 
 def test_csv_keeps_numbers_whole():

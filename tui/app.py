@@ -253,6 +253,11 @@ class KnitApp(App):
     def open_lineage(self, kind: str, node_id: str) -> None:
         self.push_screen(LineageScreen(kind, node_id))
 
+    def open_compare(self, knit_ids: list[str]) -> None:
+        from .screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(knit_ids))
+
     def open_object(self, kind: str, obj_id: str) -> None:
         {"run": self.open_run, "data": self.open_datum, "plan": self.open_plan}[kind](obj_id)
 

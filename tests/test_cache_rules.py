@@ -365,3 +365,22 @@ def test_a_run_whose_outputs_are_marked_bad_is_not_reused(session, daemon, train
     settle(daemon)
     run_id = the_run_taking(session, plan, again.knit_id)
     assert show(session, run_id).reused_run is None and run_id in daemon.executor.tasks
+
+
+def test_the_tui_run_detail_shows_a_cached_run_and_the_run_it_reused(session, daemon, trained):
+    from tui_support import drive, make_app, screen_text, until
+
+    plan, first = trained
+    again = push(session, {"x.txt": "X"}, "kind:src", "name:b")
+    daemon.tick()
+    settle(daemon)
+    run_id = the_run_taking(session, plan, again.knit_id)
+    app = make_app(session.home.root)
+
+    async def scenario(pilot):
+        app.open_run(run_id)
+        await until(pilot, lambda: type(app.screen).__name__ == "RunDetailScreen" and "done (cached)" in screen_text(app),
+                    what="the cached run's detail")
+        assert f"the outputs of run {first}" in screen_text(app)
+
+    drive(app, scenario)

@@ -302,3 +302,31 @@ def test_errors_from_the_library(session, sweep):
         comparison.compare(session, ids=["abc"], tags=["type:metrics"])
     with pytest.raises(NotFound):
         comparison.compare(session, tags=["type:none"])
+
+
+def test_links_are_not_followed_and_big_or_many_files_are_not_read(session, tmp_path, monkeypatch):
+    from conftest import Link
+
+    linked = push(session, tmp_path, "linked", {"m.json": Link("secret.txt"), "secret.txt": '{"password": "hunter2"}'}, "k:v")
+    big = push(session, tmp_path, "big", {"m.json": json.dumps({"acc": 1, "pad": "x" * 200})}, "k:v")
+    many = push(session, tmp_path, "many", {f"m{i}.json": json.dumps({f"a{i}": i}) for i in range(5)}, "k:v")
+    fine = push(session, tmp_path, "fine", {"m.json": '{"acc": 2}'}, "k:v")
+    monkeypatch.setattr(rules, "MAX_FILE_BYTES", 100)
+    monkeypatch.setattr(rules, "MAX_FILES", 4)
+    t = comparison.compare(session, ids=[linked, big, many, fine])
+    why = dict(t.unreadable)
+    assert why[linked].startswith("no file matches")                 # a link is not a file here
+    assert "hunter2" not in json.dumps(t.to_dict())
+    assert why[big].startswith("m.json: ") and "more than the 100 a metric file is read up to" in why[big]
+    assert why[many] == "5 files match *.json *.yaml *.yml *.csv, more than the 4 read; narrow --files"
+    assert fine not in why and t.rows[3][t.index("acc")] == 2
+
+
+def test_a_datum_still_being_made_is_named(session, tmp_path):
+    plan = apply_plan(session, {"/in": ["k:in"]}, {"/out": ["k:out"]}).plan.plan_id
+    push(session, tmp_path, "in", {"m.json": '{"acc": 1}'}, "k:in")
+    (run_id, status, _), = runs_of(session, plan)
+    out = outputs(session, run_id)["/out"]
+    t = comparison.compare(session, ids=[out, out[:6]])             # the same datum twice: one row
+    assert [r[0] for r in t.rows] == [out]
+    assert t.unreadable == [(out, f"not committed yet (its run is {status})")]

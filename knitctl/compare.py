@@ -380,10 +380,12 @@ def sort_key(v: Value) -> tuple[int, float, str]:
 
 def sort(table: Table, spec: str | None, *, descending: bool = False) -> Table:
     """Rows ordered by the column `spec` names (`-NAME`: descending); empty cells stay last."""
-    if not spec:
+    if spec is None:
         return table
     if spec.startswith("-") and spec not in [c.name for c in table.columns]:
         spec, descending = spec[1:], True
+    if not spec.strip():
+        raise UsageError(f"--sort: give a column to sort by (-NAME: highest first); the columns are {', '.join(c.name for c in table.columns)}")
     i = find_column(table, spec)
     present = [r for r in table.rows if r[i] is not None]
     empty = [r for r in table.rows if r[i] is None]

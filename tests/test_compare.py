@@ -181,6 +181,10 @@ def test_sort_numbers_then_text_empty_last_either_way():
     assert [r[0] for r in rules.sort(t, "lr").rows] == ["d", "a", "c", "b"]      # the tail of params/lr
     with pytest.raises(UsageError, match="no such column; the columns are id, params/lr, acc"):
         rules.sort(t, "accuracy")
+    for empty in ("", "-", " "):
+        with pytest.raises(UsageError, match="--sort: give a column to sort by"):
+            rules.sort(t, empty)
+    assert rules.sort(t, None) is t
 
 
 def test_chart_orders_by_the_parameter_and_scales_bars():

@@ -8,7 +8,9 @@ Columns, in order: `id` (the compared datum); `plan` and `tag:KEY` of the compar
 vary; then for each place upstream whose datum differs between the rows (named by the input mount
 paths leading to it, shortened to the shortest unambiguous tail, e.g. `params`), its tags
 `LABEL:KEY` and the values read from its files `LABEL/KEY` where they vary, or its id `LABEL` when
-nothing read there or above it varies; then every metric (the compared data's own key-values).
+nothing read there or above it varies; then every metric (the compared data's own key-values). The
+files of a place are read only when no place above it shows what varies (`explained`): the
+parameters that made a model are shown, not the model's own files.
 """
 
 from __future__ import annotations
@@ -315,24 +317,13 @@ def shape(subjects: Sequence[Subject], upstream: Mapping[str, Upstream]) -> Tabl
         add_if_varies(f"tag:{key}", KIND_INPUT, [s.tags.get(key) for s in subjects])
     places = differing(subjects)
     names = labels(places)
-    read: dict[Chain, list[tuple[Column, list[Value]]]] = {}
-    for c in places:
-        ups = [upstream.get(s.upstream[c]) if c in s.upstream else None for s in subjects]
-        found = read.setdefault(c, [])
-        for key in _keys(u.tags for u in ups if u):
-            tagged: list[Value] = [u.tags.get(key) if u else None for u in ups]
-            if varies(tagged):
-                found.append((Column(f"{names[c]}:{key}", KIND_INPUT), tagged))
-        for key in _keys(u.values for u in ups if u):
-            values: list[Value] = [u.values.get(key) if u else None for u in ups]
-            if varies(values):
-                found.append((Column(f"{names[c]}/{key}", KIND_PARAMETER), values))
+    read = {c: place_columns(subjects, c, names[c], upstream) for c in places}
     for c in places:
         # A place whose tags and files show nothing that varies shows its ids instead, unless a
         # place above it shows why it differs (a model differs because its parameters do).
         if read[c]:
             cols.extend(read[c])
-        elif not any(read[o] for o in places if len(o) > len(c) and o[: len(c)] == c):
+        elif not explained(c, {o for o in places if read[o]}):
             cols.append((Column(names[c], KIND_INPUT), [s.upstream.get(c) for s in subjects]))
     taken = {col.name for col, _ in cols}
     for key in _keys(s.metrics for s in subjects):
@@ -340,6 +331,29 @@ def shape(subjects: Sequence[Subject], upstream: Mapping[str, Upstream]) -> Tabl
         cols.append((Column(name, KIND_METRIC), [s.metrics.get(key) for s in subjects]))
     rows = [[values[i] for _, values in cols] for i in range(len(subjects))]
     return Table([c for c, _ in cols], rows, [(s.knit_id, s.unreadable) for s in subjects if s.unreadable])
+
+
+def place_columns(subjects: Sequence[Subject], c: Chain, name: str,
+                  upstream: Mapping[str, Upstream]) -> list[tuple[Column, list[Value]]]:
+    """The columns of the place `c` that vary between the rows: its data's tags (`NAME:KEY`), then
+    the values read from their files (`NAME/KEY`)."""
+    ups = [upstream.get(s.upstream[c]) if c in s.upstream else None for s in subjects]
+    found: list[tuple[Column, list[Value]]] = []
+    for key in _keys(u.tags for u in ups if u):
+        tagged: list[Value] = [u.tags.get(key) if u else None for u in ups]
+        if varies(tagged):
+            found.append((Column(f"{name}:{key}", KIND_INPUT), tagged))
+    for key in _keys(u.values for u in ups if u):
+        values: list[Value] = [u.values.get(key) if u else None for u in ups]
+        if varies(values):
+            found.append((Column(f"{name}/{key}", KIND_PARAMETER), values))
+    return found
+
+
+def explained(c: Chain, showing: Iterable[Chain]) -> bool:
+    """Whether a place above `c` (further up the same path) shows a column that varies: then what
+    differs at `c` follows from it, and `c`'s files need not be read nor its ids shown."""
+    return any(len(o) > len(c) and o[: len(c)] == c for o in showing)
 
 
 def _keys(dicts: Iterable[Mapping[str, object]]) -> list[str]:

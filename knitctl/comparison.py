@@ -47,8 +47,8 @@ def compare(
                 raise NotFound(f"no committed data carry {' '.join(tags)}; list data with `knitctl data find`")
         facts, places = _walk(conn, chosen)
         differ = rules.differing([rules.Subject(k, "", {}, {}, upstream=places[k]) for k in chosen])
-        upstream_ids = sorted({places[k][c] for k in chosen for c in differ if c in places[k]})
-        tags_of = data_q.tags_of(conn, chosen + upstream_ids)
+        tags_of = data_q.tags_of(conn, chosen + sorted({places[k][c] for k in chosen for c in differ if c in places[k]}))
+    names = rules.labels(differ)
     data_root = os.fspath(session.home.data)
     subjects = []
     for k in chosen:
@@ -56,11 +56,23 @@ def compare(
         metrics, why = _read(data_root, k, status, file_count, globs)
         subjects.append(rules.Subject(k, plan_id, rules.tags_by_key(tags_of[k]), metrics,
                                       None if metrics else why, places[k]))
-    upstream = {}
-    for u in upstream_ids:
-        _, status, _, file_count = facts[u]
-        values, _ = _read(data_root, u, status, file_count, globs)
-        upstream[u] = rules.Upstream(rules.tags_by_key(tags_of[u]), values)
+    # The farthest places first: a place's files are read only when nothing above it shows what varies.
+    upstream: dict[str, rules.Upstream] = {}
+    with_files: set[str] = set()
+    showing: set[rules.Chain] = set()
+    for c in sorted(differ, key=len, reverse=True):
+        files_too = not rules.explained(c, showing)
+        for u in {s.upstream[c] for s in subjects if c in s.upstream}:
+            if u in upstream and (u in with_files or not files_too):
+                continue
+            values: dict[str, rules.Value] = {}
+            if files_too:
+                _, status, _, file_count = facts[u]
+                values, _ = _read(data_root, u, status, file_count, globs)
+                with_files.add(u)
+            upstream[u] = rules.Upstream(rules.tags_by_key(tags_of[u]), values)
+        if rules.place_columns(subjects, c, names[c], upstream):
+            showing.add(c)
     return rules.shape(subjects, upstream)
 
 

@@ -334,3 +334,36 @@ def test_a_datum_still_being_made_is_named(session, tmp_path):
     t = comparison.compare(session, ids=[out, out[:6]])             # the same datum twice: one row
     assert [r[0] for r in t.rows] == [out]
     assert t.unreadable == [(out, f"not committed yet (its run is {status})")]
+
+
+def test_an_upstream_run_output_is_read_only_when_nothing_above_it_varies(session, tmp_path):
+    """Models differ because their params do: the params' lr is shown, not the models' weights. Two
+    train plans over the same params make models that differ by themselves: their weights are shown."""
+    s = build_sweep(session, tmp_path, lrs=[0.1, 0.2])
+    for lr, model in s["models"].items():                    # each model also holds a small JSON
+        path = session.store.path_of(model) / "model.json"
+        path.write_text(json.dumps({"w": lr * 10}))
+    names = [c.name for c in comparison.compare(session, tags=["type:metrics"]).columns]
+    assert "params/lr" in names and not any(n.startswith("model") for n in names)
+
+    other = tmp_path / "other"
+    other.mkdir()
+    apply_plan(session, {"/in/params": ["type:params2"]}, {"/out": ["type:model2"]}, image="knit/busybox:1")
+    apply_plan(session, {"/in/params": ["type:params2"]}, {"/out": ["type:model2"]}, image="knit/python:3.11")
+    evaluate = apply_plan(session, {"/in/model": ["type:model2"]}, {"/out": ["type:metrics2"]}).plan.plan_id
+    push(session, other, "p", {"params.json": '{"lr": 0.5}'}, "type:params2")
+    trains = [p for p, in session.catalog.query("SELECT plan_id FROM plan_output_tag WHERE key = 'type' AND value = 'model2'")]
+    for i, plan in enumerate(trains):
+        (run_id, _, _), = runs_of(session, plan)
+        complete(session, run_id, {"/out": {"model.json": json.dumps({"w": i})}})
+    for run_id, _, _ in runs_of(session, evaluate):
+        complete(session, run_id, {"/out": {"m.json": '{"acc": 1}'}})
+    t = comparison.compare(session, tags=["type:metrics2"])
+    assert [c.name for c in t.columns] == ["id", "model/w", "acc"]
+    assert sorted(r[1] for r in t.rows) == [0, 1]
+
+
+def test_explained_means_a_place_further_up_the_same_path_shows_something():
+    assert rules.explained(("/in/model",), [("/in/model", "/in/params")])
+    assert not rules.explained(("/in/model",), [("/in/data",), ("/in/model",)])
+    assert not rules.explained(("/in/model", "/in/params"), [("/in/model",)])

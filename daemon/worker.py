@@ -165,6 +165,9 @@ def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None)
             pass  # stopped or aborted meanwhile: the loop acts on it
     else:
         handle = w.handle = attach
+        if provenance.of_run(session, run_id) is None:  # a knitd stopped between the start and its record
+            with session.catalog.write() as c:
+                provenance.record_run(c, run_id, run_provenance(job, handle))
     _follow(session, executor, w, handle, job, fresh=attach is None)
 
 

@@ -12,11 +12,7 @@ nothing is written to the repository, and any failure or timeout leaves the git 
 
 from __future__ import annotations
 
-import getpass
 import os
-import shutil
-import socket
-import subprocess
 from pathlib import Path
 
 from . import __version__
@@ -40,6 +36,9 @@ LABELS = (("user", "user"), ("host", "host"), ("knit_version", "knit version"), 
 
 def who() -> dict:
     """This process's user, host and knit version."""
+    import getpass  # here, as socket and subprocess below: listings that never record import this module
+    import socket
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER: the uid is still an answer
@@ -135,6 +134,8 @@ def _git_env(extra: list[tuple[str, str]]) -> dict:
 
 
 def _git(git: str, where: Path, args: list[str], env: dict) -> str | None:
+    import subprocess
+
     try:
         r = subprocess.run([git, "-C", str(where), *args], env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, timeout=GIT_TIMEOUT, check=False)
@@ -158,6 +159,8 @@ def git_state(path: str | os.PathLike) -> dict:
     d = p if p.is_dir() else p.parent
     if not d.is_dir() or not _in_work_tree(d):
         return {}
+    import shutil
+
     git = shutil.which("git")
     if git is None:
         return {}
@@ -171,15 +174,14 @@ def git_state(path: str | os.PathLike) -> dict:
         if section.lower() == "filter" and driver:
             extra += [(f"filter.{driver}.{k}", "") for k in _FILTER_KEYS] + [(f"filter.{driver}.required", "false")]
     env = _git_env(extra)
-    inside = _git(git, d, ["rev-parse", "--is-inside-work-tree"], env)
-    if inside is None or inside.strip() != "true":
+    # "true" and HEAD's commit; fails without a commit, "false" in a .git directory or a bare repository
+    answer = (_git(git, d, ["rev-parse", "--is-inside-work-tree", "HEAD^{commit}"], env) or "").split()
+    if len(answer) != 2 or answer[0] != "true":
         return {}
-    head = _git(git, d, ["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], env)
-    if head is None or not head.strip():
-        return {}
+    head = answer[1]
     spec = "." if p == d else p.name
     status = _git(git, d, ["status", "--porcelain=v1", "-z", "--ignore-submodules=all", "--untracked-files=all",
                            "--no-renames", "--", spec], env)
     if status is None:
         return {}
-    return {"git_commit": head.strip(), "git_dirty": bool(status.strip("\0").strip())}
+    return {"git_commit": head, "git_dirty": bool(status.strip("\0").strip())}

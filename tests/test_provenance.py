@@ -246,3 +246,91 @@ def test_tui_detail_screens_show_provenance(session, repo):
     drive(app, scenario, size=(120, 50))
     assert "git dirty" in seen["datum"] and socket.gethostname() in seen["datum"]
     assert "Provenance" in seen["run"] and "sha256:" + "ab" * 20 in seen["run"] and "alice" in seen["run"]
+
+
+# -- the worker records a run's provenance (an executor stand-in: no Docker) ------------------------------
+
+
+class ImageExecutor:
+    """Starts a task at once whose image the executor resolved (image_id on the Handle), or, like the
+    Kubernetes executor, learns only when it ends (image_id on the Outcome)."""
+
+    name = "fake"
+
+    def __init__(self, *, at_start: str | None = None, at_end: str | None = None):
+        self.at_start, self.at_end = at_start, at_end
+
+    def start(self, job, log):
+        from daemon.executors.base import Handle
+
+        return Handle(job.run_id, "c", image_id=self.at_start, repo_digest="busybox@sha256:dd" if self.at_start else None)
+
+    def follow_logs(self, handle, log):
+        pass
+
+    def wait(self, handle, timeout):
+        from daemon.executors.base import Outcome
+
+        return Outcome(0, image_id=self.at_end)
+
+    def stop(self, handle, grace):
+        pass
+
+    kill = collect = remove = stop
+
+    def find(self):
+        return {}
+
+
+def _claimed(session, *states: str) -> str:
+    from knitctl import runstate
+
+    plan = apply_plan(session, {"/in": ["kind:raw"]}, {"/out": ["kind:x"]}, image="busybox:1.36").plan.plan_id
+    push_datum(session, "kind:raw")
+    run_id = session.catalog.one("SELECT run_id FROM run WHERE plan_id = ?", (plan,))[0]
+    with session.catalog.write() as c:
+        for st in ("ready", *states):
+            runstate.move(c, run_id, st)
+    return run_id
+
+
+def test_the_worker_records_the_image_the_executor_resolved_at_start(session):
+    from daemon.worker import Worker, run_worker
+
+    run_id = _claimed(session)
+    run_worker(session.home, ImageExecutor(at_start="sha256:" + "1" * 64), Worker(run_id))
+    got = provenance.of_run(session, run_id)
+    assert got["image"] == "busybox:1.36" and got["image_id"] == "sha256:" + "1" * 64
+    assert got["repo_digest"] == "busybox@sha256:dd" and got["host"] == socket.gethostname()
+    props = mlmd.custom_properties(session.catalog.conn, "run", run_id)
+    assert props["knit.image_id"] == "sha256:" + "1" * 64 and props["knit.user"] == provenance.who()["user"]
+
+
+def test_an_image_id_known_only_at_the_end_is_added(session):
+    from daemon.worker import Worker, run_worker
+
+    run_id = _claimed(session)
+    run_worker(session.home, ImageExecutor(at_end="registry.example/busybox@sha256:ee"), Worker(run_id))
+    got = provenance.of_run(session, run_id)
+    assert got["image_id"] == "registry.example/busybox@sha256:ee" and got["image"] == "busybox:1.36"
+    assert mlmd.custom_properties(session.catalog.conn, "run", run_id)["knit.image_id"] == got["image_id"]
+
+
+def test_a_reattached_run_without_a_record_gets_one(session):
+    """knitd stopped between the start and its record: the next knitd re-attaches and records it."""
+    from daemon.executors.base import Handle
+    from daemon.worker import Worker, run_worker
+
+    run_id = _claimed(session, "starting", "running")
+    assert provenance.of_run(session, run_id) is None
+    run_worker(session.home, ImageExecutor(), Worker(run_id), attach=Handle(run_id, "c", image_id="sha256:" + "2" * 64))
+    assert provenance.of_run(session, run_id)["image_id"] == "sha256:" + "2" * 64
+
+
+def test_docker_find_reads_the_image_id_of_a_listed_container():
+    from daemon.executors.docker import _image_id_of
+
+    sha = "sha256:" + "3" * 64
+    assert _image_id_of(SimpleNamespace(attrs={"Image": sha})) == sha                 # inspected
+    assert _image_id_of(SimpleNamespace(attrs={"Image": "busybox:1", "ImageID": sha})) == sha  # sparse listing
+    assert _image_id_of(SimpleNamespace(attrs={"Image": "busybox:1"})) is None

@@ -215,7 +215,8 @@ class DockerExecutor:
 
     def find(self) -> dict[str, Handle]:
         found = self.client.containers.list(all=True, filters={"label": [f"{LABEL_HOME}={self.home_label}"]})
-        return {c.labels[LABEL_RUN]: Handle(c.labels[LABEL_RUN], c.id) for c in found if LABEL_RUN in c.labels}
+        return {c.labels[LABEL_RUN]: Handle(c.labels[LABEL_RUN], c.id, image_id=_image_id_of(c))
+                for c in found if LABEL_RUN in c.labels}
 
 
 def refuse_kubernetes_only(job: Job) -> None:
@@ -227,6 +228,13 @@ def refuse_kubernetes_only(job: Job) -> None:
             f"{which}: not available on Docker; use a Kubernetes context (`context:` in the plan or "
             f"`knitctl context use NAME`), or remove it (`knitctl plan resource {job.plan_id} -u {names[0]}`)"
         )
+
+
+def _image_id_of(container) -> str | None:
+    """The image id of a listed container (an inspected one has it as Image, a sparse listing as ImageID)."""
+    attrs = container.attrs or {}
+    found = [v for v in (attrs.get("ImageID"), attrs.get("Image")) if isinstance(v, str) and v.startswith("sha256:")]
+    return found[0] if found else None
 
 
 def _reason(e: Exception) -> str:

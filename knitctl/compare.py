@@ -21,6 +21,7 @@ import functools
 import io
 import json
 import math
+import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ def matcher(globs: tuple[str, ...]) -> Callable[[str], bool]:
 
 def flatten(doc: object, prefix: str = "") -> Iterator[tuple[str, Value]]:
     """Dotted keys to scalars: {"a": {"b": 1}, "c": [2, 3]} -> a.b=1, c.0=2, c.1=3."""
-    if isinstance(doc, Mapping):
+    if isinstance(doc, (dict, Mapping)):        # dict first: the abstract check is the slow one
         for k, v in doc.items():
             yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
     elif isinstance(doc, (list, tuple)):
@@ -132,7 +133,7 @@ def from_text(cell: str) -> Value:
 def parse_file(name: str, text: str) -> dict[str, Value]:
     """Key-values of one file by its extension: JSON or YAML (a mapping, flattened), or a one-row CSV
     (a header and one row). Other names are tried as JSON, then YAML. Raises Unreadable."""
-    suffix = PurePosixPath(name).suffix.lower()
+    suffix = posixpath.splitext(name)[1].lower()
     if suffix == ".csv":
         return _csv(text)
     if suffix == ".json":
@@ -144,7 +145,7 @@ def parse_file(name: str, text: str) -> dict[str, Value]:
             doc = _json(text)
         except Unreadable:
             doc = _yaml(text, name)
-    if not isinstance(doc, Mapping):
+    if not isinstance(doc, (dict, Mapping)):
         raise Unreadable(f"holds {_what(doc)}, not key-values")
     return dict(flatten(doc))
 

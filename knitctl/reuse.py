@@ -20,7 +20,6 @@ knitd calls `waiting_decisions` when claiming runs and `reuse_run` first thing i
 from __future__ import annotations
 
 import hashlib
-import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,7 +31,12 @@ from .catalog import scheduler as sched_rows
 from .digest import DEFERRED
 from .session import Session
 
-log = logging.getLogger("knitd")
+
+def _log():
+    """knitd's logger, imported when a cached finish has something to say (listings never import logging)."""
+    import logging
+
+    return logging.getLogger("knitd")
 
 REUSED_PROPERTY = "knit.reused_run"
 CACHED_LABEL = "cached"      # `run find -s cached`; the status column shows `done (cached)`
@@ -215,7 +219,7 @@ def _hash_inputs(session: Session, assignment: str | None) -> None:
         try:
             ensure_digest(session, knit_id)
         except (KnitError, OSError) as e:
-            log.warning("datum %s: can't be hashed to check the cache: %s", knit_id, e)
+            _log().warning("datum %s: can't be hashed to check the cache: %s", knit_id, e)
 
 
 def finish_cached(session: Session, run_id: str, source: str) -> str | None:
@@ -244,7 +248,7 @@ def finish_cached(session: Session, run_id: str, source: str) -> str | None:
         for knit_id, dest, _ in staged:
             store.publish(knit_id, dest)
     except OSError as e:
-        log.warning("run %s: could not reuse run %s's outputs (%s); it executes", run_id, source, e)
+        _log().warning("run %s: could not reuse run %s's outputs (%s); it executes", run_id, source, e)
         _discard_leftovers(session, run_id, mine)
         return None
     t = now_ms()
@@ -268,7 +272,7 @@ def finish_cached(session: Session, run_id: str, source: str) -> str | None:
         mlmd.set_custom_properties(c, "run", run_id, {REUSED_PROPERTY: source})
     if work.exists():
         store.discard_path(work)
-    log.info("run %s: done from run %s's outputs (cache)", run_id, source)
+    _log().info("run %s: done from run %s's outputs (cache)", run_id, source)
     return "done"
 
 

@@ -68,6 +68,12 @@ def record_run(conn, run_id: str, values: dict) -> None:
     mlmd.set_custom_properties(conn, "run", run_id, {**stale, **properties(values)})
 
 
+def forget_run(conn, run_id: str) -> None:
+    """A retried run's provenance goes with its discarded outputs (its next start records anew)."""
+    q.forget(conn, run_id)
+    mlmd.set_custom_properties(conn, "run", run_id, dict.fromkeys(PROPERTY.values()))
+
+
 def add_to_run(conn, run_id: str, values: dict) -> None:
     """Fields learnt later (a pod's image id, reported once its task ran)."""
     values = {k: v for k, v in values.items() if v is not None}

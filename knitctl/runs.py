@@ -225,6 +225,7 @@ def retry(session: Session, text: str) -> Run:
         gone = q.discard_outputs(conn, run_id)
         runstate.reset(conn, run_id, note="retry requested")
         reuse.on_retry(conn, run_id)  # a retry executes, even on a plan with cache on
+        provenance.forget_run(conn, run_id)  # the image and who ran it go with the discarded outputs
         PlanRuns(conn, row[0]).add_outputs(conn, run_id)
         if not plan_rows.is_active(conn, row[0]):
             runstate.move(conn, run_id, "deactivated", note="plan is inactive")

@@ -21,6 +21,7 @@ from .errors import Conflict, KnitError
 from .session import Session
 
 CHANGED, MISSING, EXTRA = "changed", "missing", "extra"
+INTERRUPT_GRACE = 30.0  # seconds an interrupted re-execution has to clean up
 
 
 def differences(original: dict[str, bytes], rerun: dict[str, bytes]) -> list[tuple[str, str]]:
@@ -66,15 +67,24 @@ def verify(session: Session, text: str) -> dict:
     facts = check(session, text)
     env = dict(os.environ, KNIT_HOME=str(session.home.root))
     try:
-        r = subprocess.run([sys.executable, "-m", "daemon.verify", facts["run_id"]], env=env,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None, check=False)
+        proc = subprocess.Popen([sys.executable, "-m", "daemon.verify", facts["run_id"]], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None)
     except OSError as e:
         raise KnitError(f"run verify could not start its re-execution ({e}); reinstall knit (./install.sh)") from None
     try:
-        answer = json.loads(r.stdout.decode("utf-8", errors="replace").strip().splitlines()[-1])
+        out, _ = proc.communicate()
+    except KeyboardInterrupt:
+        # it had the interrupt too: give it the time to remove its container and scratch (never kill it first)
+        try:
+            proc.wait(timeout=INTERRUPT_GRACE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise
+    try:
+        answer = json.loads(out.decode("utf-8", errors="replace").strip().splitlines()[-1])
     except (IndexError, ValueError):
-        raise KnitError(f"run verify's re-execution of run {facts['run_id']} ended without an answer (exit {r.returncode});"
-                        " see the messages above") from None
+        raise KnitError(f"run verify's re-execution of run {facts['run_id']} ended without an answer "
+                        f"(exit {proc.returncode}); see the messages above") from None
     if answer.get("error"):
         raise KnitError(answer["error"])
     return answer

@@ -334,3 +334,17 @@ def test_docker_find_reads_the_image_id_of_a_listed_container():
     assert _image_id_of(SimpleNamespace(attrs={"Image": sha})) == sha                 # inspected
     assert _image_id_of(SimpleNamespace(attrs={"Image": "busybox:1", "ImageID": sha})) == sha  # sparse listing
     assert _image_id_of(SimpleNamespace(attrs={"Image": "busybox:1"})) is None
+
+
+def test_a_retry_forgets_the_earlier_attempts_provenance(session):
+    from daemon.worker import Worker, run_worker
+    from knitctl import runs
+
+    run_id = _claimed(session)
+    run_worker(session.home, ImageExecutor(at_start="sha256:" + "4" * 64), Worker(run_id))
+    assert provenance.of_run(session, run_id)["image_id"] == "sha256:" + "4" * 64
+    runs.retry(session, run_id)
+    assert provenance.of_run(session, run_id) is None
+    assert not any(k.startswith("knit.") and k != "knit.reused_run"
+                   for k in mlmd.custom_properties(session.catalog.conn, "run", run_id))
+    assert "provenance" not in runs.show(session, run_id).to_dict()

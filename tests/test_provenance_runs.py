@@ -144,3 +144,32 @@ def test_verify_says_why_it_cannot(two_runs, cli, knit_home, session):
         c.execute("UPDATE run SET status = 'failed' WHERE run_id = ?", (run_id,))
     r = cli("run", "verify", run_id)
     assert r.code == 1 and "only a done run can be verified" in r.err, r
+
+
+def test_an_interrupted_verify_leaves_no_container_and_no_scratch(session, knit_home, knitd, docker_client):
+    import glob
+    import signal
+    import subprocess
+    import tempfile
+
+    from conftest import cli_command, cli_env
+
+    plan = apply_plan(session, {"/in": ["kind:src"]}, {"/out": ["kind:slow"]},
+                      **sh("sleep 2 && cp /in/f.txt /out/f.txt")).plan.plan_id
+    knitd()
+    push_datum(session, "kind:src")
+    run_id = done_run(knit_home, plan)
+    proc = subprocess.Popen(cli_command(["run", "verify", run_id]), env=cli_env(knit_home), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_until(lambda: [c for c in verify_containers(docker_client) if c.status == "running"], timeout=30,
+                   what="the re-execution's container running")
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert verify_containers(docker_client) == []
+    assert glob.glob(os.path.join(tempfile.gettempdir(), f"knit-verify-{run_id}-*")) == []

@@ -27,6 +27,10 @@ def record(conn: sqlite3.Connection, run_id: str, values: dict, *, at_ms: int | 
     )
 
 
+def forget(conn: sqlite3.Connection, run_id: str) -> None:
+    conn.execute("DELETE FROM provenance WHERE run_id = ?", (run_id,))
+
+
 def update(conn: sqlite3.Connection, run_id: str, values: dict) -> bool:
     """Fill in fields of an existing row (e.g. the image id a pod reported when its task ended). Returns
     whether the run had a row."""

@@ -25,6 +25,8 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import NamedTuple
 
 from . import tags as tagrules
 from .catalog import mlmd, now_ms
@@ -69,13 +71,14 @@ class Retention:
         return d
 
 
-@dataclass(frozen=True)
-class Fact:
+class Fact(NamedTuple):
+    """One datum gc may drop (a tuple: a gc reads 100,000 of them)."""
+
     knit_id: str
     status: str                      # the producing run's: done | failed
     finished_ms: int
     size: int
-    tags: frozenset[str]             # user tags, 'k:v'
+    tags: str                        # user tags, '\n'-wrapped sorted 'k:v' lines ('\ntype:m\nx:y\n'; '\n' for none)
 
 
 def rule(kind: str, value, tags: Iterable[str] = (), *, where: str) -> Rule:
@@ -137,29 +140,41 @@ def parse(doc, where: str = "retention") -> Retention:
     return Retention(rules, pin, every)
 
 
+def _selected(facts: list[Fact], sel: tuple[str, ...]) -> list[Fact]:
+    if not sel:
+        return facts
+    needles = [f"\n{t}\n" for t in sel]
+    if len(needles) == 1:
+        (n,) = needles
+        return [f for f in facts if n in f[4]]
+    return [f for f in facts if all(n in f[4] for n in needles)]
+
+
 def choose(facts: Sequence[Fact], rules: Sequence[Rule], protected: set[str], now: int) -> dict[str, Rule]:
-    """knit id -> the first rule that drops it. Protected data are never chosen (they still count as kept)."""
+    """knit id -> the first rule that drops it. Protected data are never chosen (they still count as kept).
+    `facts` are Facts or plain tuples in Fact's order (indexed, not named: this runs over every datum)."""
     out: dict[str, Rule] = {}
+    by_status: dict[str, list[Fact]] = {"done": [], "failed": []}
+    for f in sorted(facts, key=itemgetter(2, 0), reverse=True):   # newest first: (finished_ms, knit_id)
+        by_status[f[1]].append(f)
     for r in rules:
-        sel = set(r.tags)
-        if r.kind == FAILED_OLDER_THAN:
-            pool = [f for f in facts if f.status == "failed" and sel <= f.tags]
-        else:
-            pool = [f for f in facts if f.status == "done" and sel <= f.tags]
+        pool = _selected(by_status["failed" if r.kind == FAILED_OLDER_THAN else "done"], r.tags)
         if r.kind in (OLDER_THAN, FAILED_OLDER_THAN):
-            gone = [f for f in pool if f.finished_ms < now - r.value]
-        else:
-            groups: dict[frozenset[str], list[Fact]] = {}
-            for f in pool:
-                groups.setdefault(frozenset(sel) if sel else f.tags, []).append(f)
+            cutoff = now - r.value
+            gone = [f for f in pool if f[2] < cutoff]
+        elif r.tags:
+            gone = pool[r.value:]
+        else:   # per exact tag set: the first N of each set (newest first) are kept
+            seen: dict[str, int] = {}
             gone = []
-            for members in groups.values():
-                if len(members) > r.value:
-                    members.sort(key=lambda f: (f.finished_ms, f.knit_id), reverse=True)
-                    gone += members[r.value:]
+            for f in pool:
+                n = seen.get(f[4], 0)
+                if n >= r.value:
+                    gone.append(f)
+                seen[f[4]] = n + 1
         for f in gone:
-            if f.knit_id not in protected and f.knit_id not in out:
-                out[f.knit_id] = r
+            if f[0] not in protected and f[0] not in out:
+                out[f[0]] = r
     return out
 
 
@@ -170,16 +185,18 @@ def _inputs(assignment: str | None) -> list[str]:
 # -- the catalog side ------------------------------------------------------------------------------
 
 
-@dataclass
-class Drop:
+class Drop(NamedTuple):
+    """One datum a gc drops (a tuple: a dry run may list 100,000)."""
+
     knit_id: str
     rule: str
     size: int
-    tags: list[str] = field(default_factory=list)
+    tags: str = ""                   # user tags, '\n'-wrapped 'k:v' lines (as Fact has them)
     resumed: bool = False            # left `dropping` by a gc that was killed, finished now
 
     def to_dict(self) -> dict:
-        return {"knit_id": self.knit_id, "rule": self.rule, "size": self.size, "tags": self.tags,
+        return {"knit_id": self.knit_id, "rule": self.rule, "size": self.size,
+                "tags": self.tags.strip("\n").split("\n") if self.tags.strip("\n") else [],
                 **({"resumed": True} if self.resumed else {})}
 
 
@@ -210,10 +227,11 @@ def plan(conn, retention: Retention, now: int) -> list[Drop]:
     """What the rules drop now (in the caller's snapshot or transaction)."""
     from .store import DEFERRED
 
-    facts = [Fact(k, s, f, n, frozenset(t.split("\n")) if t else frozenset()) for k, s, f, n, t in q.candidates(conn, DEFERRED)]
+    facts = q.candidates(conn, DEFERRED)   # plain tuples in Fact's order
     chosen = choose(facts, retention.rules, protected(conn, retention.pin), now)
-    by_id = {f.knit_id: f for f in facts}
-    return [Drop(k, str(r), by_id[k].size, sorted(by_id[k].tags)) for k, r in sorted(chosen.items())]
+    texts = {id(r): str(r) for r in retention.rules}   # by id: a Rule's own hash is Python code
+    new = tuple.__new__   # a Drop made at C speed (NamedTuple's own __new__ is Python code)
+    return sorted(new(Drop, (f[0], texts[id(chosen[f[0]])], f[3], f[4], False)) for f in facts if f[0] in chosen)
 
 
 def gc(session, retention: Retention, *, dry_run: bool = False, at_ms: int | None = None,

@@ -70,7 +70,7 @@ def finished_ms(session, knit_id: str) -> int:
 
 
 def fact(k, t, status="done", tags=("type:m",), size=10):
-    return retention.Fact(k, status, t, size, frozenset(tags))
+    return retention.Fact(k, status, t, size, "\n" + "".join(f"{x}\n" for x in sorted(tags)))
 
 
 def test_keep_newest_per_selector_and_per_exact_tag_set():

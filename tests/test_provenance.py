@@ -348,3 +348,9 @@ def test_a_retry_forgets_the_earlier_attempts_provenance(session):
     assert not any(k.startswith("knit.") and k != "knit.reused_run"
                    for k in mlmd.custom_properties(session.catalog.conn, "run", run_id))
     assert "provenance" not in runs.show(session, run_id).to_dict()
+
+
+def test_run_verify_completes_run_ids():
+    from knitctl.cli.complete import wanted
+
+    assert wanted(["run", "verify"], "") == "run"

@@ -384,3 +384,18 @@ def test_the_tui_run_detail_shows_a_cached_run_and_the_run_it_reused(session, da
         assert f"the outputs of run {first}" in screen_text(app)
 
     drive(app, scenario)
+
+
+def test_a_run_whose_outputs_gc_dropped_is_not_reused(session, daemon, trained, cli):
+    plan, first = trained
+    dropped = cli("gc", "--older-than", "1ms", "-t", "kind:model")
+    assert dropped.code == 0, dropped
+    model = show(session, first).outputs[0]["knit_id"]
+    assert not session.store.path_of(model).exists()  # its bytes are gone, its metadata kept
+    again = push(session, {"x.txt": "X"}, "kind:src", "name:b")
+    run_id = the_run_taking(session, plan, again.knit_id)
+    with session.catalog.write() as c:
+        assert reuse.waiting_decisions(c)[run_id].action == reuse.RUN  # not chosen, rather than tried and failed
+    daemon.tick()
+    settle(daemon)
+    assert show(session, run_id).reused_run is None and run_id in daemon.executor.tasks

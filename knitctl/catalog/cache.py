@@ -77,12 +77,13 @@ def unkeyed_runs(conn: sqlite3.Connection, plan_id: str) -> list[tuple[str, str]
 
 
 def done_with_key(conn: sqlite3.Connection, plan_id: str, input_key: str, exclude: str) -> list[str]:
-    """Done runs of the plan with this input key whose outputs carry no bad mark (knitctl.marks): those that
-    executed first, then the newest first."""
+    """Done runs of the plan with this input key whose outputs carry no bad mark (knitctl.marks) and were not
+    dropped by gc (knitctl.retention): those that executed first, then the newest first."""
     return [r[0] for r in conn.execute(
         "SELECT c.run_id FROM run_cache c JOIN run r ON r.run_id = c.run_id"
         " WHERE c.plan_id = ? AND c.input_key = ? AND r.status = 'done' AND c.run_id != ?"
         " AND NOT EXISTS (SELECT 1 FROM data d JOIN bad_data b ON b.knit_id = d.knit_id WHERE d.run_id = c.run_id)"
+        " AND NOT EXISTS (SELECT 1 FROM data d JOIN data_drop x ON x.knit_id = d.knit_id WHERE d.run_id = c.run_id)"
         " ORDER BY c.reused_run IS NOT NULL, r.finished_ms DESC, r.run_id", (plan_id, input_key, exclude))]
 
 

@@ -140,7 +140,10 @@ def parse(doc, where: str = "retention") -> Retention:
     return Retention(rules, pin, every)
 
 
-def _selected(facts: list[Fact], sel: tuple[str, ...]) -> list[Fact]:
+FactRow = tuple[str, str, int, int, str]   # a Fact, or the plain tuple the catalog gives in its order
+
+
+def _selected(facts: list[FactRow], sel: tuple[str, ...]) -> list[FactRow]:
     if not sel:
         return facts
     needles = [f"\n{t}\n" for t in sel]
@@ -150,11 +153,11 @@ def _selected(facts: list[Fact], sel: tuple[str, ...]) -> list[Fact]:
     return [f for f in facts if all(n in f[4] for n in needles)]
 
 
-def choose(facts: Sequence[Fact], rules: Sequence[Rule], protected: set[str], now: int) -> dict[str, Rule]:
+def choose(facts: Sequence[FactRow], rules: Sequence[Rule], protected: set[str], now: int) -> dict[str, Rule]:
     """knit id -> the first rule that drops it. Protected data are never chosen (they still count as kept).
     `facts` are Facts or plain tuples in Fact's order (indexed, not named: this runs over every datum)."""
     out: dict[str, Rule] = {}
-    by_status: dict[str, list[Fact]] = {"done": [], "failed": []}
+    by_status: dict[str, list[FactRow]] = {"done": [], "failed": []}
     for f in sorted(facts, key=itemgetter(2, 0), reverse=True):   # newest first: (finished_ms, knit_id)
         by_status[f[1]].append(f)
     for r in rules:

@@ -367,3 +367,35 @@ def test_explained_means_a_place_further_up_the_same_path_shows_something():
     assert rules.explained(("/in/model",), [("/in/model", "/in/params")])
     assert not rules.explained(("/in/model",), [("/in/data",), ("/in/model",)])
     assert not rules.explained(("/in/model", "/in/params"), [("/in/model",)])
+
+
+def test_the_fast_path_answers_as_typer_does(session, sweep, knit_home, tmp_path):
+    """`data compare` is a one-liner of cli/fast.py: once Typer has described it, it is answered
+    without Typer, with the same output; `--sort -NAME` (a value that looks like an option) is Typer's."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    probe = ("import atexit, json, sys\n"
+             "out = sys.argv[1]\n"
+             "atexit.register(lambda: open(out, 'w').write(json.dumps('typer' in sys.modules)))\n"
+             "sys.argv = ['knitctl', *sys.argv[2:]]\n"
+             "from knitctl.cli.main import run\n"
+             "run()\n")
+    env = cli_env(knit_home, {"XDG_CACHE_HOME": str(tmp_path / "cache")})
+
+    def knitctl(*args):
+        flag = tmp_path / "typer.json"
+        p = subprocess.run([sys.executable, "-c", probe, str(flag), *args], env=env, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=120)
+        return p.returncode, p.stdout, p.stderr, json.loads(flag.read_text())
+
+    args = ["data", "compare", "-t", "type:metrics", "--sort", "accuracy", "--desc", "-o", "csv"]
+    first, second = knitctl(*args), knitctl(*args)
+    assert first[3] and not second[3], "the second run is the fast path's"
+    assert first[:3] == second[:3] and first[0] == 0, first
+    dashed = knitctl("data", "compare", "-t", "type:metrics", "--sort", "-accuracy", "-o", "csv")
+    assert dashed[:3] == first[:3]
+    bad = knitctl("data", "compare", "-t", "type:metrics", "--files", "/x")
+    assert bad[0] == 2 and bad[2].startswith("knitctl: error: --files '/x': is absolute") and not bad[3], bad

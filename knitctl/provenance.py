@@ -94,10 +94,13 @@ def public(values: dict | None) -> dict:
     return {k: v for k, v in (values or {}).items() if k in PROPERTY}
 
 
-def rows(values: dict | None) -> list[tuple[str, str]]:
-    """(label, text) of each recorded field, in LABELS order, for a human."""
+def rows(values: dict | None, *, shown_image: str | None = None) -> list[tuple[str, str]]:
+    """(label, text) of each recorded field, in LABELS order, for a human; the image as written is left
+    out when it is `shown_image` (a run's screen shows its plan's image already)."""
     out = []
     for key, label in LABELS:
+        if key == "image" and values and values.get(key) == shown_image:
+            continue
         if values and key in values:
             v = values[key]
             out.append((label, ("yes" if v else "no") if key == "git_dirty" else str(v)))

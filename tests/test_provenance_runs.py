@@ -74,6 +74,7 @@ def test_a_docker_run_records_who_ran_it_and_the_exact_image(two_runs, cli, dock
 
     table = cli("run", "show", run_id)
     assert f"image id\t{image.id}" in table.out and f"host\t{socket.gethostname()}" in table.out
+    assert "image (as written)" not in table.out  # the plan's image is on the `image` line already
 
     from knitctl.catalog import mlmd
 

@@ -74,7 +74,7 @@ def _show(run_id: str, output: Format | None) -> None:
         rows.append(("message", d["message"]))
     if d["context"]:
         rows.append(("context", d["context"]))
-    rows += provenance.rows(r.provenance)
+    rows += provenance.rows(r.provenance, shown_image=d["image"])
     for k in ("created", "started", "finished"):
         if d[k]:
             rows.append((k, d[k]))

@@ -99,7 +99,7 @@ class RunDetailScreen(DetailScreen):
             times.append(("duration", dur + (" so far" if live else "")))
         history = [(h["at"][11:23], Text.assemble(fmt.status(h["status"]), (f"  {h['note']}" if h.get("note") else "", "dim")))
                    for h in f["history"]]
-        made = provenance.rows(f["provenance"])  # recorded when its task started (or it was pushed)
+        made = provenance.rows(f["provenance"], shown_image=f["image"])  # recorded when its task started (or pushed)
         return sections(
             section("Run", head), section("Assignment (inputs)", inputs), section("Outputs", outputs),
             section("Resources", res), *([section("Provenance", made)] if made else []), section("Timings", times),

@@ -204,3 +204,26 @@ def test_cli_mark_find_show_unmark(cli_inproc, session, chain):
     assert r.code == 0, r.err
     r = cli_inproc("data", "find", "--marked", "yes", "-o", "json")
     assert json.loads(r.out) == []
+
+
+def test_tui_data_screen_and_detail_show_the_mark_live(session):
+    from tui_support import build_world, drive, make_app, screen_text, until
+
+    world = build_world(session)
+    app = make_app(world.home)
+
+    async def scenario(pilot):
+        await pilot.press("2")
+        await until(pilot, lambda: type(app.screen).__name__ == "DataScreen", what="data")
+        table = app.screen.table
+        assert "knit#bad" not in screen_text(app)
+        marks.mark_bad(session, world.raw[0], "bad rows")
+        mark = f"knit#bad:{world.raw[0]}"
+        await until(pilot, lambda: mark in table.row_of(world.model).values["tags"], what="the mark on a descendant")
+        await until(pilot, lambda: mark in screen_text(app), what="the mark drawn")
+        table.select_key(world.model)
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "DatumDetailScreen", what="datum detail")
+        await until(pilot, lambda: "marked bad" in screen_text(app) and "bad rows" in screen_text(app), what="the reason")
+
+    drive(app, scenario)

@@ -310,3 +310,23 @@ def test_cli_gc(cli_inproc, session):
     r = cli_inproc("gc", "--older-than", "soon")
     assert r.code == 2 and "--older-than" in r.err
     assert a.knit_id
+
+
+def test_tui_datum_detail_says_it_was_dropped(session):
+    from tui_support import build_world, drive, make_app, screen_text, until
+
+    world = build_world(session)
+    retention.gc(session, rules({"older-than": "1d", "tags": ["kind:raw"]}), at_ms=later(400))
+    assert dropped(session) == {k: "dropped" for k in world.raw}   # their runs finished (done, failed); B waits on the model
+    app = make_app(world.home)
+
+    async def scenario(pilot):
+        await pilot.press("2")
+        await until(pilot, lambda: type(app.screen).__name__ == "DataScreen", what="data")
+        app.screen.table.select_key(world.raw[0])
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "DatumDetailScreen", what="datum detail")
+        await until(pilot, lambda: "dropped" in screen_text(app) and "older-than 1d [kind:raw]" in screen_text(app),
+                    what="why it is gone")
+
+    drive(app, scenario)

@@ -66,6 +66,14 @@ def test_mark_rows_and_compare_them_with_a_chart(session, tmp_path):
         first = compare.main_widget().get_row_at(0)[0].plain
         assert first == sweep["metrics"][best]
 
+        # live: a tag put on one of the params while the view is open shows as a column; the cursor stays
+        from knitctl import data as data_api
+
+        compare.main_widget().move_cursor(row=2)
+        data_api.tag(session, sweep["params"][LRS[1]], add=["note:best"])
+        await until(pilot, lambda: "params:note" in screen_text(app), what="the new tag's column")
+        assert compare.main_widget().cursor_row == 2
+
         await pilot.press("escape")
         await until(pilot, lambda: type(app.screen).__name__ == "DataScreen", what="back")
 

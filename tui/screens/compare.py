@@ -90,6 +90,7 @@ class CompareScreen(KnitScreen):
 
     def show(self) -> None:
         grid = self.query_one("#compare-table", DataTable)
+        cursor = grid.cursor_row
         grid.clear(columns=True)
         status = Text()
         status.append(self.TITLE, style="bold")
@@ -107,6 +108,8 @@ class CompareScreen(KnitScreen):
         for r in t.rows:
             grid.add_row(*[Text(rules.cell(v) or "–", justify="right" if isinstance(v, (int, float)) else "left")
                            for v in r], key=str(r[0]))
+        if t.rows:
+            grid.move_cursor(row=min(cursor, len(t.rows) - 1))
         status.append(f"  {len(t.rows)} data · {len(self.parameters)} varying · {len(self.metrics)} metrics", style="dim")
         if self.descending is not None and self.current_metric:
             status.append(f"  sorted by {self.current_metric} {'↓' if self.descending else '↑'}", style="bold yellow")

@@ -43,6 +43,7 @@ class Daemon:
         self.hook_wake = threading.Event()    # wakes the after hooks' deliveries (daemon/hooks.py)
         self.health = Health(home)
         self.watcher_restarts = 0
+        self.keyed_plans: set[str] = set()    # plans with cache on whose older runs were keyed (knitctl.reuse)
 
     # -- start-up ------------------------------------------------------------------
 
@@ -179,12 +180,14 @@ class Daemon:
         reusing: list[str] = []
         if not scheduler.any_waiting(self.session.catalog.conn):
             return  # most ticks: nothing to claim, so no write lock taken
+        if free <= 0 and not reuse.any_waiting(self.session.catalog.conn):
+            return  # every slot taken, and no waiting run a result could be reused for
         with self.session.catalog.write() as c:
             # Reuse first (knitctl.reuse): a run of a plan with cache on whose result exists is claimed without a
             # slot (it ends in milliseconds); one waiting for an input's digest or for a run with the same inputs
             # stays waiting.
             held = set()
-            for run_id, d in reuse.waiting_decisions(c).items():
+            for run_id, d in reuse.waiting_decisions(c, backfilled=self.keyed_plans).items():
                 if d.action == reuse.REUSE:
                     runstate.move(c, run_id, "ready", expect="waiting", note=d.why)
                     scheduler.claim_context(c, run_id, self.context)
@@ -214,6 +217,7 @@ class Daemon:
                 runstate.move(c, run_id, "ready", expect="waiting")
                 scheduler.claim_context(c, run_id, self.context)
                 claimed.append((run_id, need))
+            reuse.key_runs(c, [run_id for run_id, _ in claimed])  # so a plan that turns cache on can reuse them
         for run_id in reusing:
             self._spawn(run_id, gpus=0, reusing=True)
         for run_id, need in claimed:

@@ -136,10 +136,27 @@ def decide_for(conn: sqlite3.Connection, run_id: str, plan_id: str, assignment: 
     return replace(decision, key=key)
 
 
-def waiting_decisions(conn: sqlite3.Connection, limit: int = 64) -> dict[str, Decision]:
+def any_waiting(conn: sqlite3.Connection) -> bool:
+    """Whether a run of a plan with cache on is waiting."""
+    return q.any_waiting(conn)
+
+
+def key_runs(conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
+    """Record the input keys of runs knitd claims (of every plan: one may turn cache on later)."""
+    for run_id in run_ids:
+        facts = q.run_facts(conn, run_id)
+        if facts is not None and q.key_row(conn, run_id) is None:
+            key, _ = _key(conn, facts[2])
+            if key is not None:
+                q.record_key(conn, run_id, facts[0], key)
+
+
+def waiting_decisions(conn: sqlite3.Connection, limit: int = 64, *,
+                      backfilled: set[str] | None = None) -> dict[str, Decision]:
     """knitd's claim pass: the decision for each waiting run of a plan with cache on, oldest first.
-    Of two waiting runs with the same key only the older is to execute; the other waits for its result."""
-    backfilled: set[str] = set()
+    Of two waiting runs with the same key only the older is to execute; the other waits for its result.
+    `backfilled`: the plans whose older runs were keyed already (knitd keeps it across passes)."""
+    backfilled = set() if backfilled is None else backfilled
     first: dict[tuple[str, str], str] = {}  # (plan, key) -> the oldest run to execute for it in this pass
     out: dict[str, Decision] = {}
     for run_id, plan_id, assignment in q.waiting_runs(conn, limit):

@@ -36,6 +36,12 @@ def waiting_runs(conn: sqlite3.Connection, limit: int) -> list[tuple[str, str, s
         " WHERE r.status = 'waiting' AND p.cache = 1 ORDER BY r.created_ms, r.run_id LIMIT ?", (limit,))]
 
 
+def any_waiting(conn: sqlite3.Connection) -> bool:
+    return conn.execute(
+        "SELECT 1 FROM run r JOIN plan p ON p.plan_id = r.plan_id WHERE r.status = 'waiting' AND p.cache = 1 LIMIT 1"
+    ).fetchone() is not None
+
+
 def run_facts(conn: sqlite3.Connection, run_id: str) -> tuple[str, str, str | None, bool] | None:
     """(plan id, status, assignment, the plan's cache switch) of a run; None when there is no such run."""
     row = conn.execute(

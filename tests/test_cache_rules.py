@@ -399,3 +399,21 @@ def test_a_run_whose_outputs_gc_dropped_is_not_reused(session, daemon, trained, 
     daemon.tick()
     settle(daemon)
     assert show(session, run_id).reused_run is None and run_id in daemon.executor.tasks
+
+
+def test_turning_cache_on_reuses_runs_that_executed_while_it_was_off(session, daemon):
+    from daemon.executors.fake import Script
+    from knitctl.plans import registry
+
+    plan = apply_plan(session, {"/in": ["kind:src"]}, {"/out": ["kind:model"]}).plan.plan_id
+    daemon.executor.scripts[plan] = Script(outputs={"/out": {"m": b"w"}})
+    first = push(session, {"x.txt": "X"}, "kind:src", "name:a")
+    daemon.tick()
+    settle(daemon)
+    executed = the_run_taking(session, plan, first.knit_id)
+    assert show(session, executed).status == "done"
+    registry.set_cache(session, plan, True)
+    again = push(session, {"x.txt": "X"}, "kind:src", "name:b")
+    daemon.tick()
+    settle(daemon)
+    assert show(session, the_run_taking(session, plan, again.knit_id)).reused_run == executed

@@ -20,6 +20,7 @@ knitd calls `waiting_decisions` when claiming runs and `reuse_run` first thing i
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -211,7 +212,12 @@ def reuse_run(session: Session, run_id: str) -> str | None:
     cache off, no result to reuse, or the run is not `ready`)."""
     conn = session.catalog.conn
     facts = q.run_facts(conn, run_id)
-    if facts is None or not facts[3] or facts[1] != "ready":
+    if facts is None or facts[1] != "ready":
+        return None
+    # A `ready` run's task never started: what its directories hold is an interrupted attempt's (a cached
+    # finish, or a finish before the start), perhaps with cache turned off since. It starts afresh.
+    _discard_leftovers(session, run_id, q.outputs(conn, run_id))
+    if not facts[3]:
         return None
     plan_id, _, assignment, _ = facts
     # most often knitd's claim decided it already and keyed the runs: a read is enough
@@ -301,5 +307,5 @@ def _discard_leftovers(session: Session, run_id: str, mine: Mapping[str, tuple])
         store.discard_path(work)
     for knit_id, digest, *_ in mine.values():
         final = store.path_of(knit_id)
-        if digest is None and final.exists():
+        if digest is None and os.path.lexists(final):
             store.discard_path(final)

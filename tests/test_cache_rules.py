@@ -417,3 +417,38 @@ def test_turning_cache_on_reuses_runs_that_executed_while_it_was_off(session, da
     daemon.tick()
     settle(daemon)
     assert show(session, the_run_taking(session, plan, again.knit_id)).reused_run == executed
+
+
+def test_a_ready_run_starts_afresh_whatever_an_interrupted_attempt_left_even_with_cache_turned_off(session, trained):
+    """Leftovers of a cached finish cut short, then cache turned off before knitd's restart: the run executes and
+    its outputs are its task's alone."""
+    from daemon.executors.fake import FakeExecutor, Script
+    from daemon.loop import Daemon
+    from knitctl import runstate
+    from knitctl.plans import registry
+
+    plan, _ = trained
+    again = push(session, {"x.txt": "X"}, "kind:src", "name:b")
+    run_id = the_run_taking(session, plan, again.knit_id)
+    with session.catalog.write() as c:
+        runstate.move(c, run_id, "ready", expect="waiting")
+    outs = {o["path"]: o["knit_id"] for o in show(session, run_id).outputs}
+    (session.home.runs / run_id / outs["/out"]).mkdir(parents=True)
+    (session.home.runs / run_id / outs["/out"] / "stale.bin").write_bytes(b"linked before the crash")
+    published = session.store.path_of(outs["log"])
+    published.mkdir()
+    (published / "log").write_bytes(b"torn")
+    registry.set_cache(session, plan, False)
+
+    d = Daemon(session.home, FakeExecutor(Script(outputs={"/out": {"fresh.bin": b"new"}}, log=b"ran\n")),
+               parallelism=2, gpus=None)
+    try:
+        d.reconcile()
+        settle(d)
+    finally:
+        d.shutdown()
+        d.session.close()
+    run = show(session, run_id)
+    assert (run.status, run.reused_run) == ("done", None)
+    assert {f: s.st_size for f, s in out_files(session, run_id)["/out"].items()} == {"fresh.bin": 3}
+    assert (session.store.path_of(outs["log"]) / "log").read_bytes() == b"ran\n"

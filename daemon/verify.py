@@ -77,7 +77,8 @@ def verify(session: Session, run_id: str) -> dict:
             executor.kill(handle)
             outcome = executor.wait(handle, None)
             assert outcome is not None
-        result: dict = {"run_id": run_id, "image_id": image_id, "exit_code": outcome.exit_code, "outputs": []}
+        result: dict = {"run_id": run_id, "image_id": image_id, "exit_code": outcome.exit_code, "outputs": [],
+                        "reused_run": facts.get("reused_run")}
         if timed_out or outcome.exit_code != 0:
             log = scratch / "log"
             with open(log, "wb") as f:

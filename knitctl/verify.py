@@ -40,6 +40,13 @@ def check(session: Session, text: str) -> dict:
         run_id = runs.resolve_id(session, text)
         facts = q.verify_facts(conn, run_id)
         made = q.of_run(conn, run_id) or {}
+        source = None
+        if not made.get("image_id"):  # a cached run did not execute: the run whose outputs it reused did
+            from . import reuse
+
+            source = reuse.reused(conn, [run_id]).get(run_id)
+            if source:
+                made = q.of_run(conn, source) or {}
     assert facts is not None  # resolve_id found it
     if facts["plan_id"] == UPLOAD_PLAN:
         raise Conflict(f"run {run_id} is an upload: nothing ran, so there is nothing to re-execute")
@@ -57,7 +64,7 @@ def check(session: Session, text: str) -> dict:
         if not session.store.path_of(knit_id).is_dir():
             raise Conflict(f"run {run_id}: its input {knit_id} is no longer in the store (dropped); it can't be re-executed")
     return {"run_id": run_id, "image_id": made["image_id"], "repo_digest": made.get("repo_digest"),
-            "image": made.get("image"), **facts}
+            "image": made.get("image"), "reused_run": source, **facts}
 
 
 def verify(session: Session, text: str) -> dict:
@@ -101,7 +108,9 @@ def summary(result: dict) -> list[str]:
     outs = result["outputs"]
     if result["reproducible"]:
         return [f"run {run_id} is reproducible: re-executed with image {image}, every output's digest matches "
-                f"({len(outs)} output{'s' if len(outs) != 1 else ''})"]
+                f"({len(outs)} output{'s' if len(outs) != 1 else ''})"
+                + (f"; it was cached, so the image is that of run {result['reused_run']}, whose outputs it reused"
+                   if result.get("reused_run") else "")]
     bad = [o for o in outs if not o["matches"]]
     lines = [f"run {run_id} is not reproducible: re-executed with image {image}, "
              f"{len(bad)} of {len(outs)} output(s) differ"]

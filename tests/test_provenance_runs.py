@@ -174,3 +174,25 @@ def test_an_interrupted_verify_leaves_no_container_and_no_scratch(session, knit_
     assert "Traceback" not in err
     assert verify_containers(docker_client) == []
     assert glob.glob(os.path.join(tempfile.gettempdir(), f"knit-verify-{run_id}-*")) == []
+
+
+def test_a_cached_run_verifies_with_the_image_of_the_run_it_reused(session, knit_home, knitd, cli, tmp_path):
+    from knitctl import data as data_api
+
+    from conftest import make_tree
+
+    plan = apply_plan(session, {"/in": ["kind:same"]}, {"/out": ["kind:copied"]}, cache=True,
+                      **sh("cp /in/f.txt /out/f.txt")).plan.plan_id
+    knitd()
+    src = make_tree(tmp_path / "same", {"f.txt": "identical"})
+    data_api.push(session, [src], ["kind:same", "name:a"])
+    first = done_run(knit_home, plan)
+    data_api.push(session, [src], ["kind:same", "name:b"])
+    second = wait_until(lambda: [r for (r,) in catalog_rows(knit_home, "SELECT run_id FROM run WHERE plan_id = ?", (plan,))
+                                 if r != first], timeout=30, what="the second run", home=knit_home)[0]
+    assert wait_run(knit_home, second, timeout=60)["status"] == "done"
+    assert cli("run", "show", second, "-o", "json").json().get("provenance") is None  # it did not execute
+    r = cli("run", "verify", second)
+    assert r.code == 0, r
+    assert f"it was cached, so the image is that of run {first}" in r.out
+    assert cli("run", "verify", second, "-o", "json").json()["reused_run"] == first

@@ -168,6 +168,7 @@ def test_enter_opens_the_node_with_properties_events_and_contexts_and_jumps_to_a
     text = seen["text"]
     assert "tensorflow" in text and "0.93" in text
     assert '"lr": 0.01' in text and '"name": "adam"' in text      # the struct, as indented JSON
+    assert "\\x0a" not in text and '"opt": {' in text
     assert "framework:STRING" in text                               # the type's declared properties
     assert ("OUTPUT of", "execution", ids["trainer"], "model") in seen["links"]
     assert ("context", "context", ids["context"], "") in seen["links"]
@@ -199,7 +200,10 @@ def test_enter_on_a_knit_datum_opens_knits_datum_screen(catalog_world):
     assert seen["meta_type"] == "knit.Data"
 
 
-def test_nodes_are_read_a_page_at_a_time(session):
+def test_nodes_are_read_a_page_at_a_time(session, monkeypatch):
+    from tui import metadata_view
+
+    monkeypatch.setattr(metadata_view, "COUNT_CAP", 200)    # counted up to 200: "200+"
     with knit_catalog(session.home.root) as store:
         tid = store.put_artifact_type(pb.ArtifactType(name="Shard"))
         store.put_artifacts([pb.Artifact(type_id=tid, uri=f"/s/{i}") for i in range(350)])
@@ -210,6 +214,8 @@ def test_nodes_are_read_a_page_at_a_time(session):
         screen = await open_metadata(pilot, app)
         await pick_type(pilot, screen, "artifact", "Shard")
         seen["first"] = (len(screen.nodes), screen.pages_loaded)
+        await until(pilot, lambda: screen.current.count is not None, what="count")
+        seen["status"] = screen_text(app).splitlines()[1]
         screen.node_table.focus()
         await pilot.press("end")
         await until(pilot, lambda: screen.pages_loaded >= 2, what="next page")
@@ -221,6 +227,7 @@ def test_nodes_are_read_a_page_at_a_time(session):
 
     drive(app, scenario)
     assert seen["first"] == (100, 1)
+    assert "100 loaded of 200+" in seen["status"]
     assert len(seen["all"]) == 350 and seen["all"] == sorted(seen["all"], reverse=True)   # newest first, no repeats
 
 
@@ -242,6 +249,29 @@ def test_the_mode_follows_what_a_client_writes(catalog_world):
 
     drive(app, scenario)
     assert seen["ok"]
+
+
+def test_help_lists_the_metadata_key_and_the_screen_explains_itself(catalog_world):
+    home, _data, _ids = catalog_world
+    app = make_app(home)
+    seen = {}
+
+    async def scenario(pilot):
+        await pilot.press("question_mark")
+        await until(pilot, lambda: screen_name(app) == "HelpScreen", what="help")
+        await pilot.pause()
+        seen["runs_help"] = screen_text(app)
+        await pilot.press("escape")
+        await open_metadata(pilot, app)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: screen_name(app) == "HelpScreen", what="help")
+        await pilot.pause()
+        seen["help"] = screen_text(app)
+
+    drive(app, scenario, size=(120, 70))
+    assert "1 2 3 4 5" in seen["runs_help"] and "Pipeline, Metadata" in seen["runs_help"]
+    assert "Metadata — keys" in seen["help"] and "ML Metadata's view of the store" in seen["help"]
+    assert "Metadata detail" in seen["help"] and "Reload" in seen["help"]
 
 
 def test_the_tui_starts_without_the_metadata_package():

@@ -53,7 +53,8 @@ class TypeEntry:
     name: str
     version: str
     properties: dict[str, str]    # name -> value type
-    count: int | None = None       # up to COUNT_CAP (more: COUNT_CAP), None: not counted
+    count: int | None = None       # read up to COUNT_CAP; None: not counted yet
+    more: bool = False             # more nodes than counted
 
     @property
     def knit(self) -> bool:
@@ -79,11 +80,19 @@ def list_types(store: MetadataStore) -> list[TypeEntry]:
     return out
 
 
-def count(store: MetadataStore, t: TypeEntry, cap: int = COUNT_CAP) -> int:
-    """How many nodes the type has, read up to `cap`: one capped page, so a type with 100,000 costs the same
-    as one with `cap`."""
-    nodes, _ = _page(store, t.kind, ListOptions(limit=cap, filter_query=f"type_id = {int(t.id)}"))
-    return len(nodes)
+def _by_type(t: TypeEntry, limit: int, token: str | None = None) -> ListOptions:
+    # Newest first by create time (ties by id), filtered by type id: ~1 ms a page on 100,000 nodes of one
+    # type and ~0.1 ms on a rare type among them, where ordering by id takes ~150 ms a page on the big one
+    # and a `type = NAME` filter scans every node for a rare one.
+    return ListOptions(limit=limit, order_by=OrderByField.CREATE_TIME, is_asc=False,
+                       filter_query=f"type_id = {int(t.id)}", next_page_token=token)
+
+
+def count(store: MetadataStore, t: TypeEntry, cap: int | None = None) -> tuple[int, bool]:
+    """(how many nodes the type has, read up to `cap`; whether there are more): one capped page, so a type
+    with 100,000 nodes costs the same as one with `cap`."""
+    nodes, token = _page(store, t.kind, _by_type(t, cap or COUNT_CAP))
+    return len(nodes), token is not None
 
 
 def _page(store: MetadataStore, kind: str, options: ListOptions):
@@ -92,8 +101,7 @@ def _page(store: MetadataStore, kind: str, options: ListOptions):
 
 def page(store: MetadataStore, t: TypeEntry, token: str | None = None, limit: int = PAGE):
     """(nodes of the type, newest first, token for the next page or None at the end)."""
-    return _page(store, t.kind, ListOptions(limit=limit, order_by=OrderByField.ID, is_asc=False,
-                                            filter_query=f"type_id = {int(t.id)}", next_page_token=token))
+    return _page(store, t.kind, _by_type(t, limit, token))
 
 
 # -- values --------------------------------------------------------------------------------------

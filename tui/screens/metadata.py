@@ -34,10 +34,10 @@ COLUMNS = {
 KNIT_MARK = "knit"
 
 
-def _count_text(n: int | None) -> str:
-    if n is None:
+def _count_text(t: mv.TypeEntry) -> str:
+    if t.count is None:
         return ""
-    return f"{fmt.count(n)}+" if n >= mv.COUNT_CAP else fmt.count(n)
+    return f"{fmt.count(t.count)}+" if t.more else fmt.count(t.count)
 
 
 def _time(ms: int) -> str:
@@ -133,17 +133,17 @@ class MetadataScreen(KnitScreen):
 
     def read_types(self) -> None:
         keep = self.current.key if self.current else None
-        old = {t.key: t.count for t in self.types}
+        old = {t.key: (t.count, t.more) for t in self.types}
         self.types = mv.list_types(self.store)
         for t in self.types:
-            t.count = old.get(t.key)
+            t.count, t.more = old.get(t.key, (None, False))
         table = self.type_table
         table.clear()
         for t in self.types:
             name = Text(t.label)
             if t.knit:
                 name.append(f"  {KNIT_MARK}", style="bold magenta")
-            table.add_row(t.kind, name, _count_text(t.count), key=t.key)
+            table.add_row(t.kind, name, _count_text(t), key=t.key)
         if not self.types:
             self.current = None
             self.show_nodes(None)
@@ -162,8 +162,8 @@ class MetadataScreen(KnitScreen):
             return
         table = self.type_table
         for t in self.types:
-            t.count = mv.count(self.store, t)
-            table.update_cell(t.key, "count", _count_text(t.count), update_width=True)
+            t.count, t.more = mv.count(self.store, t)
+            table.update_cell(t.key, "count", _count_text(t), update_width=True)
         self.show_status()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -256,7 +256,7 @@ class MetadataScreen(KnitScreen):
                 line.append(" (knit's own)", style="magenta")
             shown = f"  {fmt.count(len(self.nodes))} loaded"
             if t.count is not None:
-                shown += f" of {_count_text(t.count)}"
+                shown += f" of {_count_text(t)}"
             line.append(shown, style="dim")
             if t.properties:
                 line.append("  properties ", style="dim")
@@ -392,7 +392,10 @@ class MetadataNodeScreen(KnitScreen):
                                                       for k, v in sorted(t.properties.items()))))
             parts.append(section("Type", trows))
         for title, props in (("Properties", n.properties), ("Custom properties", n.custom_properties)):
-            rows: list[tuple[str, object]] = [(k, mv.value_text(v, wide=True)) for k, v in sorted(props.items())]
+            rows: list[tuple[str, object]] = []
+            for k, v in sorted(props.items()):  # a struct's indented JSON: a row a line (no raw newlines)
+                lines = mv.value_text(v, wide=True).split("\n")
+                rows += [(k if i == 0 else "", line) for i, line in enumerate(lines)]
             parts.append(section(title, rows or [("", Text("(none)", style="dim"))]))
         counts: dict[str, int] = {}
         for link in d.links:

@@ -14,7 +14,10 @@ def tui(
         help="Browse this ml-metadata SQLite store instead (read-only; only the Metadata view).",
     ),
 ):
-    """Browse runs, data, plans, logs, lineage and ML Metadata in a live terminal UI."""
+    """Browse runs, data, plans, logs and lineage in a live terminal UI.
+
+    Key 5 shows ML Metadata's types and nodes; with --mlmd FILE, only those, of an ml-metadata SQLite store.
+    """
     from knitctl.home import Home
 
     try:

@@ -332,13 +332,22 @@ def test_mlmd_file_shows_only_the_metadata_mode_read_only(mlmd_path, tmp_path, m
     assert not (tmp_path / "no-knit-here").exists()                         # no knit catalog made
 
 
-@pytest.mark.parametrize("case", ["missing", "text", "directory"])
+@pytest.mark.parametrize("case", ["missing", "text", "directory", "empty", "foreign"])
 def test_tui_mlmd_bad_path_is_one_error_line(case, tmp_path):
+    import sqlite3
     import subprocess
 
-    target = {"missing": tmp_path / "nope.sqlite", "text": tmp_path / "notes.txt", "directory": tmp_path}[case]
+    target = {"missing": tmp_path / "nope.sqlite", "text": tmp_path / "notes.txt", "directory": tmp_path,
+              "empty": tmp_path / "empty.sqlite", "foreign": tmp_path / "other.sqlite"}[case]
     if case == "text":
         target.write_text("not a database\n")
+    elif case == "empty":
+        target.touch()
+    elif case == "foreign":          # an SQLite file of something else
+        with sqlite3.connect(target) as conn:
+            conn.execute("CREATE TABLE notes(x)")
+        conn.close()
+    before = target.read_bytes() if target.is_file() else None
     home = tmp_path / "home"
     r = subprocess.run(cli_command(["tui", "--mlmd", str(target)]), env=cli_env(home), capture_output=True,
                        text=True, timeout=60, stdin=subprocess.DEVNULL)
@@ -347,5 +356,6 @@ def test_tui_mlmd_bad_path_is_one_error_line(case, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("knitctl: error:") and str(target) in lines[0], r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
     assert not home.exists()
-    if case == "text":
-        assert target.read_text() == "not a database\n"
+    if before is not None:
+        assert target.read_bytes() == before                  # nothing written
+        assert {p.name for p in tmp_path.iterdir()} == {target.name}   # no -wal, -shm or journal beside it

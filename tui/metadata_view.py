@@ -33,6 +33,8 @@ def open_file(path: str | os.PathLike) -> MetadataStore:
         raise errors.NotFoundError(f"no file at {p}; give the path of an ml-metadata SQLite file")
     if p.is_dir():
         raise errors.InvalidArgumentError(f"{p} is a directory; give the path of an ml-metadata SQLite file")
+    if p.is_file() and p.stat().st_size == 0:  # the API would take it for a new store (READONLY: unmigrated)
+        raise errors.FailedPreconditionError(f"{p} is empty: not an ml-metadata store; give the path of one")
     config: Any = pb.ConnectionConfig()   # the messages' fields are made at run time: untyped here
     config.sqlite.filename_uri = str(p)
     config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READONLY  # type: ignore[attr-defined]

@@ -52,12 +52,15 @@ def write_tfx_like(store: MetadataStore, n_examples: int = 1) -> dict:
     ev_out.path.steps.add().key = "model"
     store.put_events([ev_in, ev_out])
 
+    run_tid = store.put_context_type(pb.ContextType(name="pipeline_run"))
     [ctx_id] = store.put_contexts([pb.Context(type_id=pipe_tid, name="my-pipeline")])
+    [run_ctx] = store.put_contexts([pb.Context(type_id=run_tid, name="my-pipeline.run-1")])
+    store.put_parent_contexts([pb.ParentContext(child_id=run_ctx, parent_id=ctx_id)])
     store.put_attributions_and_associations(
         [pb.Attribution(artifact_id=model_id, context_id=ctx_id)],
         [pb.Association(execution_id=trainer_id, context_id=ctx_id)],
     )
-    return {"examples": ex_ids, "model": model_id, "trainer": trainer_id, "context": ctx_id}
+    return {"examples": ex_ids, "model": model_id, "trainer": trainer_id, "context": ctx_id, "run_context": run_ctx}
 
 
 @pytest.fixture
@@ -125,6 +128,7 @@ def test_metadata_mode_lists_types_marks_knits_and_lists_nodes(catalog_world):
     assert types[("artifact", "Model")] == (False, 1)
     assert types[("execution", "Trainer")] == (False, 1)
     assert types[("context", "pipeline")] == (False, 1)
+    assert types[("context", "pipeline_run")] == (False, 1)
     assert types[("artifact", "knit.Data")] == (True, 2)      # knit's own, marked, counted
     assert types[("execution", "knit.Run")][0] and types[("context", "knit.Plan")][0]
     assert "knit.Data  knit" in seen["text"] and "Examples" in seen["text"]
@@ -198,6 +202,50 @@ def test_enter_on_a_knit_datum_opens_knits_datum_screen(catalog_world):
     drive(app, scenario, size=(140, 40))
     assert seen["datum"] == data[-1]        # newest first
     assert seen["meta_type"] == "knit.Data"
+
+
+def test_a_context_shows_its_parent_children_artifacts_and_executions(catalog_world):
+    home, _data, ids = catalog_world
+    app = make_app(home)
+    seen = {}
+
+    async def scenario(pilot):
+        screen = await open_metadata(pilot, app)
+        await pick_type(pilot, screen, "context", "pipeline")
+        screen.node_table.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(app) == "MetadataNodeScreen" and app.screen.ready, what="detail")
+        seen["links"] = [(k.relation, k.kind, k.id) for k in app.screen.detail.links]
+        row = next(i for i, k in enumerate(app.screen.detail.links) if k.relation == "child context")
+        app.screen.links_table.move_cursor(row=row)
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(app) == "MetadataNodeScreen" and app.screen.ready
+                    and app.screen.node_id == ids["run_context"], what="child")
+        seen["child_links"] = [(k.relation, k.kind, k.id) for k in app.screen.detail.links]
+
+    drive(app, scenario, size=(140, 40))
+    assert sorted(seen["links"]) == sorted([("child context", "context", ids["run_context"]),
+                                            ("attributed", "artifact", ids["model"]),
+                                            ("associated", "execution", ids["trainer"])])
+    assert seen["child_links"] == [("parent context", "context", ids["context"])]
+
+
+def test_enter_on_a_knit_run_opens_knits_run_screen(catalog_world):
+    home, _data, _ids = catalog_world
+    app = make_app(home)
+    seen = {}
+
+    async def scenario(pilot):
+        screen = await open_metadata(pilot, app)
+        await pick_type(pilot, screen, "execution", "knit.Run")
+        seen["name"] = screen.current_node.name
+        screen.node_table.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: screen_name(app) == "RunDetailScreen", what="run screen")
+        seen["run"] = app.screen.run_id
+
+    drive(app, scenario, size=(140, 40))
+    assert seen["run"] == seen["name"]
 
 
 def test_nodes_are_read_a_page_at_a_time(session, monkeypatch):

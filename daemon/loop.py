@@ -11,7 +11,7 @@ from pathlib import Path
 
 from watchfiles import watch
 
-from knitctl import runstate
+from knitctl import reuse, runstate
 from knitctl.catalog import scheduler
 from knitctl.health import COMPONENTS, Health
 from knitctl.home import Home
@@ -43,6 +43,7 @@ class Daemon:
         self.hook_wake = threading.Event()    # wakes the after hooks' deliveries (daemon/hooks.py)
         self.health = Health(home)
         self.watcher_restarts = 0
+        self.keyed_plans: set[str] = set()    # plans with cache on whose older runs were keyed (knitctl.reuse)
 
     # -- start-up ------------------------------------------------------------------
 
@@ -105,6 +106,9 @@ class Daemon:
         threading.Thread(target=self._watch_folders, daemon=True, name="watcher").start()
         threading.Thread(target=digests.serve, args=(self.home, self.stopping, self.hash_wake), daemon=True, name="digests").start()
         threading.Thread(target=Deliverer(self.home, self.stopping, wake=self.hook_wake).serve, daemon=True, name="hooks").start()
+        from . import retention as retention_gc  # the config's retention rules, on their schedule
+
+        threading.Thread(target=retention_gc.serve, args=(self.home, self.stopping), daemon=True, name="retention").start()
         self.reconcile()
         self.tick()
         for _ in watch(
@@ -169,18 +173,34 @@ class Daemon:
         return sum(w.gpus for w in self.workers.values())
 
     def _schedule(self) -> None:
-        free = self.parallelism - len(self.workers)
-        if free <= 0 or self.stopping.is_set():
+        free = self.parallelism - sum(1 for w in self.workers.values() if not w.reusing)
+        if self.stopping.is_set():
             return
         claimed: list[tuple[str, int]] = []
+        reusing: list[str] = []
         if not scheduler.any_waiting(self.session.catalog.conn):
             return  # most ticks: nothing to claim, so no write lock taken
+        if free <= 0 and not reuse.any_waiting(self.session.catalog.conn):
+            return  # every slot taken, and no waiting run a result could be reused for
         with self.session.catalog.write() as c:
-            rows = scheduler.oldest_waiting(c, free * 8)
+            # Reuse first (knitctl.reuse): a run of a plan with cache on whose result exists is claimed without a
+            # slot (it ends in milliseconds); one waiting for an input's digest or for a run with the same inputs
+            # stays waiting.
+            held = set()
+            for run_id, d in reuse.waiting_decisions(c, backfilled=self.keyed_plans).items():
+                if d.action == reuse.REUSE:
+                    runstate.move(c, run_id, "ready", expect="waiting", note=d.why)
+                    scheduler.claim_context(c, run_id, self.context)
+                    reusing.append(run_id)
+                elif d.action == reuse.HOLD:
+                    held.add(run_id)
+            rows = scheduler.oldest_waiting(c, free * 8 + len(held)) if free > 0 else []
             gpus_free = 0 if self.gpus is None else self.gpus - self._gpus_in_use()  # read only when self.gpus is set
             for run_id, resources, context in rows:
                 if len(claimed) >= free:
                     break
+                if run_id in held:
+                    continue
                 need = gpu_count(json.loads(resources).get("gpu"))
                 if need and not self._on_this_host(context or self.context):
                     need = 0  # a cluster's GPUs are the cluster's business, not this host's slots
@@ -197,6 +217,9 @@ class Daemon:
                 runstate.move(c, run_id, "ready", expect="waiting")
                 scheduler.claim_context(c, run_id, self.context)
                 claimed.append((run_id, need))
+            reuse.key_runs(c, [run_id for run_id, _ in claimed])  # so a plan that turns cache on can reuse them
+        for run_id in reusing:
+            self._spawn(run_id, gpus=0, reusing=True)
         for run_id, need in claimed:
             self._spawn(run_id, gpus=need)
 
@@ -232,7 +255,7 @@ class Daemon:
         self.executors[name] = ex
         return ex
 
-    def _spawn(self, run_id: str, *, attach=None, gpus: int | None = None) -> None:
+    def _spawn(self, run_id: str, *, attach=None, gpus: int | None = None, reusing: bool = False) -> None:
         conn = self.session.catalog.conn
         try:
             executor = self.executor_for(scheduler.context_of(conn, run_id))
@@ -243,7 +266,7 @@ class Daemon:
         if gpus is None:
             row = scheduler.resources_and_context(conn, run_id)
             gpus = gpu_count(json.loads(row[0]).get("gpu")) if row and self._on_this_host(row[1]) else 0
-        w = Worker(run_id, gpus=gpus, executor=executor)
+        w = Worker(run_id, gpus=gpus, executor=executor, reusing=reusing)
         w.thread = threading.Thread(
             target=run_worker, args=(self.home, executor, w), kwargs={"attach": attach}, daemon=True, name=f"run-{run_id}"
         )

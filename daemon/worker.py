@@ -8,8 +8,9 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from knitctl import runstate
+from knitctl import provenance, reuse, runstate
 from knitctl.catalog import runs as run_rows
 from knitctl.catalog import scheduler
 from knitctl.errors import Conflict
@@ -36,14 +37,17 @@ class Worker:
     thread: threading.Thread | None = None
     executor: Executor | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    reusing: bool = False              # claimed to end from a done run's outputs (knitctl.reuse): takes no slot
 
 
-def build_job(session: Session, run_id: str) -> Job:
+def build_job(session: Session, run_id: str, *, outputs: tuple[tuple[str, Path], ...] | None = None) -> Job:
+    """The run's job; its outputs are fresh directories under runs/<run>/ unless given (`run verify`'s scratch)."""
     conn = session.catalog.conn
     plan = get_plan(session, scheduler.plan_of(conn, run_id))
     spec = plan.spec
     inputs = tuple((path, session.store.path_of(knit_id)) for path, knit_id in scheduler.input_mounts(conn, run_id))
-    outputs = tuple(prepare_outputs(session, run_id))
+    if outputs is None:
+        outputs = tuple(prepare_outputs(session, run_id))
     env = dict(spec.env)
     env.update(KNIT_RUN_ID=run_id, KNIT_PLAN_ID=plan.plan_id)
     return Job(
@@ -62,6 +66,13 @@ def build_job(session: Session, run_id: str) -> Job:
         extra={"on_node": dict(spec.on_node), "service_account": plan.service_account,
                "annotations": tuple(plan.annotations), "extended_resources": dict(plan.resources.extended)},
     )
+
+
+def run_provenance(job: Job, handle: Handle) -> dict:
+    """The provenance of a run whose task just started (knitctl.provenance): this knitd's user, host and
+    version, the plan's image as written and the image id the executor resolved (when it could)."""
+    values = {**provenance.who(), "image": job.image, "image_id": handle.image_id, "repo_digest": handle.repo_digest}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def gpu_count(gpu) -> int:
@@ -111,6 +122,8 @@ def run_worker(home, executor: Executor, w: Worker, *, attach: Handle | None = N
 
 def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None) -> None:
     run_id = w.run_id
+    if attach is None and reuse.reuse_run(session, run_id) is not None:
+        return  # ended done from a done run's outputs (a plan with cache on): nothing executes
     job = build_job(session, run_id)
     logpath = session.home.run_log(run_id)
     if attach is None:
@@ -144,11 +157,17 @@ def _run(session: Session, executor: Executor, w: Worker, attach: Handle | None)
         sink.close()
         try:
             with session.catalog.write() as c:
-                runstate.move(c, run_id, "running", expect="starting")
+                # who ran it, with which knit and which exact image: recorded even if it was stopped meanwhile
+                provenance.record_run(c, run_id, run_provenance(job, handle))
+                if run_rows.status(c, run_id) == "starting":
+                    runstate.move(c, run_id, "running", expect="starting")
         except Conflict:
             pass  # stopped or aborted meanwhile: the loop acts on it
     else:
         handle = w.handle = attach
+        if provenance.of_run(session, run_id) is None:  # a knitd stopped between the start and its record
+            with session.catalog.write() as c:
+                provenance.record_run(c, run_id, run_provenance(job, handle))
     _follow(session, executor, w, handle, job, fresh=attach is None)
 
 
@@ -197,6 +216,9 @@ def _follow(session: Session, executor: Executor, w: Worker, handle: Handle, job
         log.warning("run %s: outputs not collected: %s", w.run_id, e)
         if outcome.exit_code == 0:
             outcome = Outcome(None, message=f"its outputs could not be collected: {e}")
+    if outcome.image_id:  # known only now (a pod's imageID once its task ran)
+        with session.catalog.write() as c:
+            provenance.add_to_run(c, run_id, {"image_id": outcome.image_id})
     success, message = judge(outcome, w, job)
     status = finish(session, run_id, success, exit_code=outcome.exit_code, message=message)
     log.info("run %s: %s (exit %s)%s", run_id, status, outcome.exit_code, f": {message}" if message else "")

@@ -47,6 +47,7 @@ class Config:
     watch: list[WatchRule] = field(default_factory=list)
     inbox: bool = True                  # watch KNIT_HOME/inbox
     hooks: list = field(default_factory=list)   # knitctl.hooks.Hook, in the file's order
+    retention: dict | None = None       # the `retention:` section as written (checked by knitctl.retention.parse)
 
     def to_dict(self) -> dict:
         d: dict = {"current-context": self.current_context, "contexts": self.contexts}
@@ -56,6 +57,8 @@ class Config:
             d["hooks"] = [h.to_dict() for h in self.hooks]
         if not self.inbox:
             d["inbox"] = False
+        if self.retention is not None:
+            d["retention"] = self.retention
         return d
 
 
@@ -113,7 +116,16 @@ def parse(doc, path) -> Config:
     inbox_on = doc.get("inbox", True)
     if not isinstance(inbox_on, bool):
         _fail(path, "inbox", "must be true or false")
-    return Config(current_context=current, contexts=contexts, watch=rules, inbox=inbox_on, hooks=_hooks(path, doc))
+    retention = doc.get("retention")
+    if retention is not None:
+        from . import retention as retention_rules
+
+        try:
+            retention_rules.parse(retention)
+        except UsageError as e:
+            raise UsageError(f"{path}: {e.message}; fix the value or remove the file") from None
+    return Config(current_context=current, contexts=contexts, watch=rules, inbox=inbox_on, hooks=_hooks(path, doc),
+                  retention=retention)
 
 
 def _hooks(path, doc: dict) -> list:

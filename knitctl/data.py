@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ids, runstate, times
+from . import ids, provenance, retention, runstate, times
 from . import tags as tagrules
 from .catalog import data as q
+from .catalog import marks as mark_rows
 from .catalog import now_ms, records
 from .errors import KnitError, UsageError
 from .projection import nominations_of, project_data
@@ -37,10 +38,14 @@ class Datum:
     source: str | None
     downstream: list[dict] = field(default_factory=list)
     nominations: list[dict] = field(default_factory=list)
+    bad_roots: list[str] = field(default_factory=list)    # the roots whose bad mark it carries (knitctl.marks)
+    marks: list[dict] = field(default_factory=list)       # show: each mark's root, reason and time
+    dropped: dict | None = None                           # show: gc freed its bytes (knitctl.retention.drop_info)
+    provenance: dict = field(default_factory=dict)   # who made it, how (knitctl.provenance); filled by show()
 
     @property
     def system_tags(self) -> list[Tag]:
-        return tagrules.system_tags(self.knit_id, self.timestamp_ms, self.status)
+        return tagrules.system_tags(self.knit_id, self.timestamp_ms, self.status, self.bad_roots)
 
     @property
     def all_tags(self) -> list[Tag]:
@@ -63,6 +68,12 @@ class Datum:
             d["downstream"] = self.downstream
         if self.nominations:
             d["nominations"] = self.nominations
+        if self.marks:
+            d["marked_bad"] = self.marks
+        if self.dropped:
+            d["dropped"] = self.dropped
+        if self.provenance:
+            d["provenance"] = provenance.public(self.provenance)
         return d
 
 
@@ -104,7 +115,8 @@ def push(
             nm = tagrules.name_tag(Path(os.path.abspath(p)).name, where=f"-n {p}")
             if nm not in per:
                 per.append(nm)
-        uploads.append(Upload(p, per, move=move, source=os.path.abspath(p)))
+        # the git state before staging: a --move takes the files away
+        uploads.append(Upload(p, per, move=move, source=os.path.abspath(p), git=provenance.git_state(p)))
     return [get(session, k) for k in commit_uploads(session, uploads, progress=progress, on_staged=on_staged)]
 
 
@@ -117,6 +129,7 @@ class Upload:
     move: bool = False                # rename (same filesystem only) instead of copying
     source: str | None = None         # where it came from, shown by `data show`
     ingest_key: str | None = None     # recognises a watched-folder item already ingested
+    git: dict | None = None           # git_commit, git_dirty of a path pushed from a git work tree (provenance)
 
 
 INGEST_PROPERTY = "knit.ingest"
@@ -147,6 +160,7 @@ def commit_uploads(
             for knit_id, dest, *_ in staged:
                 store.publish(knit_id, dest)
             t = now_ms()
+            made_by = provenance.who()
             with session.catalog.write() as c:
                 for knit_id, _dest, manifest, up in staged:
                     run_id = records.insert_run(c, records.UPLOAD_PLAN, "done", at_ms=t)
@@ -158,6 +172,7 @@ def commit_uploads(
                     )
                     if up.ingest_key:
                         q.set_custom_string(c, knit_id, INGEST_PROPERTY, up.ingest_key)
+                    provenance.record_upload(c, run_id, knit_id, {**made_by, **(up.git or {})}, at_ms=t)
                 project_data(c, [s[0] for s in staged])
     except BaseException:
         # Locks are released: put moved sources back and clear what this commit left,
@@ -178,6 +193,7 @@ def ingested(session: Session, ingest_key: str) -> str | None:
 
 def _from_rows(session: Session, rows) -> list[Datum]:
     tags = q.tags_of(session.catalog.conn, [r["knit_id"] for r in rows])
+    bad = mark_rows.roots_of(session.catalog.conn, [r["knit_id"] for r in rows])
     return [
         Datum(
             knit_id=r["knit_id"],
@@ -191,6 +207,7 @@ def _from_rows(session: Session, rows) -> list[Datum]:
             size=r["size"],
             file_count=r["file_count"],
             source=r["source"],
+            bad_roots=bad.get(r["knit_id"], []),
         )
         for r in rows
     ]
@@ -214,6 +231,10 @@ def show(session: Session, text: str) -> Datum:
             {"run_id": r[0], "plan_id": r[1], "path": r[2], "status": r[3]} for r in q.downstream(conn, d.knit_id)
         ]
         d.nominations = nominations_of(conn, d.knit_id)
+        d.marks = [{"root": r, "reason": why, "marked": tagrules.format_time(at)}
+                   for r, why, at in mark_rows.marks_of(conn, d.knit_id)]
+        d.dropped = retention.drop_info(conn, d.knit_id)
+        d.provenance = provenance.of_datum(session, d.knit_id) or {}
     return d
 
 
@@ -224,14 +245,16 @@ def find(
     transient: str = "no",
     since: str | None = None,
     duration: str | None = None,
+    marked: str = "both",
 ) -> list[Datum]:
     """Data carrying every given tag (system tags included), oldest first."""
-    f = _filter(tags, transient, since, duration)
+    f = _filter(tags, transient, since, duration, marked)
     with session.catalog.read() as conn:
         return _from_rows(session, q.find(conn, f))
 
 
-def _filter(tags: Iterable[str], transient: str, since: str | None, duration: str | None) -> q.DataFilter:
+def _filter(tags: Iterable[str], transient: str, since: str | None, duration: str | None,
+            marked: str = "both") -> q.DataFilter:
     """find's filters, checked; raises UsageError on a bad one."""
     wanted = tagrules.parse_many(tags, where="--tag", user=False)
     transient = {"true": "yes", "false": "no"}.get(transient, transient)  # Knitfab's spelling
@@ -252,11 +275,20 @@ def _filter(tags: Iterable[str], transient: str, since: str | None, duration: st
                 raise UsageError(f"--tag: {t} is not a system tag; knit#transient is 'processing' or 'failed'")
             f.run_statuses = [s for s in statuses if f.run_statuses is None or s in f.run_statuses]
             transient = "both"
+        elif t.key == tagrules.KEY_BAD:
+            if t.value == tagrules.BAD_ANY:
+                marked = "yes"
+            else:
+                f.bad_roots.append(t.value)
         elif t.reserved:
-            raise UsageError(f"--tag: {t} is not a system tag; system keys are knit#id, knit#timestamp, knit#transient")
+            raise UsageError(f"--tag: {t} is not a system tag; system keys are knit#id, knit#timestamp, knit#transient, knit#bad")
         else:
             f.user_tags.append((t.key, t.value))
     f.done = {"no": True, "yes": False}.get(transient)
+    marked = {"true": "yes", "false": "no"}.get(marked, marked)
+    if marked not in ("yes", "no", "both"):
+        raise UsageError(f"--marked: {marked!r} is not one of yes, no, both")
+    f.marked = {"yes": True, "no": False}.get(marked)
     f.finished_from_ms, f.finished_before_ms = times.window(since, duration)
     return f
 
@@ -272,24 +304,28 @@ def listing(
     since: str | None = None,
     duration: str | None = None,
     user_tags: str = LISTING_TEXT,
+    marked: str = "both",
 ) -> list[tuple]:
     """find's data as tuples (knit_id, run status, finished_ms, run_id, plan_id, output_path, digest, size,
-    file_count, source, user tags as `user_tags` aggregates them): no objects for a listing that only prints."""
-    f = _filter(tags, transient, since, duration)
+    file_count, source, bad-mark roots space-separated or None, user tags as `user_tags` aggregates them):
+    no objects for a listing that only prints."""
+    f = _filter(tags, transient, since, duration, marked)
     with session.catalog.read() as conn:
         return q.listing(conn, f, user_tags)
 
 
-def system_tags_text(run_status: str, finished_ms: int | None) -> list[str]:
-    """A datum's system tags but knit#id, as strings, in `Datum.all_tags` order (from its run's status)."""
+def system_tags_text(run_status: str, finished_ms: int | None, bad_roots: str | None = None) -> list[str]:
+    """A datum's system tags but knit#id, as strings, in `Datum.all_tags` order (from its run's status and
+    the space-separated roots of its bad marks)."""
+    bad = [f"{tagrules.KEY_BAD}:{r}" for r in sorted(bad_roots.split())] if bad_roots else []
     if run_status == "done":
-        return [] if finished_ms is None else [f"{tagrules.KEY_TIMESTAMP}:{tagrules.format_time(finished_ms)}"]
+        return ([] if finished_ms is None else [f"{tagrules.KEY_TIMESTAMP}:{tagrules.format_time(finished_ms)}"]) + bad
     if run_status in ("failed", "invalidated"):
         out = [f"{tagrules.KEY_TRANSIENT}:{tagrules.TRANSIENT_FAILED}"]
         if finished_ms is not None and run_status == "failed":
             out.append(f"{tagrules.KEY_TIMESTAMP}:{tagrules.format_time(finished_ms)}")
-        return out
-    return [f"{tagrules.KEY_TRANSIENT}:{tagrules.TRANSIENT_PROCESSING}"]
+        return out + bad
+    return [f"{tagrules.KEY_TRANSIENT}:{tagrules.TRANSIENT_PROCESSING}"] + bad
 
 
 def ensure_digest(session: Session, knit_id: str) -> str | None:
@@ -321,6 +357,10 @@ def pull(session: Session, text: str, dest: str | os.PathLike, *, extract: bool,
     if not to_stream and (target.exists() or target.is_symlink()) and not target.is_dir():
         raise UsageError(f"{target}: exists and is not a directory; give a directory to pull into (made when missing)")
     d = get(session, text)
+    gone = retention.drop_info(session.catalog.conn, d.knit_id)
+    if gone is not None:
+        raise KnitError(f"datum {d.knit_id} was {retention.describe(gone)}: its files are gone, its metadata and "
+                        "lineage remain (`knitctl data show`)")
     if d.status != "done" or not d.digest:
         raise KnitError(f"datum {d.knit_id} is not committed yet (its run is {d.status}); wait for it to finish")
     digest = ensure_digest(session, d.knit_id)

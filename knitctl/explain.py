@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 from . import data as data_api
+from . import retention, reuse
 from . import runs as runs_api
 from .catalog import lineage as lineage_rows
+from .catalog import marks as mark_rows
 from .catalog import plans as plan_rows
+from .catalog import retention as drop_rows
 from .catalog.records import UPLOAD_PLAN
 from .plans import registry
 from .projection import assignments, fitted_inputs, nominated_for
@@ -29,6 +32,18 @@ def explain_data(session: Session, text: str) -> dict:
                 f"its producing run {d.run_id} is not done yet" if d.status == "processing"
                 else f"its producing run {d.run_id} failed; failed outputs feed nothing (retry the run to try again)"
             )
+        marks = mark_rows.marks_of(conn, d.knit_id)
+        if marks and d.status == "done":
+            out["marked_bad"] = [{"root": r, "reason": why} for r, why, _ in marks]
+            out["not_nominated"] = (
+                "it is marked bad (" + "; ".join(f"knit#bad:{r}: {why}" for r, why, _ in marks) + "): only plan inputs "
+                f"asking for knit#bad take it; `knitctl data unmark {marks[0][0]}` nominates it again"
+            )
+        gone = retention.drop_info(conn, d.knit_id)
+        if gone is not None:
+            out["dropped"] = gone
+            out["not_nominated"] = (f"it was {retention.describe(gone)}: its files are gone, so no new run "
+                                    "takes it (its lineage and metadata remain)")
         fitted = set(fitted_inputs(conn, d.knit_id))
         ran = lineage_rows.inputs_taken(conn, d.knit_id)
         for p in registry.find(session):
@@ -39,7 +54,7 @@ def explain_data(session: Session, text: str) -> dict:
                 if (p.plan_id, m.path) in fitted:
                     entry["runs_with_it"] = (p.plan_id, m.path) in ran
                     out["fits"].append(entry)
-                elif not lacking and d.status != "done":
+                elif not lacking and (d.status != "done" or marks or gone is not None):
                     entry["lacks"] = []
                     entry["why"] = out["not_nominated"]
                     out["near_misses"].append(entry)
@@ -65,6 +80,12 @@ def explain_plan(session: Session, text: str) -> dict:
             inputs.append({"path": m.path, "tags": list(m.tags), "fitting_data": n})
             if n == 0:
                 unfit.append(f"input {m.path} has no fitting data: push or tag data with {', '.join(m.tags)}")
+            plain = [(t.split(":", 1)[0].strip(), t.split(":", 1)[1].strip()) for t in m.tags if not t.startswith("knit#")]
+            dropped = drop_rows.dropped_fitting(conn, plain)
+            if dropped:
+                inputs[-1]["dropped_data"] = dropped
+                unfit.append(f"input {m.path}: {dropped} fitting datum(s) were dropped by gc (their files are gone; "
+                             "`knitctl explain data ID` says by which rule), so runs that would take them are not created")
         # A run takes each datum once: combinations putting one datum on two inputs don't count.
         combinations = sum(1 for _ in assignments(pools)) if product <= COUNT_COMBINATIONS_MAX else product
         counts = plan_rows.run_counts(conn, p.plan_id).get(p.plan_id, {})
@@ -101,6 +122,10 @@ def explain_run(session: Session, text: str) -> dict:
     d["why"] = [
         {"path": i["path"], "knit_id": i["knit_id"], "matched_tags": need.get(i["path"], [])} for i in run.inputs
     ]
+    with session.catalog.read() as conn:
+        cache = reuse.explain(conn, run.run_id)  # what reuse did for it, or will do (knitctl.reuse)
+    if cache and (cache["plan_cache"] or cache["reused_run"] or cache["reused_by"]):
+        d["cache"] = cache
     return d
 
 

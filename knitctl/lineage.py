@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 from . import tags as tagrules
 from .catalog import lineage as q
+from .catalog import marks as mark_rows
+from .catalog import retention as drop_rows
 from .runstate import data_status
 
 if TYPE_CHECKING:
@@ -65,9 +67,19 @@ def _walk(conn: sqlite3.Connection, kind: str, node_id: str, *, up: bool, down: 
 
 
 def _describe(conn: sqlite3.Connection, g: Graph, found: set[tuple[str, str]]) -> None:
-    for kid, tags, status, fin in q.data_facts(conn, [i for k, i in found if k == "data"]):
+    data_ids = [i for k, i in found if k == "data"]
+    bad = mark_rows.roots_of(conn, data_ids)
+    gone = drop_rows.drops_of(conn, data_ids)
+    for kid, tags, status, fin in q.data_facts(conn, data_ids):
         st = data_status(status)
-        g.nodes[("data", kid)] = {"tags": tags + [str(t) for t in tagrules.system_tags(kid, fin, st) if t.key != tagrules.KEY_ID]}
+        roots = bad.get(kid, [])
+        g.nodes[("data", kid)] = {"tags": tags + [str(t) for t in tagrules.system_tags(kid, fin, st, roots) if t.key != tagrules.KEY_ID]}
+        if roots:
+            g.nodes[("data", kid)]["bad"] = roots
+        if kid in gone:  # its bytes freed by gc (knitctl.retention): the node stays
+            state, rule, _, started, dropped = gone[kid]
+            g.nodes[("data", kid)]["dropped"] = {"state": state, "rule": rule,
+                                                 "at": tagrules.format_time(dropped if dropped is not None else started)}
     for rid, pid, status, image in q.run_facts(conn, [i for k, i in found if k == "run"]):
         g.nodes[("run", rid)] = {"plan_id": pid, "status": status, "image": image}
 

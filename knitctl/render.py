@@ -15,7 +15,8 @@ def _node_name(kind: str, node_id: str) -> str:
 
 def _label(kind: str, node_id: str, attrs: dict) -> str:
     if kind == "data":
-        return f"data {node_id}\n" + "\n".join(attrs.get("tags", []))
+        gone = "\n(dropped by gc)" if attrs.get("dropped") else ""
+        return f"data {node_id}\n" + "\n".join(attrs.get("tags", [])) + gone
     if kind == "run":
         plan = attrs.get("plan_id", "")
         return f"run {node_id}\n{'upload' if plan == 'knit#uploaded' else 'plan ' + plan}\n{attrs.get('status', '')}"
@@ -30,6 +31,10 @@ def to_dot(graph: dict, name: str = "lineage") -> str:
     root = graph.get("root")
     for n in graph["nodes"]:
         extra = ", penwidth=2" if root and root["kind"] == n["kind"] and root["id"] == n["id"] else ""
+        if n.get("bad"):  # marked bad (knitctl.marks)
+            extra += ', style=filled, fillcolor="#f8d0d0", color="#c00000"'
+        if n.get("dropped"):  # bytes freed by gc; the metadata stays
+            extra += ', style="dashed' + (',filled"' if n.get("bad") else '"')
         lines.append(f"  {_node_name(n['kind'], n['id'])} [shape={shapes.get(n['kind'], 'box')}, label={_q(_label(n['kind'], n['id'], n))}{extra}];")
     for e in graph["edges"]:
         a, b = e["from"], e["to"]
@@ -49,6 +54,10 @@ def to_mermaid(graph: dict) -> str:
     for n in graph["nodes"]:
         o, c = open_close.get(n["kind"], ("[", "]"))
         lines.append(f"  {_node_name(n['kind'], n['id'])}{o}{_mq(_label(n['kind'], n['id'], n))}{c}")
+        if n.get("bad"):
+            lines.append(f"  style {_node_name(n['kind'], n['id'])} fill:#f8d0d0,stroke:#c00000")
+        if n.get("dropped"):
+            lines.append(f"  style {_node_name(n['kind'], n['id'])} stroke-dasharray: 5 5")
     for e in graph["edges"]:
         a, b = e["from"], e["to"]
         lbl = f"|{_mq(e['path'])}|" if e.get("path") else ""
@@ -96,7 +105,8 @@ def to_tree(graph: dict) -> str:
 def _one_line(node, attrs: dict) -> str:
     kind, node_id = node
     if kind == "data":
-        return f"data {node_id} " + " ".join(t for t in attrs.get("tags", []) if not t.startswith("knit#timestamp"))
+        mark = ("BAD " if attrs.get("bad") else "") + ("(dropped) " if attrs.get("dropped") else "")
+        return f"data {node_id} {mark}" + " ".join(t for t in attrs.get("tags", []) if not t.startswith("knit#timestamp"))
     if kind == "run":
         plan = attrs.get("plan_id", "")
         what = "upload" if plan == "knit#uploaded" else f"plan {plan} ({attrs.get('image') or ''})"

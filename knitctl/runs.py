@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import ids, runstate, times
+from . import ids, provenance, reuse, runstate, times
 from . import tags as tagrules
 from .catalog import plans as plan_rows
 from .catalog import records
@@ -36,6 +36,8 @@ class Run:
     started_ms: int | None
     finished_ms: int | None
     history: list[dict] = field(default_factory=list)
+    reused_run: str | None = None      # cached: the run whose outputs it reused (knitctl.reuse)
+    provenance: dict = field(default_factory=dict)   # who ran it, with which image (knitctl.provenance); by show()
 
     @property
     def duration_ms(self) -> int | None:
@@ -43,7 +45,7 @@ class Run:
 
     def to_dict(self) -> dict:
         fmt = lambda ms: tagrules.format_time(ms) if ms is not None else None  # noqa: E731
-        d = {
+        d: dict[str, object] = {
             "run_id": self.run_id,
             "plan_id": self.plan_id,
             "image": self.image,
@@ -58,8 +60,12 @@ class Run:
             "started": fmt(self.started_ms),
             "finished": fmt(self.finished_ms),
         }
+        if self.reused_run:
+            d["reused_run"] = self.reused_run
         if self.history:
             d["history"] = self.history
+        if self.provenance:
+            d["provenance"] = provenance.public(self.provenance)
         return d
 
 
@@ -72,12 +78,14 @@ def _load(conn: sqlite3.Connection, rows) -> list[Run]:
     if not rows:
         return []
     ins, outs = q.inputs_and_outputs(conn, [r["run_id"] for r in rows])
+    cached = reuse.reused(conn, [r["run_id"] for r in rows])
     return [
         Run(
             run_id=r["run_id"], plan_id=r["plan_id"], image=r["image"], status=r["status"],
             inputs=ins[r["run_id"]], outputs=outs[r["run_id"]], context=r["context"],
             exit_code=r["exit_code"], message=r["message"], created_ms=r["created_ms"],
             updated_ms=r["updated_ms"], started_ms=r["started_ms"], finished_ms=r["finished_ms"],
+            reused_run=cached.get(r["run_id"]),
         )
         for r in rows
     ]
@@ -122,16 +130,19 @@ def _filter(session: Session, conn: sqlite3.Connection, plans: Iterable[str], in
     from .plans import registry
 
     statuses = list(statuses)
+    cached = reuse.CACHED_LABEL in statuses  # done runs that reused an earlier run's outputs
+    statuses = [s for s in statuses if s != reuse.CACHED_LABEL]
     for s in statuses:
         if s not in runstate.STATUSES:
-            raise UsageError(f"--status: {s!r} is not a run status; one of {', '.join(runstate.STATUSES)}")
+            raise UsageError(f"--status: {s!r} is not a run status; one of {', '.join(runstate.STATUSES)} "
+                             f"(or {reuse.CACHED_LABEL}: done runs that reused an earlier run's outputs)")
     start, end = times.window(since, duration)
     return q.RunFilter(
         plan_ids=[registry.resolve_id(session, p) for p in plans],
         input_ids=[data_api.resolve_id(session, d) for d in inputs],
         output_ids=[data_api.resolve_id(session, d) for d in outputs],
         statuses=statuses, contexts=list(contexts), created_from_ms=start, created_before_ms=end,
-        include_uploads=include_uploads, limit=limit,
+        include_uploads=include_uploads, limit=limit, cached=cached,
     )
 
 
@@ -154,7 +165,9 @@ def duration_ms(started_ms: int | None, finished_ms: int | None, updated_ms: int
 
 def show(session: Session, text: str) -> Run:
     with session.catalog.read():
-        return get(session, text, history=True)
+        run = get(session, text, history=True)
+        run.provenance = provenance.of_run(session, run.run_id) or {}
+        return run
 
 
 def stop(session: Session, text: str, *, fail: bool = False) -> Run:
@@ -202,8 +215,17 @@ def retry(session: Session, text: str) -> Run:
                 f"run {run_id} can't be retried: its outputs feed run(s) {', '.join(users[:5])}; "
                 "remove those first (`knitctl run rm`)"
             )
+        from .catalog import marks as mark_rows
+        from .catalog.projection import is_dropped
+
+        dropped = [k for k in mark_rows.run_inputs(conn, run_id) if is_dropped(conn, k)]
+        if dropped:  # its input's bytes were freed by gc (knitctl.retention): nothing to run it on
+            raise Conflict(f"run {run_id} can't be retried: its input {dropped[0]} was dropped by gc; "
+                           "`knitctl data show` says when and by which rule")
         gone = q.discard_outputs(conn, run_id)
         runstate.reset(conn, run_id, note="retry requested")
+        reuse.on_retry(conn, run_id)  # a retry executes, even on a plan with cache on
+        provenance.forget_run(conn, run_id)  # the image and who ran it go with the discarded outputs
         PlanRuns(conn, row[0]).add_outputs(conn, run_id)
         if not plan_rows.is_active(conn, row[0]):
             runstate.move(conn, run_id, "deactivated", note="plan is inactive")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from .catalog import hooks as hook_rows
+from .catalog import marks
 from .catalog import now_ms, runs
 from .errors import Conflict
 
@@ -95,6 +96,8 @@ def move(
     runs.record_status(conn, run_id, execution_id, new, t, note, start=new == "running",
                        finish=new in TERMINAL, exit_code=exit_code, message=message)
     hook_rows.record_change(conn, run_id, current, new, t)  # after hooks hear of it from knitd, once committed
+    if new in FINISHED:
+        marks.inherit(conn, run_id)  # outputs made from data marked bad are marked too (before projection sees them)
     if new == "done":
         # Its outputs are nominatable now: projection reacts in this same transaction (docs/ARCHITECTURE.md#semantics).
         from .projection import project_data

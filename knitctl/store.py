@@ -239,6 +239,28 @@ class Store:
         safefs.fsync_dir(source.absolute().parent)
         return dest, self.census(dest, unshare=True)
 
+    def stage_links(self, source: Path, dest: Path) -> None:
+        """Rebuild the committed datum directory `source` at `dest` (a new directory) from hard links: the
+        same files, no byte copied (a datum is read-only, so its inodes can be shared; knitctl.reuse). A file
+        whose mode is not a datum's (0400/0500) is copied instead, so `publish` never changes a shared
+        inode's mode. The directories are flushed; `publish` renames `dest` into data/ afterwards."""
+        dest.mkdir(mode=0o700)
+        dirs = [dest]
+        top, base = os.fspath(dest), os.fspath(source)
+        for rel, e in _scan(base):
+            out = f"{top}/{rel}"
+            if e.is_symlink():
+                os.symlink(os.readlink(e.path), out)
+            elif e.is_dir(follow_symlinks=False):
+                os.mkdir(out, 0o700)
+                dirs.append(Path(out))
+            elif stat.S_IMODE(e.stat(follow_symlinks=False).st_mode) in (0o400, 0o500):
+                os.link(e.path, out, follow_symlinks=False)
+            else:
+                _copy_file(e.path, out, hashlib.sha256(), None, stored=True)
+        for d in dirs:
+            safefs.fsync_dir(d)
+
     def census(self, root: Path, *, unshare: bool = False) -> Manifest:
         """Size and file count without reading a byte; the digest is DEFERRED.
 
@@ -261,6 +283,12 @@ class Store:
 
     def manifest(self, root: Path, progress: Progress | None = None) -> Manifest:
         """Digest, size and file count of a directory (the same rules as staging)."""
+        lines, size, files = self.digest_lines(root, progress)
+        return Manifest(digest.tree(lines), size, files)
+
+    def digest_lines(self, root: Path, progress: Progress | None = None) -> tuple[list[tuple[str, bytes]], int, int]:
+        """The `(rel, line)` of each entry below `root` (knitctl/digest.py), with the bytes and files counted:
+        `manifest`'s digest is of these; `knitctl run verify` compares them entry by entry."""
         lines: list[tuple[str, bytes]] = []
         size = files = 0
         for rel, e in _scan(os.fspath(root)):
@@ -282,7 +310,7 @@ class Store:
                 lines.append((rel, digest.file_line(rel, n, bool(source.st.st_mode & stat.S_IXUSR), fh.hexdigest())))
                 size += n
                 files += 1
-        return Manifest(digest.tree(lines), size, files)
+        return lines, size, files
 
     def publish(self, knit_id: str, staged: Path) -> Path:
         """Make staged files read-only and rename them into data/<id>/.

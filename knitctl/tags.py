@@ -20,6 +20,8 @@ RESERVED_PREFIX = "knit#"
 KEY_ID = "knit#id"
 KEY_TIMESTAMP = "knit#timestamp"
 KEY_TRANSIENT = "knit#transient"
+KEY_BAD = "knit#bad"              # knit#bad:<root id>: marked bad, derived from that root (knitctl.marks)
+BAD_ANY = "*"                     # in a plan input, knit#bad:* takes data carrying any mark
 TRANSIENT_PROCESSING = "processing"
 TRANSIENT_FAILED = "failed"
 MAX_KEY = 256
@@ -129,11 +131,11 @@ def parse_time(text: str, *, where: str = "time") -> int:
         ) from None
 
 
-def system_tags(knit_id: str, finished_ms: int | None, status: str) -> list[Tag]:
+def system_tags(knit_id: str, finished_ms: int | None, status: str, bad_roots: Iterable[str] = ()) -> list[Tag]:
     """The computed tags of a datum whose producing run is in `status`.
 
     `status` is the datum's state: 'done' (committed), 'failed', or anything
-    else meaning still processing.
+    else meaning still processing. `bad_roots`: the roots whose bad mark it carries (`knit#bad:<root>`).
     """
     tags = [Tag(KEY_ID, knit_id)]
     if finished_ms is not None and status == "done":
@@ -144,6 +146,7 @@ def system_tags(knit_id: str, finished_ms: int | None, status: str) -> list[Tag]
             tags.append(Tag(KEY_TIMESTAMP, format_time(finished_ms)))
     elif status != "done":
         tags.append(Tag(KEY_TRANSIENT, TRANSIENT_PROCESSING))
+    tags += [Tag(KEY_BAD, r) for r in sorted(bad_roots)]
     return tags
 
 

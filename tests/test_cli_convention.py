@@ -17,7 +17,7 @@ from knitctl.cli.app import app
 
 from conftest import cli_env
 
-FORMATS = {"table", "json", "yaml", "tree", "dot", "mermaid", "svg", "png"}   # svg, png: graphs drawn by Graphviz
+FORMATS = {"table", "json", "yaml", "csv", "tree", "dot", "mermaid", "svg", "png"}   # svg, png: graphs drawn by Graphviz; csv: data compare
 LISTINGS = [
     ["data", "find"], ["plan", "find"], ["run", "find"], ["watch", "ls"], ["context", "ls"],
     ["metadata", "types"], ["metadata", "artifacts"], ["metadata", "executions"], ["metadata", "contexts"],

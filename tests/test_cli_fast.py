@@ -165,7 +165,8 @@ def test_parse_gives_what_typer_gives(described):
     from knitctl.cli.output import Format
 
     got = fast.parse(described["data find"]["params"], ["-t", "a:b", "--tag=c:d", "-tk:v", "-ojson", "--transient", "both"])
-    assert got == {"tag": ["a:b", "c:d", "k:v"], "transient": "both", "since": None, "duration": None, "output": Format.json}
+    assert got == {"tag": ["a:b", "c:d", "k:v"], "transient": "both", "since": None, "duration": None, "output": Format.json,
+                   "marked": "both"}
     push = fast.parse(described["data push"]["params"], ["x", "-n", "y", "--", "-z"])
     assert push["dirs"] == [Path("x"), Path("y"), Path("-z")] and push["name"] is True and push["move"] is False
 

@@ -196,7 +196,8 @@ def test_yaml_output_parses_and_matches_json(pushed):
     found = yaml.safe_load(ok(run_cli(["data", "find", "-t", "kind:tree", "-o", "yaml"], home=pushed["home"])).out)
     assert found == [d]
     shown = yaml.safe_load(ok(run_cli(["data", "show", d["knit_id"][:3].upper(), "-o", "yaml"], home=pushed["home"])).out)
-    assert {k: v for k, v in shown.items() if k not in ("downstream", "nominations")} == d
+    assert {k: v for k, v in shown.items() if k not in ("downstream", "nominations", "provenance")} == d
+    assert shown["provenance"]["knit_version"]  # show adds who made it (tests/test_provenance.py)
 
 
 def test_show_describes_the_datum(pushed):

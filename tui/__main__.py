@@ -1,4 +1,4 @@
-"""`python -m tui [--home DIR] [--context NAME]`: the same as `knitctl tui`."""
+"""`python -m tui [--home DIR] [--context NAME] [--mlmd FILE]`: the same as `knitctl tui`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m tui", description="knit's terminal UI")
     p.add_argument("--home", help="KNIT_HOME (default: $KNIT_HOME or the XDG data dir)")
     p.add_argument("--context", help="show this context instead of the current one")
+    p.add_argument("--mlmd", help="browse this ml-metadata SQLite store instead (read-only)")
     args = p.parse_args()
-    run(args.home, context=args.context)
+    run(args.home, context=args.context, mlmd=args.mlmd)
 
 
 if __name__ == "__main__":

@@ -108,10 +108,18 @@ def _pipeline_screen():
     return PipelineScreen()
 
 
+def _metadata_screen():
+    """The Metadata mode's screen, imported when first shown (it brings the metadata package with it)."""
+    from .screens.metadata import MetadataScreen
+
+    return MetadataScreen()
+
+
 class KnitApp(App):
     TITLE = "knit"
     CSS_PATH = [STYLES / "app.tcss", STYLES / "screens.tcss", STYLES / "widgets.tcss"]
-    MODES = {"runs": RunsScreen, "data": DataScreen, "plans": PlansScreen, "pipeline": _pipeline_screen}
+    MODES = {"runs": RunsScreen, "data": DataScreen, "plans": PlansScreen, "pipeline": _pipeline_screen,
+             "metadata": _metadata_screen}
     DEFAULT_MODE = "runs"
     COMMANDS = App.COMMANDS | {IdProvider}
     BINDINGS = [
@@ -121,7 +129,10 @@ class KnitApp(App):
         Binding("2", "mode('data')", "Data", show=False),
         Binding("3", "mode('plans')", "Plans", show=False),
         Binding("4", "mode('pipeline')", "Pipeline", show=False),
+        Binding("5", "mode('metadata')", "Metadata", show=False),
     ]
+    has_catalog = True           # False in MlmdApp: no knit catalog, the Metadata mode alone
+    mlmd_label: str | None = None  # the ml-metadata file shown (MlmdApp), for the header
 
     knitd_pid: reactive[int | None] = reactive(None)
     context_name: reactive[str] = reactive("")
@@ -161,6 +172,13 @@ class KnitApp(App):
         from knitctl.store import Store
 
         return Session(self.home, self._catalog, Store(self.home))
+
+    @cached_property
+    def metadata_store(self):
+        """The ML Metadata API over the catalog, read-only, for the Metadata mode; opened on first use."""
+        from .metadata_view import open_catalog
+
+        return open_catalog(self.home.root)
 
     def on_mount(self) -> None:
         self._watch_catalog()
@@ -253,6 +271,11 @@ class KnitApp(App):
     def open_lineage(self, kind: str, node_id: str) -> None:
         self.push_screen(LineageScreen(kind, node_id))
 
+    def open_compare(self, knit_ids: list[str]) -> None:
+        from .screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(knit_ids))
+
     def open_object(self, kind: str, obj_id: str) -> None:
         {"run": self.open_run, "data": self.open_datum, "plan": self.open_plan}[kind](obj_id)
 
@@ -313,6 +336,7 @@ class KnitApp(App):
         yield SystemCommand("Data", "The Data table", partial(self.show_table, "data"))
         yield SystemCommand("Plans", "The Plans table", partial(self.show_table, "plans"))
         yield SystemCommand("Pipeline", "Which plans feed which", partial(self.show_table, "pipeline"))
+        yield SystemCommand("Metadata", "ML Metadata's types and nodes", partial(self.show_table, "metadata"))
         yield SystemCommand("Help", "The keys of this screen", self.action_help)
         if isinstance(screen, KnitScreen):
             for title, help_text, callback in screen.palette_commands():
@@ -374,5 +398,66 @@ class KnitApp(App):
         self.call_from_thread(self.notify, f"run {r.run_id} is {r.status}", title=what)
 
 
-def run(home: Home | str | os.PathLike | None = None, *, context: str | None = None) -> None:
+class MlmdApp(KnitApp):
+    """The TUI over an ml-metadata SQLite file (`knitctl tui --mlmd FILE`): the Metadata mode alone, read-only.
+
+    The file is opened READONLY through the metadata API when the app is made, so a missing or foreign
+    file fails there (a `knitctl.metadata.errors.StatusError`, one line) before anything is drawn; no knit
+    catalog is opened or created.
+    """
+
+    MODES = {"metadata": _metadata_screen}
+    DEFAULT_MODE = "metadata"
+    COMMANDS = App.COMMANDS
+    has_catalog = False
+
+    def __init__(self, path: str | os.PathLike, *, clock: Clock | None = None) -> None:
+        from .metadata_view import open_file
+
+        store = open_file(path)   # raises before the app exists: nothing to tear down
+        App.__init__(self)
+        self.mlmd_path = Path(path).expanduser()
+        self.mlmd_label = f"ml-metadata {self.mlmd_path} (read-only)"
+        self.__dict__["metadata_store"] = store
+        self.now_ms = clock or system_clock
+        self.catalog_version = 0
+        self._watch_stop = threading.Event()
+        self.set_reactive(KnitApp.context_name, "")
+        self.set_reactive(KnitApp.knitd_pid, None)
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+
+    def on_unmount(self) -> None:
+        self.metadata_store.close()
+
+    def show_table(self, kind: str, filter_text: str | None = None) -> None:
+        if kind != "metadata":
+            self.notify("only the Metadata view here: runs, data and plans need a knit catalog (knitctl tui "
+                        "without --mlmd)", severity="warning")
+            return
+        super().show_table(kind, filter_text)
+
+    def run_command_line(self, text: str) -> None:
+        try:
+            name = filters.parse_command(text).name
+        except filters.FilterError:
+            name = None
+        if name in (None, "help", "quit"):
+            super().run_command_line(text)    # its own error for a bad line
+        else:
+            self.notify(f":{name} needs a knit catalog; this is {self.mlmd_label}", title="command",
+                        severity="warning")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Help", "The keys of this screen", self.action_help)
+        yield from App.get_system_commands(self, screen)
+
+
+def run(home: Home | str | os.PathLike | None = None, *, context: str | None = None,
+        mlmd: str | os.PathLike | None = None) -> None:
+    """Run the TUI on the knit catalog in `home`, or (`mlmd`) read-only on an ml-metadata SQLite file."""
+    if mlmd is not None:
+        MlmdApp(mlmd).run()
+        return
     KnitApp(home, context=context).run()

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from knitctl.catalog import browse
+from knitctl.catalog import provenance as provenance_rows
 from knitctl.catalog.browse import Neighbours, Page, Row, neighbours, open_read, prepare, resolve, search_ids
 
 if TYPE_CHECKING:
@@ -83,15 +84,22 @@ def run_detail(session: Session, run_id: str) -> dict | None:
         "plan_active": bool(plan["active"]) if plan else None,
         "tags": tags,
         "request": browse.request_of(conn, run.run_id),
+        "provenance": provenance_rows.of_run(conn, run.run_id),
     }
 
 
 def datum_detail(conn: sqlite3.Connection, knit_id: str) -> dict | None:
+    from knitctl.catalog import marks
     from knitctl.runstate import data_status
 
     d = browse.datum(conn, knit_id)
     if d is not None:
         d["status"] = data_status(d["run_status"])
+        d["provenance"] = provenance_rows.of_datum(conn, knit_id)  # who made it, how (knitctl.provenance)
+        d["marks"] = marks.marks_of(conn, knit_id)  # (root, reason, marked_ms) of each bad mark it carries
+        from knitctl import retention
+
+        d["dropped"] = retention.drop_info(conn, knit_id)  # gc freed its bytes: when, by which rule
     return d
 
 

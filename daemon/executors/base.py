@@ -33,6 +33,9 @@ class Job:
 class Handle:
     run_id: str
     ref: str                                   # container id, pod name, ...
+    # the exact image the task runs, when the executor resolved it at start (provenance; a tag moves)
+    image_id: str | None = field(default=None, compare=False)
+    repo_digest: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class Outcome:
     exit_code: int | None
     oom_killed: bool = False
     message: str | None = None
+    image_id: str | None = None                # the image that ran, when only known at the end (a pod's imageID)
 
 
 LogSink = Callable[[bytes], None]

@@ -51,10 +51,10 @@ class DockerExecutor:
 
     # -- start ------------------------------------------------------------------
 
-    def ensure_image(self, image: str, log: LogSink) -> None:
+    def ensure_image(self, image: str, log: LogSink):
+        """The image (the SDK's Image), pulled first when it is not on the host."""
         try:
-            self.client.images.get(image)
-            return
+            return self.client.images.get(image)
         except ImageNotFound:
             pass
         log(f"knit: image {image} is not present; pulling it\n".encode())
@@ -71,8 +71,14 @@ class DockerExecutor:
                 f"image {image} is not on this host and can't be pulled ({_reason(e)}); "
                 "load or build it (`docker load`, packaging/images/build.sh) or fix the plan's image"
             ) from None
+        try:
+            return self.client.images.get(image)
+        except (ImageNotFound, APIError):
+            return None
 
-    def create(self, job: Job):
+    def container_options(self, job: Job) -> dict:
+        """How the job's container is made — image, command, user, env, mounts, resources — without its name
+        and labels (`knitctl run verify` makes a container the same way, under other ones)."""
         mounts = [Mount(target=path, source=str(src), type="bind", read_only=True) for path, src in job.inputs]
         mounts += [Mount(target=path, source=str(src), type="bind", read_only=False) for path, src in job.outputs]
         kwargs: dict = {}
@@ -86,20 +92,25 @@ class DockerExecutor:
                 kwargs["device_requests"] = [DeviceRequest(count=job.gpu, capabilities=[["gpu"]])]
             else:
                 kwargs["device_requests"] = [DeviceRequest(device_ids=list(job.gpu), capabilities=[["gpu"]])]
+        return dict(
+            image=job.image,
+            command=list(job.args) or None,
+            entrypoint=list(job.entrypoint) if job.entrypoint is not None else None,
+            user=f"{os.getuid()}:{os.getgid()}",
+            environment=job.env,
+            mounts=mounts,
+            privileged=False,
+            init=True,  # a tiny init as PID 1 passes SIGTERM on, so `run stop` ends tasks promptly
+            detach=True,
+            **kwargs,
+        )
+
+    def create(self, job: Job):
         try:
             return self.client.containers.create(
-                job.image,
-                command=list(job.args) or None,
-                entrypoint=list(job.entrypoint) if job.entrypoint is not None else None,
                 name=f"knit-{job.run_id}",
                 labels={LABEL_RUN: job.run_id, LABEL_PLAN: job.plan_id, LABEL_HOME: self.home_label},
-                user=f"{os.getuid()}:{os.getgid()}",
-                environment=job.env,
-                mounts=mounts,
-                privileged=False,
-                init=True,  # a tiny init as PID 1 passes SIGTERM on, so `run stop` ends tasks promptly
-                detach=True,
-                **kwargs,
+                **self.container_options(job),
             )
         except APIError as e:
             if e.status_code == 409:  # a container of this run exists (a restart in between): use it
@@ -108,7 +119,7 @@ class DockerExecutor:
 
     def start(self, job: Job, log: LogSink) -> Handle:
         refuse_kubernetes_only(job)
-        self.ensure_image(job.image, log)
+        image = self.ensure_image(job.image, log)
         container = self.create(job)
         try:
             container.start()
@@ -117,7 +128,22 @@ class DockerExecutor:
             if job.gpu and ("capabilities" in reason or "nvidia" in reason.lower() or "device driver" in reason):
                 raise ExecutorError(f"the run asks for GPUs but {NVIDIA_HINT} (Docker said: {reason})") from None
             raise ExecutorError(f"Docker could not start the container: {reason}") from None
-        return Handle(job.run_id, container.id)
+        image_id, repo_digest = self.resolved_image(container, image, job.image)
+        return Handle(job.run_id, container.id, image_id=image_id, repo_digest=repo_digest)
+
+    def resolved_image(self, container, image, name: str) -> tuple[str | None, str | None]:
+        """The id of the image the container runs (what the tag named at its start) and, when the image
+        came from a registry, its repo digest (`repo@sha256:...`, preferring the tag's repository)."""
+        image_id = (container.attrs or {}).get("Image")
+        if image is None or image.id != image_id:  # the tag moved between the look-up and the create
+            try:
+                image = self.client.images.get(image_id) if image_id else None
+            except (ImageNotFound, APIError, requests.RequestException):
+                image = None
+        digests = list((image.attrs or {}).get("RepoDigests") or []) if image is not None else []
+        repo = _split_image(name)[0]
+        mine = [d for d in digests if d.split("@", 1)[0] == repo]
+        return image_id or (image.id if image is not None else None), (mine or digests or [None])[0]
 
     # -- while it runs -------------------------------------------------------------
 
@@ -189,7 +215,8 @@ class DockerExecutor:
 
     def find(self) -> dict[str, Handle]:
         found = self.client.containers.list(all=True, filters={"label": [f"{LABEL_HOME}={self.home_label}"]})
-        return {c.labels[LABEL_RUN]: Handle(c.labels[LABEL_RUN], c.id) for c in found if LABEL_RUN in c.labels}
+        return {c.labels[LABEL_RUN]: Handle(c.labels[LABEL_RUN], c.id, image_id=_image_id_of(c))
+                for c in found if LABEL_RUN in c.labels}
 
 
 def refuse_kubernetes_only(job: Job) -> None:
@@ -201,6 +228,13 @@ def refuse_kubernetes_only(job: Job) -> None:
             f"{which}: not available on Docker; use a Kubernetes context (`context:` in the plan or "
             f"`knitctl context use NAME`), or remove it (`knitctl plan resource {job.plan_id} -u {names[0]}`)"
         )
+
+
+def _image_id_of(container) -> str | None:
+    """The image id of a listed container (an inspected one has it as Image, a sparse listing as ImageID)."""
+    attrs = container.attrs or {}
+    found = [v for v in (attrs.get("ImageID"), attrs.get("Image")) if isinstance(v, str) and v.startswith("sha256:")]
+    return found[0] if found else None
 
 
 def _reason(e: Exception) -> str:

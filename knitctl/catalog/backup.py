@@ -49,11 +49,13 @@ def copy_file(path: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Non
 
 
 def committed(conn: sqlite3.Connection) -> list[Committed]:
-    """Every datum the catalog knows as committed (its directory is in the store), by id."""
+    """Every datum the catalog knows as committed (its directory is in the store: not dropped by gc), by id."""
+    from .retention import stored_only
+
     return [
         Committed(r[0], r[1], r[2] or 0, r[3] or 0)
         for r in conn.execute(
-            "SELECT knit_id, digest, size, file_count FROM data WHERE digest IS NOT NULL ORDER BY knit_id"
+            "SELECT knit_id, digest, size, file_count FROM data WHERE digest IS NOT NULL" + stored_only(conn) + " ORDER BY knit_id"
         )
     ]
 

@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Protocol
 
 from .. import runstate
+from . import marks
 from .mlmd import EV_INPUT, EV_OUTPUT
 from .records import LOG_PATH, UPLOAD_PLAN
 from .where import IMAGE_MATCHES, Where, image_params
@@ -268,10 +269,12 @@ class DataListing(Listing):
     def _rows(self, conn, sql, params) -> list[Row]:
         rows = conn.execute(sql, params).fetchall()
         tags = tag_texts(conn, [r[0] for r in rows])
+        bad = marks.roots_of(conn, [r[0] for r in rows])  # marked bad: knit#bad:<root> after the user tags
         return [
             Row(r[0], r[1], {
                 "knit_id": r[0], "run_id": r[2], "output_path": r[3], "size": r[4], "file_count": r[5],
-                "plan_id": r[6], "run_status": r[7], "finished_ms": r[8], "created_ms": r[9], "tags": tags[r[0]],
+                "plan_id": r[6], "run_status": r[7], "finished_ms": r[8], "created_ms": r[9],
+                "tags": tags[r[0]] + [f"knit#bad:{x}" for x in bad.get(r[0], [])], "bad": bool(bad.get(r[0])),
             })
             for r in rows
         ]

@@ -25,9 +25,11 @@ TAGS_JSON = _USER_TAGS.format(agg="json_group_array(kv)")    # a JSON array: any
 
 _LISTING_SELECT = """
 SELECT d.knit_id, r.status, r.finished_ms, d.run_id, r.plan_id, d.output_path, d.digest, d.size,
-       d.file_count, d.source, {tags}
+       d.file_count, d.source, {marks}, {tags}
 FROM data d JOIN run r ON r.run_id = d.run_id
 """
+# the roots whose bad mark a datum carries (knitctl.marks), space-separated, or NULL: a listing's column before the tags
+MARKS_TEXT = "(SELECT group_concat(root_id, ' ') FROM (SELECT root_id FROM bad_data WHERE knit_id = d.knit_id ORDER BY root_id))"
 
 
 @dataclass
@@ -41,6 +43,8 @@ class DataFilter:
     done: bool | None = None                                    # True: committed (done) only; False: not done only
     finished_from_ms: int | None = None
     finished_before_ms: int | None = None
+    marked: bool | None = None                                  # True: marked bad only; False: unmarked only
+    bad_roots: list[str] = field(default_factory=list)          # knit#bad: carries each root's mark
 
 
 def find_query(select: str, f: DataFilter) -> tuple[str, list]:
@@ -59,6 +63,10 @@ def find_query(select: str, f: DataFilter) -> tuple[str, list]:
         w.add("r.status = 'done'")
     elif f.done is False:
         w.add("r.status != 'done'")
+    if f.marked is not None:
+        w.add(("" if f.marked else "NOT ") + "EXISTS (SELECT 1 FROM bad_data b WHERE b.knit_id = d.knit_id)")
+    for root in f.bad_roots:
+        w.add("d.knit_id IN (SELECT knit_id FROM bad_data WHERE root_id = ?)", root)
     w.window("r.finished_ms", f.finished_from_ms, f.finished_before_ms)
     return select + w.sql() + " ORDER BY r.created_ms, d.knit_id", w.params
 
@@ -70,8 +78,8 @@ def find(conn: sqlite3.Connection, f: DataFilter) -> list[sqlite3.Row]:
 
 def listing(conn: sqlite3.Connection, f: DataFilter, user_tags: str = TAGS_TEXT) -> list[tuple]:
     """Tuples (knit_id, run status, finished_ms, run_id, plan_id, output_path, digest, size, file_count,
-    source, user tags as `user_tags` (TAGS_TEXT or TAGS_JSON) aggregates them)."""
-    return plain_rows(conn, *find_query(_LISTING_SELECT.format(tags=user_tags), f))
+    source, bad-mark roots as MARKS_TEXT has them, user tags as `user_tags` (TAGS_TEXT or TAGS_JSON) aggregates them)."""
+    return plain_rows(conn, *find_query(_LISTING_SELECT.format(tags=user_tags, marks=MARKS_TEXT), f))
 
 
 def by_id(conn: sqlite3.Connection, knit_id: str) -> list[sqlite3.Row]:

@@ -73,6 +73,7 @@ class RunFilter:
     created_before_ms: int | None = None
     include_uploads: bool = False
     limit: int | None = None
+    cached: bool = False           # done runs that reused an earlier run's outputs (with `statuses`: either)
 
 
 # A listing's rows in one query, inputs and outputs aggregated in SQL (ordered subqueries feed the aggregates,
@@ -83,11 +84,14 @@ _INPUTS = f"""(SELECT {{agg}} FROM (SELECT ep.step_key AS path, d.knit_id AS kni
 _OUTPUTS = f"""(SELECT {{agg}} FROM (SELECT output_path AS path, knit_id FROM data WHERE run_id = r.run_id
     ORDER BY output_path = '{LOG_PATH}', output_path))"""
 _AS_JSON = "json_group_array(json_object('path', path, 'knit_id', knit_id))"
-LISTING_TEXT = ("SELECT r.run_id, r.plan_id, r.status, " + _INPUTS.format(agg="group_concat(path || '=' || knit_id, ' ')")
+_REUSED = "(SELECT c.reused_run FROM run_cache c WHERE c.run_id = r.run_id)"   # knitctl.reuse: cached runs
+# the status column shows a cached run as `done (cached)` (reuse.status_label)
+_STATUS_TEXT = f"CASE WHEN r.status = 'done' AND {_REUSED} IS NOT NULL THEN 'done (cached)' ELSE r.status END"
+LISTING_TEXT = (f"SELECT r.run_id, r.plan_id, {_STATUS_TEXT}, " + _INPUTS.format(agg="group_concat(path || '=' || knit_id, ' ')")
                 + ", r.context, r.created_ms, r.updated_ms, r.started_ms, r.finished_ms FROM run r")
 LISTING_JSON = ("SELECT r.run_id, r.plan_id, p.image, r.status, " + _INPUTS.format(agg=_AS_JSON) + ", "
                 + _OUTPUTS.format(agg=_AS_JSON) + ", r.context, r.exit_code, r.message, r.created_ms, r.updated_ms,"
-                " r.started_ms, r.finished_ms FROM run r JOIN plan p ON p.plan_id = r.plan_id")
+                f" r.started_ms, r.finished_ms, {_REUSED} FROM run r JOIN plan p ON p.plan_id = r.plan_id")
 
 
 def find_query(select: str, f: RunFilter) -> tuple[str, list]:
@@ -104,7 +108,12 @@ def find_query(select: str, f: RunFilter) -> tuple[str, list]:
         w.add("r.run_id = (SELECT run_id FROM data WHERE knit_id = ?)", kid)
     if f.contexts:
         w.any_of("r.context", f.contexts)
-    if f.statuses:
+    cached = "r.run_id IN (SELECT run_id FROM run_cache WHERE reused_run IS NOT NULL) AND r.status = 'done'"
+    if f.statuses and f.cached:
+        w.add(f"(r.status IN ({','.join('?' * len(f.statuses))}) OR ({cached}))", *f.statuses)
+    elif f.cached:
+        w.add(cached)
+    elif f.statuses:
         w.any_of("r.status", f.statuses)
     else:
         w.add("r.status != 'invalidated'")

@@ -303,7 +303,68 @@ MIGRATIONS: list[str | Callable[[Connection], None]] = [
     CREATE INDEX IF NOT EXISTS hook_delivery_due ON hook_delivery(next_ms) WHERE delivered_ms IS NULL AND given_up_ms IS NULL;
     CREATE INDEX IF NOT EXISTS hook_delivery_run ON hook_delivery(run_id);
     """,
-    # 6: the metadata tables become ml-metadata's own (schema version 10), rows and ids kept; knit's tags
+    # data marked bad (knitctl.marks): a person marks a root datum with a reason (bad_root); it and every datum
+    # derived from it carry the mark (bad_data, the system tag knit#bad:<root>) and are not nominated unless a
+    # plan input asks for them (plan_input.pin_bad: a root id, or '*' for any mark)
+    """
+    CREATE TABLE IF NOT EXISTS bad_root (
+        root_id TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        marked_ms INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS bad_data (
+        knit_id TEXT NOT NULL,
+        root_id TEXT NOT NULL REFERENCES bad_root(root_id) ON DELETE CASCADE,
+        PRIMARY KEY (knit_id, root_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS bad_data_root ON bad_data(root_id);
+    ALTER TABLE plan_input ADD COLUMN pin_bad TEXT;
+    """,
+    # reuse (knitctl.reuse): a plan with `cache` on (plan.cache, mutable) reuses a done run's outputs for a new run
+    # whose inputs have the same content; run_cache keys runs by their inputs' digests (input_key) and names the
+    # run a cached run's outputs came from (reused_run); `execute` makes a retried run execute for real
+    """
+    ALTER TABLE plan ADD COLUMN cache INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE IF NOT EXISTS run_cache (
+        run_id TEXT PRIMARY KEY REFERENCES run(run_id) ON DELETE CASCADE,
+        plan_id TEXT NOT NULL,
+        input_key TEXT NOT NULL,             -- sha256 over the sorted 'path=digest' lines of its inputs
+        reused_run TEXT,                     -- the done run whose outputs it reused (NULL: it executed)
+        execute INTEGER NOT NULL DEFAULT 0   -- 1: retried, so it executes even when a cached result exists
+    );
+    CREATE INDEX IF NOT EXISTS run_cache_key ON run_cache(plan_id, input_key);
+    """,
+    # provenance (knitctl.provenance): who made each upload and run (user, host, knit's version), the exact image
+    # a run ran (the image id and repo digest resolved when its container started, not only the tag), and for an
+    # upload pushed from a git work tree the commit and whether the pushed files differed from it
+    """
+    CREATE TABLE IF NOT EXISTS provenance (
+        run_id TEXT PRIMARY KEY REFERENCES run(run_id) ON DELETE CASCADE,
+        user TEXT,
+        host TEXT,
+        knit_version TEXT,
+        image TEXT,                          -- the plan's image as written (a tag: it may move)
+        image_id TEXT,                       -- the image that ran (Docker's image id, a pod's imageID)
+        repo_digest TEXT,                    -- name@sha256:... when the image came from a registry
+        git_commit TEXT,                     -- uploads: HEAD of the work tree holding the pushed path
+        git_dirty INTEGER,                   -- 1 when the pushed path had uncommitted or untracked changes
+        recorded_ms INTEGER NOT NULL
+    );
+    """,
+    # retention (knitctl.retention, `knitctl gc`): a datum whose bytes a rule freed keeps its metadata; data_drop
+    # says so: 'dropping' (chosen in one transaction, its directory being deleted) then 'dropped' (gone), by which
+    # rule, when and how many bytes. A gc killed half-way finishes the 'dropping' ones at the next gc
+    """
+    CREATE TABLE IF NOT EXISTS data_drop (
+        knit_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,                 -- dropping | dropped
+        rule TEXT NOT NULL,                  -- the rule that chose it, as `knitctl gc` prints it
+        size INTEGER NOT NULL,               -- bytes freed
+        started_ms INTEGER NOT NULL,
+        dropped_ms INTEGER
+    );
+    """,
+    # 10: the metadata tables become ml-metadata's own (schema version 10), rows and ids kept; knit's tags
     # also become custom properties of their artifacts (mlmd_tables.adopt_mlmd_schema)
     adopt_mlmd_schema,
 ]
@@ -317,5 +378,25 @@ DOWNGRADES: dict[int, str | Callable[[Connection], None]] = {
     3: "DROP TABLE IF EXISTS store_pairing;",
     4: "",  # a data repair (NaN/Infinity in plan JSON made null): nothing to undo, older knits read null
     5: "DROP TABLE IF EXISTS hook_delivery;\nDROP TABLE IF EXISTS hook_event;",  # hooks: pending deliveries go
-    6: restore_knit_tables,
 }
+
+
+def _number(marker) -> int:
+    """The number of the migration holding `marker` (its text, or the function itself)."""
+    return next(i + 1 for i, m in enumerate(MIGRATIONS) if m is marker or (isinstance(m, str) and isinstance(marker, str) and marker in m))
+
+
+# Features appended their migrations in the order they landed; their downgrades are found by what they made.
+DOWNGRADES.update({
+    # marks: the marks go, and the plan inputs' pins to marked data
+    _number("CREATE TABLE IF NOT EXISTS bad_root"):
+        "DROP TABLE IF EXISTS bad_data;\nDROP TABLE IF EXISTS bad_root;\nALTER TABLE plan_input DROP COLUMN pin_bad;",
+    # reuse: the plans' cache switch and the record of reused runs go
+    _number("CREATE TABLE IF NOT EXISTS run_cache"): "DROP TABLE IF EXISTS run_cache;\nALTER TABLE plan DROP COLUMN cache;",
+    # provenance: who made uploads and runs, the image ids, git commits go (the MLMD knit.* custom properties
+    # stay: they are ordinary custom properties to any schema)
+    _number("CREATE TABLE IF NOT EXISTS provenance"): "DROP TABLE IF EXISTS provenance;",
+    # retention: the record of dropped data goes (their MLMD state stays DELETED, their directories stay gone)
+    _number("CREATE TABLE IF NOT EXISTS data_drop"): "DROP TABLE IF EXISTS data_drop;",
+    _number(adopt_mlmd_schema): restore_knit_tables,
+})

@@ -20,14 +20,18 @@ def data_count(conn: sqlite3.Connection) -> int:
 
 def data_ids(conn: sqlite3.Connection) -> tuple[set[str], set[str]]:
     """(ids of committed data, ids of every datum the catalog knows)."""
-    committed = {r[0] for r in conn.execute("SELECT knit_id FROM data WHERE digest IS NOT NULL")}
+    from .retention import stored_only  # data gc dropped are not in the store, by design
+
+    committed = {r[0] for r in conn.execute("SELECT knit_id FROM data WHERE digest IS NOT NULL" + stored_only(conn))}
     known = {r[0] for r in conn.execute("SELECT knit_id FROM data")}
     return committed, known
 
 
 def digests(conn: sqlite3.Connection) -> list[tuple[str, str]]:
     """(knit_id, digest) of every committed datum."""
-    return [tuple(r) for r in conn.execute("SELECT knit_id, digest FROM data WHERE digest IS NOT NULL")]
+    from .retention import stored_only
+
+    return [tuple(r) for r in conn.execute("SELECT knit_id, digest FROM data WHERE digest IS NOT NULL" + stored_only(conn))]
 
 
 def store_id(conn: sqlite3.Connection) -> str | None:

@@ -22,6 +22,7 @@ from . import hook as hook_cmd
 from . import run as run_cmd
 from .backup import register as register_backup
 from .config import app as config_app
+from .gc import gc as gc_command
 from .output import message
 from .tui import tui as tui_command
 
@@ -55,6 +56,7 @@ app.command("status")(daemon.status)
 app.command("quickstart")(daemon.quickstart)
 app.command("doctor")(daemon.doctor)
 app.command("tui")(tui_command)
+app.command("gc")(gc_command)
 register_backup(app)  # backup, restore
 
 

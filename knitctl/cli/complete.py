@@ -17,8 +17,8 @@ LIMIT = 200
 
 # command path → what its first argument is
 FIRST_ARG: dict[tuple[str, ...], str] = {
-    **{("data", c): "data" for c in ("show", "pull", "tag", "lineage")},
-    **{("run", c): "run" for c in ("show", "stop", "abort", "retry", "rm", "log", "wait")},
+    **{("data", c): "data" for c in ("show", "pull", "tag", "lineage", "compare")},
+    **{("run", c): "run" for c in ("show", "stop", "abort", "retry", "rm", "log", "wait", "verify")},
     **{("plan", c): "plan" for c in ("show", "resource", "annotate", "graph")},
     **{("context", c): "context" for c in ("use", "show", "rm")},
     ("explain", "data"): "data", ("explain", "run"): "run", ("explain", "plan"): "plan",

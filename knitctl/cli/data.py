@@ -1,4 +1,4 @@
-"""`knitctl data`: push, find, show, pull, tag, lineage."""
+"""`knitctl data`: push, find, show, pull, tag, lineage, compare."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .. import data as data_api
 from ..errors import UsageError
 from . import oneliners
 from .common import OutputOpt, open_session, transfer_progress
+from .compare import CompareFormat
 from .graphs import GraphFormat, parse_depth, print_graph
 from .output import Format, emit, human_size
 
@@ -37,9 +38,10 @@ def find(
     since: str | None = typer.Option(None, "--since", help="Only data committed at or after this RFC 3339 time."),
     duration: str | None = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h, 1d)."),
     output: Format | None = OutputOpt,
+    marked: str = typer.Option("both", "--marked", help="yes: only data marked bad (knit#bad:ROOT tags); no: only unmarked; both (the default, marks shown as tags)."),
 ):
     """List data by tags."""
-    oneliners.data_find(tag=tag, transient=transient, since=since, duration=duration, output=output)
+    oneliners.data_find(tag=tag, transient=transient, since=since, duration=duration, output=output, marked=marked)
 
 
 @app.command("show")
@@ -60,8 +62,18 @@ def show(knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is e
     ]
     if d.get("source"):
         rows.append(("source", d["source"]))
+    from .. import provenance
+
+    rows += provenance.rows(d.get("provenance"))
     rows.append(("downstream", "\n".join(f'run {x["run_id"]} of plan {x["plan_id"]} at {x["path"]} ({x["status"]})' for x in d.get("downstream", [])) or "-"))
     rows.append(("nominated", "\n".join(f'plan {x["plan_id"]} input {x["path"]}' for x in d.get("nominations", [])) or "-"))
+    if d.get("dropped"):
+        x = d["dropped"]
+        rows.append(("dropped", f'{x["state"]} at {x["dropped"]} by gc rule {x["rule"]} ({human_size(x["size"])} freed); '
+                                 "files gone, metadata and lineage kept"))
+    if d.get("marked_bad"):
+        rows.append(("marked bad", "\n".join(
+            f'{"itself" if m["root"] == d["knit_id"] else "from " + m["root"]}: {m["reason"]} ({m["marked"]})' for m in d["marked_bad"])))
     emit([{"field": k, "value": v} for k, v in rows], output, [("field", lambda r: r["field"]), ("value", lambda r: r["value"])])
 
 
@@ -115,3 +127,59 @@ def lineage(
         kid = data_api.resolve_id(s, knit_id)
         g = lineage_api.walk(s, "data", kid, up=upstream or both, down=downstream or both, depth=depth)
     print_graph(g.to_dict(), output)
+
+
+@app.command("mark-bad")
+def mark_bad(
+    knit_id: str = typer.Argument(..., help="Datum id (a unique prefix is enough): the root of what is bad."),
+    reason: str = typer.Option(..., "--reason", help="Why the data are bad (kept with the mark, shown by data show)."),
+    output: Format | None = OutputOpt,
+):
+    """Mark a datum and everything derived from it bad: tagged knit#bad:ID, not nominated for new runs."""
+    from .. import marks
+    from .output import message
+
+    with open_session() as s:
+        r = marks.mark_bad(s, knit_id, reason)
+    message(f"marked {r.root} and {len(r.data) - 1} datum(s) derived from it bad (knit#bad:{r.root})")
+    emit([{"knit_id": k, "root": r.root} for k in r.data], output,
+         [("id", lambda x: x["knit_id"]), ("mark", lambda x: f'knit#bad:{x["root"]}')])
+
+
+@app.command("unmark")
+def unmark(
+    knit_id: str = typer.Argument(..., help="Root datum id given to mark-bad (a unique prefix is enough)."),
+    output: Format | None = OutputOpt,
+):
+    """Remove a bad mark from its root and everything derived from it; they are nominated again (what already ran does not run again)."""
+    from .. import marks
+    from .output import message
+
+    with open_session() as s:
+        r = marks.unmark(s, knit_id)
+    message(f"unmarked {r.root} and what derives from it ({len(r.data)} datum(s) clean again); "
+            f"{len(r.new_runs)} new run(s)")
+    emit([{"run_id": x} for x in r.new_runs], output, [("new run", lambda x: x["run_id"])])
+
+
+_COMPARE_EXAMPLES = ("Examples:\n\n\b\n  knitctl data compare -t type:metrics --sort -accuracy\n"
+                     "  knitctl data compare 9dba68b5 c41f0e2a -o csv > results.csv\n"
+                     "  knitctl data compare -t project:demo -t type:metrics --files 'eval/*.json' -o json")
+
+
+@app.command("compare", epilog=_COMPARE_EXAMPLES)
+def compare(
+    knit_ids: list[str] = typer.Argument(None, metavar="ID", help="Data ids to compare (unique prefixes are enough); or use -t."),
+    tag: list[str] = typer.Option([], "-t", "--tag", help="Compare the committed data carrying this tag (repeatable; all must match)."),
+    files: list[str] = typer.Option([], "--files", metavar="GLOB", help="Which files hold metrics and parameters (repeatable; default: *.json *.yaml *.yml *.csv at any depth)."),
+    sort: str | None = typer.Option(None, "--sort", metavar="COLUMN", help="Order the rows by this column (-NAME: highest first)."),
+    desc: bool = typer.Option(False, "--desc", help="With --sort: highest first."),
+    output: CompareFormat | None = typer.Option(None, "-o", "--output", help="table, json or csv (default: table on a terminal, tab-separated when piped)"),
+):
+    """Compare data side by side: the inputs and parameters that vary upstream, then their metrics.
+
+    Reads the JSON and YAML key-values (flattened: a.b) and one-row CSVs in each datum, and in the
+    data upstream that differ between them (their tags too)."""
+    from . import compare as compare_cli
+
+    compare_cli.data_compare(knit_ids=knit_ids, tag=tag, files=files, sort=sort, desc=desc, output=output)

@@ -64,6 +64,17 @@ def run(run_id: str = typer.Argument(..., help="Run id."), output: Format | None
     else:
         for w in doc["why"]:
             lines.append(f"input {w['path']} ← datum {w['knit_id']} (has {' '.join(w['matched_tags'])})")
+    cache = doc.get("cache")
+    if cache:  # reuse (knitctl.reuse)
+        if cache.get("reused_run"):
+            lines.append(f"cached: it did not execute; its outputs are run {cache['reused_run']}'s "
+                         "(same plan, inputs of the same content)")
+        elif cache.get("decision"):
+            lines.append(f"cache: {cache['decision']['why']}")
+        elif cache["plan_cache"]:
+            lines.append("cache: on for its plan; this run did not reuse another run's outputs")
+        if cache.get("reused_by"):
+            lines.append(f"reused by run(s) {', '.join(cache['reused_by'])}")
     for h in doc.get("history", []):
         lines.append(f"  {h['at']} {h['status']}" + (f" ({h['note']})" if h.get("note") else ""))
     _print(doc, output, lines)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 HOT = {
     ("data", "find"): "knitctl.cli.oneliners:data_find",
     ("data", "push"): "knitctl.cli.oneliners:data_push",
+    ("data", "compare"): "knitctl.cli.compare:data_compare",
     ("run", "find"): "knitctl.cli.oneliners:run_find",
     ("plan", "find"): "knitctl.cli.oneliners:plan_find",
     ("status",): "knitctl.cli.oneliners:status",

@@ -45,12 +45,12 @@ def data_push(dirs, tag, name, move, output):
     emit([d.to_dict() for d in pushed], output, DATA_COLUMNS)
 
 
-def data_find(tag, transient, since, duration, output):
+def data_find(tag, transient, since, duration, output, marked="both"):
     from .. import data as data_api
 
     structured = output in (Format.json, Format.yaml)
     with _session() as s:
-        rows = data_api.listing(s, tag, transient=transient, since=since, duration=duration,
+        rows = data_api.listing(s, tag, transient=transient, since=since, duration=duration, marked=marked,
                                 user_tags=data_api.LISTING_JSON if structured else data_api.LISTING_TEXT)
     if structured:
         emit([datum_doc(r) for r in rows], output, [])
@@ -63,8 +63,8 @@ def data_cells(rows: list[tuple]) -> list[list[str]]:
     from ..data import system_tags_text
 
     out = []
-    for knit_id, run_status, finished_ms, run_id, plan_id, _, _, size, _, _, user_tags in rows:
-        system = system_tags_text(run_status, finished_ms)
+    for knit_id, run_status, finished_ms, run_id, plan_id, _, _, size, _, _, bad, user_tags in rows:
+        system = system_tags_text(run_status, finished_ms, bad)
         tags = " ".join([user_tags, *system]) if user_tags else " ".join(system)
         out.append([knit_id, tags, human_size(size), f"{plan_id}:{run_id}"])
     return out
@@ -76,11 +76,11 @@ def datum_doc(row: tuple) -> dict:
     from ..data import system_tags_text
     from ..runstate import FINISHED, data_status
 
-    knit_id, run_status, finished_ms, run_id, plan_id, path, digest, size, file_count, source, user_tags = row
+    knit_id, run_status, finished_ms, run_id, plan_id, path, digest, size, file_count, source, bad, user_tags = row
     ts = finished_ms if run_status in FINISHED else None
     d = {
         "knit_id": knit_id,
-        "tags": [*json.loads(user_tags), f"{tagrules.KEY_ID}:{knit_id}", *system_tags_text(run_status, finished_ms)],
+        "tags": [*json.loads(user_tags), f"{tagrules.KEY_ID}:{knit_id}", *system_tags_text(run_status, finished_ms, bad)],
         "status": data_status(run_status),
         "timestamp": tagrules.format_time(ts) if ts else None,
         "upstream": {"run_id": run_id, "plan_id": plan_id, "path": path},
@@ -114,7 +114,7 @@ def _dur(ms: int | None) -> str:
 RUN_COLUMNS = [
     ("id", lambda r: r.run_id),
     ("plan", lambda r: r.plan_id),
-    ("status", lambda r: r.status),
+    ("status", lambda r: f"{r.status} (cached)" if r.reused_run and r.status == "done" else r.status),
     ("inputs", lambda r: " ".join(f'{i["path"]}={i["knit_id"]}' for i in r.inputs)),
     ("context", lambda r: r.context or ""),
     ("age", lambda r: _age(r.created_ms)),
@@ -158,11 +158,14 @@ def run_doc(row: tuple) -> dict:
     """A `runs.LISTING_JSON` row as `Run.to_dict` has it."""
     from ..tags import format_time
 
-    run_id, plan_id, image, status, inputs, outputs, context, exit_code, message, *times = row
+    run_id, plan_id, image, status, inputs, outputs, context, exit_code, message, *times, reused_run = row
     created, updated, started, finished = (None if t is None else format_time(t) for t in times)
-    return {"run_id": run_id, "plan_id": plan_id, "image": image, "status": status, "inputs": json.loads(inputs),
-            "outputs": json.loads(outputs), "context": context, "exit_code": exit_code, "message": message,
-            "created": created, "updated": updated, "started": started, "finished": finished}
+    doc = {"run_id": run_id, "plan_id": plan_id, "image": image, "status": status, "inputs": json.loads(inputs),
+           "outputs": json.loads(outputs), "context": context, "exit_code": exit_code, "message": message,
+           "created": created, "updated": updated, "started": started, "finished": finished}
+    if reused_run:  # a cached run (knitctl.reuse), as Run.to_dict has it
+        doc["reused_run"] = reused_run
+    return doc
 
 
 # -- plans --------------------------------------------------------------------------------------

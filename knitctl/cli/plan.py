@@ -89,6 +89,7 @@ def show(plan_id: str = typer.Argument(..., help="Plan id (a unique prefix is en
         downs = ", ".join(f'plan {x["plan_id"]} {x["path"]}' for x in d["log"]["downstream"]) or "-"
         rows.append(("log", " ".join(d["log"]["tags"]) + f"  → {downs}"))
     rows.append(("resources", " ".join(f"{k}={v}" for k, v in d["resources"].items()) or "-"))
+    rows.append(("cache", "on: a done run's outputs are reused for inputs of the same content" if d.get("cache") else "off"))
     if d["service_account"]:
         rows.append(("service account", d["service_account"]))
     if d["annotations"]:
@@ -122,6 +123,22 @@ def active(
     with open_session() as s:
         p, moved = registry.set_active(s, plan_id, state == "yes")
     message(f"plan {p.plan_id} is {'active' if p.active else 'inactive'}; {moved} run(s) now {'waiting' if p.active else 'deactivated'}")
+
+
+@app.command("cache")
+def cache(
+    state: str = typer.Argument(..., help="yes or no."),
+    plan_id: str = typer.Argument(..., help="Plan id."),
+):
+    """Turn reuse on or off: with it on, a new run whose inputs have the same content as a done run's of
+    this plan does not execute; it ends done at once with that run's outputs (no bytes copied)."""
+    if state not in ("yes", "no"):
+        from ..errors import UsageError
+
+        raise UsageError(f"{state!r} is not yes or no: `knitctl plan cache yes|no PLAN_ID`")
+    with open_session() as s:
+        p = registry.set_cache(s, plan_id, state == "yes")
+    message(f"plan {p.plan_id}: cache {'on' if p.cache else 'off'} for its runs from now on")
 
 
 @app.command("resource")

@@ -7,6 +7,7 @@ import time
 
 import typer
 
+from .. import provenance
 from .. import runs as runs_api
 from ..errors import UsageError
 from . import oneliners
@@ -25,7 +26,7 @@ def find(
     plan: list[str] = typer.Option([], "-p", "--plan", "--planid", help="Only runs of this plan (repeatable)."),
     input_: list[str] = typer.Option([], "-i", "--input", "--in-knitid", help="Only runs taking this datum as input."),
     output_datum: list[str] = typer.Option([], "-O", "--output-data", "--out-knitid", help="Only the run that made this datum."),
-    status: list[str] = typer.Option([], "-s", "--status", help="Only runs in this status (repeatable); invalidated runs show only when asked."),
+    status: list[str] = typer.Option([], "-s", "--status", help="Only runs in this status (repeatable); invalidated runs show only when asked; `cached`: done runs that reused an earlier run's outputs."),
     since: str | None = typer.Option(None, "--since", help="Only runs created at or after this RFC 3339 time."),
     duration: str | None = typer.Option(None, "--duration", help="With --since: the window's length (e.g. 2h)."),
     context: list[str] = typer.Option([], "--context", "-c", help="Only runs made for this context (repeatable)."),
@@ -62,6 +63,9 @@ def _show(run_id: str, output: Format | None) -> None:
         emit([d], output, [], single=True)
         return
     rows = [("id", d["run_id"]), ("plan", d["plan_id"]), ("image", d["image"] or "-"), ("status", d["status"])]
+    if d.get("reused_run"):  # a cached run (knitctl.reuse)
+        rows[-1] = ("status", f'{d["status"]} (cached)')
+        rows.append(("reused", f'the outputs of run {d["reused_run"]} (same plan, inputs of the same content); it did not execute'))
     rows += [(f'input {i["path"]}', i["knit_id"]) for i in d["inputs"]]
     rows += [(f'output {o["path"]}', o["knit_id"]) for o in d["outputs"]]
     if d["exit_code"] is not None:
@@ -70,6 +74,7 @@ def _show(run_id: str, output: Format | None) -> None:
         rows.append(("message", d["message"]))
     if d["context"]:
         rows.append(("context", d["context"]))
+    rows += provenance.rows(r.provenance, shown_image=d["image"])
     for k in ("created", "started", "finished"):
         if d[k]:
             rows.append((k, d[k]))
@@ -124,6 +129,26 @@ def rm(run_id: str = typer.Argument(..., help="Run id.")):
     with open_session() as s:
         result = runs_api.rm(s, run_id)
     message(f"run {run_id}: outputs removed, run {result}")
+
+
+@app.command("verify", epilog="Examples:\n\n\b\n  knitctl run verify 7c1e\n  knitctl run verify 7c1e -o json | jq '.outputs[].differences'")
+def verify(
+    run_id: str = typer.Argument(..., help="Run id (a unique prefix is enough); the run must be done."),
+    output: Format | None = OutputOpt,
+):
+    """Re-execute a done run with the exact image it ran (its recorded image id) and the same inputs, in a
+    scratch directory, and compare every output's digest: exit 0 when all match (reproducible), 1 when
+    any differs, naming the files. Nothing is recorded and nothing added to the store."""
+    from .. import verify as verify_api
+
+    with open_session() as s:
+        result = verify_api.verify(s, run_id)
+    if output in (Format.json, Format.yaml):
+        emit([result], output, [], single=True)
+    else:
+        print("\n".join(verify_api.summary(result)))
+    # sys.exit, not typer.Exit (see `wait`)
+    sys.exit(0 if result["reproducible"] else 1)
 
 
 @app.command("log")

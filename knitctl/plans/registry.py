@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from .. import ids, runstate
 from .. import tags as tagrules
+from ..catalog import cache as cache_rows
+from ..catalog import marks as mark_rows
 from ..catalog import plans as q
 from ..catalog.records import LOG_PATH
 from ..errors import Conflict, UsageError
@@ -31,6 +33,7 @@ class Plan:
     service_account: str | None
     created_ms: int
     runs: dict[str, int] = field(default_factory=dict)
+    cache: bool = False            # reuse a done run's outputs for inputs of the same content (knitctl.reuse)
 
     def to_dict(self) -> dict:
         d = {"plan_id": self.plan_id, **self.spec.to_dict()}
@@ -39,6 +42,7 @@ class Plan:
             resources=self.resources.to_dict(),
             annotations=list(self.annotations),
             service_account=self.service_account,
+            cache=self.cache,
             hash=self.hash,
             created=tagrules.format_time(self.created_ms),
         )
@@ -73,6 +77,7 @@ def _row_to_plan(row) -> Plan:
         annotations=tuple(json.loads(row["annotations"])),
         service_account=row["service_account"],
         created_ms=row["created_ms"],
+        cache=bool(row["cache"]),
     )
 
 
@@ -135,6 +140,12 @@ def _insert(conn: sqlite3.Connection, spec: PlanSpec) -> str:
     outputs = [(path, is_log, [_pair(t) for t in tags]) for path, is_log, tags in outs]
     q.insert(conn, plan_id, spec.hash, spec.image, spec.to_dict(), spec.active, spec.resources.to_dict(),
              list(spec.annotations), spec.service_account, inputs, outputs)
+    if spec.cache:
+        cache_rows.set_plan_cache(conn, plan_id, True)
+    for m in spec.inputs:  # an input asking for data marked bad (knit#bad:<root> or knit#bad:*)
+        bad = next((t.split(":", 1)[1].strip() for t in m.tags if t.startswith(tagrules.KEY_BAD + ":")), None)
+        if bad is not None:
+            mark_rows.set_input_pin(conn, plan_id, m.path, bad)
     return plan_id
 
 
@@ -210,6 +221,10 @@ def _differences(plan: Plan, spec: PlanSpec) -> list[str]:
     if plan.spec.context != spec.context:
         out.append(f"plan {pid} exists and kept its context {plan.spec.context or 'none (the current one)'} "
                    f"(the file asks {spec.context or 'none'}); the context isn't part of a plan's identity and stays as it was")
+    if plan.cache != spec.cache:
+        out.append(f"plan {pid} exists and kept cache {'on' if plan.cache else 'off'} "
+                   f"(the file asks {'true' if spec.cache else 'false'}); "
+                   f"change it with `knitctl plan cache {'yes' if spec.cache else 'no'} {pid}`")
     if plan.active != spec.active:
         out.append(f"plan {pid} exists and stays {'active' if plan.active else 'inactive'} "
                    f"(the file asks {'active' if spec.active else 'inactive'}); "
@@ -325,6 +340,14 @@ def refuse_on_docker(resources: Resources, pinned: str | None) -> None:
     refusal = docker_refusal(resources, name, settings.get("kind", "kubernetes"))
     if refusal:
         raise UsageError(refusal)
+
+
+def set_cache(session: Session, text: str, on: bool) -> Plan:
+    """Turn reuse on or off for the plan's runs from now on (runs already made are not changed)."""
+    with session.catalog.write() as conn:
+        plan_id = resolve_id(session, text)
+        cache_rows.set_plan_cache(conn, plan_id, on)
+        return get(session, plan_id)
 
 
 def set_service_account(session: Session, text: str, name: str | None) -> Plan:

@@ -23,7 +23,7 @@ from ..times import MAX_DURATION_MS, MAX_DURATION_YEARS
 
 TOP_KEYS = (
     "image", "entrypoint", "args", "env", "inputs", "outputs", "log", "active",
-    "resources", "on_node", "service_account", "annotations", "timeout", "context",
+    "resources", "on_node", "service_account", "annotations", "timeout", "context", "cache",
 )
 MOUNT_KEYS = ("path", "tags")
 LOG_KEYS = ("tags",)
@@ -34,7 +34,7 @@ HUGEPAGES_PREFIX = "hugepages-"
 RESOURCE_NAMES_HINT = ("cpu, memory, gpu, ephemeral-storage, hugepages-<size> (e.g. hugepages-2Mi) or an extended "
                        "resource DOMAIN/NAME (e.g. amd.com/gpu)")
 ON_NODE_KEYS = ("may", "prefer", "must")
-PIN_KEYS = (tagrules.KEY_ID, tagrules.KEY_TIMESTAMP)
+PIN_KEYS = (tagrules.KEY_ID, tagrules.KEY_TIMESTAMP, tagrules.KEY_BAD)  # knit#bad: the input takes marked data
 
 _IMAGE_RE = re.compile(
     r"^(?P<name>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+(?=/))?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
@@ -115,6 +115,7 @@ class PlanSpec:
     annotations: tuple[str, ...] = ()
     timeout: float | None = None                  # seconds
     context: str | None = None                    # pinned context; else the current one when a run is made
+    cache: bool = False                           # reuse a done run's outputs for inputs of equal content (mutable)
 
     def identity(self) -> dict:
         """The fields that make two plans the same plan."""
@@ -143,6 +144,7 @@ class PlanSpec:
             service_account=self.service_account,
             annotations=list(self.annotations),
             context=self.context,
+            cache=self.cache,
         )
         return d
 
@@ -163,6 +165,7 @@ class PlanSpec:
             annotations=tuple(d.get("annotations") or ()),
             timeout=d.get("timeout"),
             context=d.get("context"),
+            cache=bool(d.get("cache", False)),
         )
 
 
@@ -238,7 +241,7 @@ def _tags(ctx: _Ctx, where: str, value: Any, *, pins: bool, at_least_one: bool) 
             if not pins:
                 raise ctx.fail(w, f"{tag} uses the reserved prefix knit#; outputs and logs can't carry system tags")
             if tag.key not in PIN_KEYS:
-                raise ctx.fail(w, f"{tag}: inputs may pin only knit#id or knit#timestamp")
+                raise ctx.fail(w, f"{tag}: inputs may pin only knit#id or knit#timestamp (or ask for data marked bad with knit#bad)")
             if tag.key == tagrules.KEY_TIMESTAMP:
                 ms = tagrules.parse_time(tag.value, where=f"{ctx.source}: {w}")
                 tag = tagrules.Tag(tag.key, tagrules.format_time(ms))
@@ -249,6 +252,8 @@ def _tags(ctx: _Ctx, where: str, value: Any, *, pins: bool, at_least_one: bool) 
     ts = [t for t in out if t.startswith(tagrules.KEY_TIMESTAMP + ":")]
     if len(ts) > 1:
         raise ctx.fail(where, "pins more than one knit#timestamp; a datum has exactly one")
+    if len([t for t in out if t.startswith(tagrules.KEY_BAD + ":")]) > 1:
+        raise ctx.fail(where, "asks for more than one knit#bad mark; give one root id, or knit#bad:* for any mark")
     return tuple(sorted(out))
 
 
@@ -574,6 +579,9 @@ def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
     active = m.get("active", True)
     if not isinstance(active, bool):
         raise ctx.fail("active", "must be true or false")
+    cache = m.get("cache", False)
+    if not isinstance(cache, bool):
+        raise ctx.fail("cache", "must be true or false (true: reuse a done run's outputs when the inputs' content is the same)")
     resources = parse_resources(source, "resources", m["resources"]) if m.get("resources") is not None else Resources()
     on_node: dict[str, tuple[str, ...]] = {}
     if m.get("on_node") is not None:
@@ -603,6 +611,7 @@ def parse_plan(text: str, source: str = "<plan>") -> PlanSpec:
         annotations=annotations,
         timeout=timeout,
         context=context,
+        cache=cache,
     )
 
 
@@ -650,6 +659,7 @@ resources:                         # optional
 # annotations: ["owner=me"]
 # timeout: 2h
 # context: team-gpu                          # always run on this context
+# cache: true                                # reuse a done run's outputs when the inputs' content is the same
 """
 
 SCRATCH_TEMPLATE = """\

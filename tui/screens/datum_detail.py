@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
+from knitctl import provenance
 from knitctl.catalog.records import UPLOAD_PLAN
 
 from .. import format as fmt
@@ -45,12 +46,20 @@ class DatumDetailScreen(DetailScreen):
                  ("digest", d["digest"] or "(not committed)")]
         if d["source"]:
             head.append(("source", d["source"]))
+        if d.get("dropped"):
+            x = d["dropped"]
+            head.append(("dropped", Text(f"by gc at {x['dropped']} (rule: {x['rule']}); files gone, lineage kept",
+                                         style="yellow")))
+        for root, reason, at in d.get("marks", []):
+            head.append(("marked bad", Text(f"{'itself' if root == d['knit_id'] else 'from ' + root}: {reason} "
+                                            f"({fmt.clock_time(at)})", style="bold red")))
         up = [("run", d["run_id"]), ("plan", "upload" if d["plan_id"] == UPLOAD_PLAN else d["plan_id"]),
               ("as output", d["output_path"])]
         down = [(path, Text.assemble((rid, "bold"), "  ", fmt.status(status), (f"  plan {pid}", "dim")))
                 for rid, pid, path, status in d["downstream"]]
         if d["downstream_count"] > len(d["downstream"]):
             down.append(("", Text(f"+{d['downstream_count'] - len(d['downstream'])} more runs", style="yellow")))
+        up += provenance.rows(d.get("provenance"))  # who made it, with which image or git commit
         return sections(section("Data", head), section("Produced by", up),
                         section("Used by", down or [("", Text("(no run yet)", style="dim"))]))
 

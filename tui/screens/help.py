@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from ..filters import COMMANDS
 
-GLOBAL = [("↑↓ j k", "move"), ("pgup pgdn", "page"), ("enter", "open"), ("1 2 3 4", "Runs, Data, Plans, Pipeline"),
+GLOBAL = [("↑↓ j k", "move"), ("pgup pgdn", "page"), ("enter", "open"), ("1 2 3 4 5", "Runs, Data, Plans, Pipeline, Metadata"),
           ("?", "this help"), (":", "command line"), ("ctrl+p", "command palette"), ("q", "quit")]
 
 

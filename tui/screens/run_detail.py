@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
-from knitctl import runstate
+from knitctl import provenance, runstate
 from knitctl.catalog import browse
 from knitctl.catalog.records import UPLOAD_PLAN
 
@@ -54,7 +54,7 @@ class RunDetailScreen(DetailScreen):
             "exit": r.exit_code, "message": r.message, "context": r.context, "created": r.created_ms,
             "started": r.started_ms, "finished": r.finished_ms, "updated": r.updated_ms, "history": r.history,
             "resources": d["resources"], "timeout": d["timeout"], "tags": d["tags"], "request": d["request"],
-            "plan_active": d["plan_active"],
+            "plan_active": d["plan_active"], "reused": r.reused_run, "provenance": d["provenance"],
         }
 
     def render_facts(self, f):
@@ -62,9 +62,15 @@ class RunDetailScreen(DetailScreen):
             return Text(f"run {self.run_id} is gone (removed from the catalog)", style="bold red")
         now = self.app.now_ms()
         live = f["status"] not in runstate.TERMINAL
-        head = [("id", Text(self.run_id, style="bold")), ("status", fmt.status(f["status"])),
+        status = fmt.status(f["status"])
+        if f.get("reused") and f["status"] == "done":  # a cached run (knitctl.reuse)
+            status.append(" (cached)", style="dim")
+        head = [("id", Text(self.run_id, style="bold")), ("status", status),
                 ("plan", "upload" if f["plan"] == UPLOAD_PLAN else f["plan"] + ("" if f["plan_active"] else " (inactive)")),
                 ("image", f["image"] or "-")]
+        if f.get("reused"):
+            head.append(("reused", Text.assemble("the outputs of run ", (f["reused"], "bold"),
+                                                 " (same plan, inputs of the same content); it did not execute")))
         if f["exit"] is not None:
             head.append(("exit code", Text(str(f["exit"]), style="green" if f["exit"] == 0 else "bold red")))
         if f["message"]:
@@ -93,9 +99,11 @@ class RunDetailScreen(DetailScreen):
             times.append(("duration", dur + (" so far" if live else "")))
         history = [(h["at"][11:23], Text.assemble(fmt.status(h["status"]), (f"  {h['note']}" if h.get("note") else "", "dim")))
                    for h in f["history"]]
+        made = provenance.rows(f["provenance"], shown_image=f["image"])  # recorded when its task started (or pushed)
         return sections(
             section("Run", head), section("Assignment (inputs)", inputs), section("Outputs", outputs),
-            section("Resources", res), section("Timings", times), section("History", history),
+            section("Resources", res), *([section("Provenance", made)] if made else []), section("Timings", times),
+            section("History", history),
         )
 
     def tick(self) -> None:

@@ -58,7 +58,11 @@ class TableScreen(KnitScreen):
         if not t.filter.empty:
             line.append("  filter ", style="dim")
             line.append(t.filter.describe(), style="bold yellow")
+        self.status_more(line)
         self.query_one(".status-line", Static).update(line)
+
+    def status_more(self, line: Text) -> None:
+        """What a screen adds to its status line."""
 
     # -- filter ------------------------------------------------------------------------------
 

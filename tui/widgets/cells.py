@@ -37,7 +37,7 @@ def data_cells(row: Row, now_ms: int) -> list:
     v = row.values
     producer = "upload" if v["plan_id"] == UPLOAD_PLAN else f"{v['run_id']} ({v['plan_id']})"
     return [
-        Text(fmt.clean(v["knit_id"]), style="bold"),
+        Text(fmt.clean(v["knit_id"]), style="bold red" if v.get("bad") else "bold"),
         Text(_clip(" ".join(v["tags"]), MAX_TAGS)),
         fmt.status(v["status"]),
         Text(fmt.size(v["size"]), justify="right"),

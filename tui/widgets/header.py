@@ -40,6 +40,11 @@ class KnitHeader(Widget):
         left.append(" knit ", style="bold reverse")
         left.append(f"  {self.title}", style="bold")
         right = Text()
+        if self.app.mlmd_label:  # an ml-metadata file, not a knit catalog: no context, no knitd
+            right.append("store ", style="dim")
+            right.append(self.app.mlmd_label, style="bold")
+            right.append(" ")
+            return self._grid(left, right)
         right.append("context ", style="dim")
         right.append(self.app.context_name or "-", style="bold")
         right.append("  knitd ", style="dim")
@@ -48,6 +53,10 @@ class KnitHeader(Widget):
         else:
             right.append("○ stopped", style="bold red")
         right.append(" ")
+        return self._grid(left, right)
+
+    @staticmethod
+    def _grid(left: Text, right: Text) -> Table:
         grid = Table.grid(expand=True)
         grid.add_column(no_wrap=True, overflow="ellipsis")
         grid.add_column(justify="right", no_wrap=True)

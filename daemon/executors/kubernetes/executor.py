@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +244,8 @@ class KubernetesExecutor:
                     return Outcome(None, message=f"its pod {handle.ref} was deleted (by someone else, or the cluster)")
                 out = self.outcome(pod)
                 if out is not None:
-                    return out
+                    image_id = status.task_image_id(pod)  # provenance: the pod's imageID, read with its end
+                    return replace(out, image_id=image_id) if image_id else out
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             pause = POLL_SECONDS if deadline is None else min(POLL_SECONDS, max(0.0, deadline - time.monotonic()))

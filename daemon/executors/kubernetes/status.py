@@ -37,6 +37,20 @@ def container_status(pod: Any, name: str, *, init: bool = False) -> Any:
     return None
 
 
+def task_image_id(pod: Any) -> str | None:
+    """The image the task container ran, as the kubelet resolved it (its status's imageID, e.g.
+    `docker.io/library/busybox@sha256:...`, the runtime's scheme prefix dropped); None before it ran."""
+    c = container_status(pod, TASK)
+    ref = getattr(c, "image_id", None) if c is not None else None
+    if not ref:
+        return None
+    ref = str(ref)
+    for scheme in ("docker-pullable://", "docker://", "containerd://", "cri-o://"):
+        if ref.startswith(scheme):
+            return ref[len(scheme):] or None
+    return ref
+
+
 def phase(pod: Any) -> str:
     st = pod.status
     return f"phase {st.phase}" if st is not None and st.phase else "no status yet"

@@ -43,7 +43,7 @@ from . import errors, lineage
 from . import metadata_store_pb2 as pb
 from ._codec import ARTIFACT, CONTEXT, EXECUTION, Kind
 from .filter_query import compile_filter
-from .mlmd_file import MlmdFile, present
+from .mlmd_file import MlmdFile, execute_known, present
 
 KNIT_TYPE_PREFIX = "knit."
 
@@ -630,7 +630,8 @@ class MetadataStore:
 
     # -- edges -------------------------------------------------------------
 
-    def _insert_event(self, c, ev, artifact_id: int, execution_id: int) -> None:
+    def _insert_event(self, c, ev, artifact_id: int, execution_id: int, known: bool = False) -> None:
+        """`known`: both ends were just written or read in this transaction (their check is skipped)."""
         typ = ev._v.get("type")
         if not typ:
             raise errors.InvalidArgumentError(
@@ -640,8 +641,8 @@ class MetadataStore:
             self._guard_node(c, EXECUTION, execution_id, "cannot add events to this execution")
         ms = ev._v.get("milliseconds_since_epoch") or now_ms()
         try:
-            eid = c.execute(
-                "INSERT INTO event(artifact_id, execution_id, type, milliseconds_since_epoch) VALUES (?, ?, ?, ?)",
+            eid = (execute_known if known else _execute)(
+                c, "INSERT INTO event(artifact_id, execution_id, type, milliseconds_since_epoch) VALUES (?, ?, ?, ?)",
                 (artifact_id, execution_id, typ, ms),
             ).lastrowid
         except sqlite3.IntegrityError as e:
@@ -678,11 +679,12 @@ class MetadataStore:
                     raise errors.InvalidArgumentError("the event has no execution_id")
                 self._insert_event(c, ev, aid, xid)
 
-    def _link(self, c, table: str, node: str, node_id: int, context_id: int) -> None:
+    def _link(self, c, table: str, node: str, node_id: int, context_id: int, known: bool = False) -> None:
         if self._knit:
             self._guard_node(c, CONTEXT, context_id, f"cannot add {table}s to this context")
         try:
-            c.execute(f"INSERT OR IGNORE INTO {table}(context_id, {node}_id) VALUES (?, ?)", (context_id, node_id))
+            (execute_known if known else _execute)(
+                c, f"INSERT OR IGNORE INTO {table}(context_id, {node}_id) VALUES (?, ?)", (context_id, node_id))
         except sqlite3.IntegrityError:
             if c.execute("SELECT 1 FROM context WHERE id = ?", (context_id,)).fetchone() is None:
                 raise errors.InvalidArgumentError(f"no context with id {context_id} ({table} of {node} {node_id})") from None
@@ -782,12 +784,12 @@ class MetadataStore:
                                      reuse_external_id=reuse_artifact_if_already_exist_by_external_id)
                 art_ids.append(aid)
                 if event is not None:
-                    self._insert_event(c, event, aid, eid)
+                    self._insert_event(c, event, aid, eid, known=True)  # both put just above
             ctx_ids = self._put_contexts_for(c, contexts, reuse_context_if_already_exist, force_reuse_context)
-            for cid in ctx_ids:
-                self._link(c, "association", "execution", eid, cid)
+            for cid in ctx_ids:  # every id here was written or read above, in this transaction
+                self._link(c, "association", "execution", eid, cid, known=True)
                 for aid in art_ids:
-                    self._link(c, "attribution", "artifact", aid, cid)
+                    self._link(c, "attribution", "artifact", aid, cid, known=True)
             return eid, art_ids, ctx_ids
 
     @_api
@@ -1107,6 +1109,10 @@ class MetadataStore:
 
 
 # -- helpers ----------------------------------------------------------------------
+
+
+def _execute(c, sql: str, params):
+    return c.execute(sql, params)
 
 
 def _a(noun: str) -> str:

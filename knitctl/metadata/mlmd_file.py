@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 import re
 import sqlite3
 from typing import cast
@@ -187,11 +188,20 @@ class _Insert:
         self.refs = [(i, _REFERENCES[c], c) for i, c in enumerate(cols) if c in _REFERENCES] if table in _CHECKED else []
         # one query answering for every reference of the row: which of them are missing
         self.check_sql = "SELECT " + ", ".join(f"EXISTS (SELECT 1 FROM main.{t} WHERE id = ?)" for _, t, _ in self.refs)
+        # every column kept as given (most tables): the parameters pass through untouched
+        self.plain = not self.prop and len(self.keep) == len(cols)
+        self.pick = operator.itemgetter(*self.keep) if len(self.keep) > 1 else (lambda p: (p[self.keep[0]],))
         names = ", ".join(_COLUMNS.get(cols[i], cols[i]) for i in self.keep)
         self.sql = (f"INSERT {'OR IGNORE ' if ignore else ''}INTO main.{_TABLES[table]}({names}) "
                     f"VALUES ({', '.join('?' * len(self.keep))})")
 
-    def row(self, params) -> list:
+    def row(self, params):
+        if self.plain:
+            return params
+        if self.prop:
+            struct, proto = self.struct, self.proto
+            if (struct is None or params[struct] is None) and (proto is None or params[proto] is None):
+                return self.pick(params)  # a plain value: nothing to translate
         p = list(params)
         if self.prop:
             if self.string is not None or self.struct is not None:
@@ -203,12 +213,23 @@ class _Insert:
         return [p[i] for i in self.keep]
 
 
+_READ, _NEW = object(), object()
+
+
+def execute_known(conn, sql: str, params):
+    """`conn.execute(sql, params)` for an INSERT whose referenced rows the caller knows exist."""
+    if isinstance(conn, _Writer):
+        return conn.execute_known(sql, params)
+    return conn.execute(sql, params)
+
+
 class _Writer:
     """A connection that answers reads itself and rewrites knit's writes onto ml-metadata's tables."""
 
     def __init__(self, raw: sqlite3.Connection):
         self._raw = raw
         self._plans: dict[str, _Insert | None] = {}
+        self._seen: dict[str, object] = {}  # statement -> _READ, or its INSERT's plan
 
     def __getattr__(self, name):
         return getattr(self._raw, name)
@@ -222,12 +243,22 @@ class _Writer:
         return plan
 
     def execute(self, sql: str, params=()):
-        head = sql.lstrip()[:6].upper()
-        if head not in ("INSERT", "UPDATE", "DELETE"):
+        # one dict lookup for a statement seen before: a read passes through, an INSERT has its plan
+        plan = self._seen.get(sql, _NEW)
+        if plan is _READ:
             return self._raw.execute(sql, params)
-        plan = self._plan(sql) if head == "INSERT" else None
+        if plan is _NEW:
+            head = sql.lstrip()[:6].upper()
+            if head not in ("INSERT", "UPDATE", "DELETE"):
+                if len(self._seen) > 2048:  # statements built from filters vary; keep the map small
+                    self._seen.clear()
+                self._seen[sql] = _READ
+                return self._raw.execute(sql, params)
+            plan = self._plan(sql) if head == "INSERT" else None
+            if plan is not None:
+                self._seen[sql] = plan
         if plan is not None:
-            return self._insert(plan, params)
+            return self._insert(cast(_Insert, plan), params)
         text = sql.strip()
         m = _UPDATE.match(text)
         if m:
@@ -255,8 +286,16 @@ class _Writer:
             n += self.execute(sql, params).rowcount
         return _Done(None, n)
 
-    def _insert(self, plan: _Insert, params):
-        if plan.refs:
+    def execute_known(self, sql: str, params):
+        """An INSERT whose caller vouches that the rows it points at exist (it has just written or read
+        them in this transaction), so their check is skipped."""
+        plan = self._plan(sql)
+        if plan is None:
+            return self.execute(sql, params)
+        return self._insert(plan, params, check=False)
+
+    def _insert(self, plan: _Insert, params, check: bool = True):
+        if check and plan.refs:
             found = self._raw.execute(plan.check_sql, [params[i] for i, _, _ in plan.refs]).fetchone()
             for (i, _, col), there in zip(plan.refs, found):
                 if not there and params[i] is not None:

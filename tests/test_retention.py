@@ -330,3 +330,22 @@ def test_tui_datum_detail_says_it_was_dropped(session):
                     what="why it is gone")
 
     drive(app, scenario)
+
+
+def test_a_datum_pinned_or_taken_after_the_plan_was_made_stays(session, monkeypatch):
+    """The plan is made in a snapshot; what changed before the write transaction wins."""
+    a = push_sized(session, 10, "type:raw")
+    b = push_sized(session, 10, "type:raw")
+    real_plan = retention.plan
+
+    def plan_then_change(conn, r, now):
+        drops = real_plan(conn, r, now)
+        assert {d.knit_id for d in drops} == {a.knit_id, b.knit_id}
+        data_api.tag(session, a.knit_id, add=["keep:true"])                                   # pinned meanwhile
+        apply_plan(session, {"/in": ["type:raw", f"knit#id:{b.knit_id}"]}, {"/out": ["type:x"]})  # taken meanwhile
+        return drops
+
+    monkeypatch.setattr(retention, "plan", plan_then_change)
+    report = retention.gc(session, rules({"older-than": "1d"}), at_ms=later(2))
+    assert report.drops == [] and dropped(session) == {}
+    assert session.store.path_of(a.knit_id).is_dir() and session.store.path_of(b.knit_id).is_dir()

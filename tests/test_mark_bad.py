@@ -227,3 +227,12 @@ def test_tui_data_screen_and_detail_show_the_mark_live(session):
         await until(pilot, lambda: "marked bad" in screen_text(app) and "bad rows" in screen_text(app), what="the reason")
 
     drive(app, scenario)
+
+
+def test_explain_run_names_its_marked_inputs(session, chain):
+    marks.mark_bad(session, chain["u"], "bad sensor")
+    doc = explain.explain_run(session, chain["ra"])
+    assert doc["why"][0]["knit_id"] == chain["u"] and doc["why"][0]["marked_bad"] == [chain["u"]]
+    assert explain.explain_run(session, chain["rb"])["why"][0]["marked_bad"] == [chain["u"]]   # mid, a descendant
+    marks.unmark(session, chain["u"])
+    assert "marked_bad" not in explain.explain_run(session, chain["rb"])["why"][0]

@@ -349,3 +349,13 @@ def test_a_datum_pinned_or_taken_after_the_plan_was_made_stays(session, monkeypa
     report = retention.gc(session, rules({"older-than": "1d"}), at_ms=later(2))
     assert report.drops == [] and dropped(session) == {}
     assert session.store.path_of(a.knit_id).is_dir() and session.store.path_of(b.knit_id).is_dir()
+
+
+def test_explain_run_says_its_input_was_dropped(session):
+    u = push_sized(session, 10, "type:raw")
+    plan = apply_plan(session, {"/in": ["type:raw"]}, {"/out": ["type:mid"]}).plan.plan_id
+    (run_id, _, _), = runs_of(session, plan)
+    finish_run(session, run_id)
+    retention.gc(session, rules({"older-than": "1d", "tags": ["type:raw"]}), at_ms=later(2))
+    (i,) = explain.explain_run(session, run_id)["why"]
+    assert i["knit_id"] == u.knit_id and "older-than 1d [type:raw]" in i["dropped"]

@@ -251,18 +251,23 @@ def test_enter_on_a_knit_run_opens_knits_run_screen(catalog_world):
 def test_nodes_are_read_a_page_at_a_time(session, monkeypatch):
     from tui import metadata_view
 
-    monkeypatch.setattr(metadata_view, "COUNT_CAP", 200)    # counted up to 200: "200+"
+    monkeypatch.setattr(metadata_view, "COUNT_CAP", 200)    # counted up to 200: "200+", and listed by name
     with knit_catalog(session.home.root) as store:
         tid = store.put_artifact_type(pb.ArtifactType(name="Shard"))
         store.put_artifacts([pb.Artifact(type_id=tid, uri=f"/s/{i}") for i in range(350)])
+        # another version of the type, newest: a listing by name must leave its nodes out (its first page
+        # holds none of the listed version's: it reads on)
+        v2 = store.put_artifact_type(pb.ArtifactType(name="Shard", version="2"))
+        v2_ids = store.put_artifacts([pb.Artifact(type_id=v2, uri=f"/v2/{i}") for i in range(150)])
     app = make_app(session.home.root)
     seen = {}
 
     async def scenario(pilot):
         screen = await open_metadata(pilot, app)
         await pick_type(pilot, screen, "artifact", "Shard")
-        seen["first"] = (len(screen.nodes), screen.pages_loaded)
         await until(pilot, lambda: screen.current.count is not None, what="count")
+        await pilot.pause()
+        seen["first"] = (len(screen.nodes), screen.pages_loaded)
         seen["status"] = screen_text(app).splitlines()[1]
         screen.node_table.focus()
         await pilot.press("end")
@@ -272,11 +277,22 @@ def test_nodes_are_read_a_page_at_a_time(session, monkeypatch):
             await pilot.pause()
         await until(pilot, lambda: screen.exhausted, what="all pages")
         seen["all"] = node_ids(screen)
+        seen["by_name"] = screen.by_name
+        idx = next(i for i, t in enumerate(screen.types) if t.name == "Shard" and t.version == "2")
+        screen.type_table.move_cursor(row=idx)
+        await until(pilot, lambda: screen.current.version == "2" and screen.nodes, what="version 2")
+        screen.node_table.focus()
+        await pilot.press("end")
+        await until(pilot, lambda: screen.exhausted, what="version 2's pages")
+        seen["v2"] = node_ids(screen)
 
     drive(app, scenario)
-    assert seen["first"] == (100, 1)
-    assert "100 loaded of 200+" in seen["status"]
+    loaded, pages = seen["first"]
+    assert 0 < loaded < 350 and pages <= 3        # a page or two, not the whole type
+    assert f"{loaded} loaded of 200+" in seen["status"]
     assert len(seen["all"]) == 350 and seen["all"] == sorted(seen["all"], reverse=True)   # newest first, no repeats
+    assert seen["by_name"] and not set(seen["all"]) & set(v2_ids)
+    assert sorted(seen["v2"]) == sorted(v2_ids)
 
 
 def test_the_mode_follows_what_a_client_writes(catalog_world):

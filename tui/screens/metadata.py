@@ -98,6 +98,7 @@ class MetadataScreen(KnitScreen):
         self.token: str | None = None
         self.exhausted = True
         self.pages_loaded = 0
+        self.by_name = False                      # how the listing pages (metadata_view.dense)
         self._loading = False
 
     @property
@@ -164,6 +165,10 @@ class MetadataScreen(KnitScreen):
         for t in self.types:
             t.count, t.more = mv.count(self.store, t)
             table.update_cell(t.key, "count", _count_text(t), update_width=True)
+        cur = self.current
+        if cur is not None and self.pages_loaded <= 1 and mv.dense(cur) != self.by_name:
+            node = self.current_node   # list it again the way that pages fast for its size
+            self.show_nodes(cur, keep=str(node.id) if node is not None else None)
         self.show_status()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -196,6 +201,7 @@ class MetadataScreen(KnitScreen):
         self.token = None
         self.exhausted = t is None
         self.pages_loaded = 0
+        self.by_name = t is not None and mv.dense(t)
         if t is None:
             self.show_status()
             return
@@ -211,21 +217,28 @@ class MetadataScreen(KnitScreen):
         if t is None or self.exhausted or self._loading:
             return 0
         self._loading = True
+        added = 0
         try:
-            nodes, self.token = mv.page(self.store, t, self.token)
-            self.exhausted = self.token is None
-            self.pages_loaded += 1
-            table = self.node_table
-            for n in nodes:
-                key = str(n.id)
-                if key in self.nodes:
-                    continue
-                self.nodes[key] = n
-                table.add_row(*self._cells(t.kind, n), key=key)
+            # A page by name drops another version's nodes, so it can come back empty: read on until it
+            # adds a row (or a few pages did not).
+            for _ in range(10):
+                nodes, self.token = mv.page(self.store, t, self.token, by_name=self.by_name)
+                self.exhausted = self.token is None
+                self.pages_loaded += 1
+                table = self.node_table
+                for n in nodes:
+                    key = str(n.id)
+                    if key in self.nodes:
+                        continue
+                    self.nodes[key] = n
+                    table.add_row(*self._cells(t.kind, n), key=key)
+                    added += 1
+                if added or self.exhausted:
+                    break
         finally:
             self._loading = False
         self.show_status()
-        return len(nodes)
+        return added
 
     def _cells(self, kind: str, n) -> list:
         cells: list[object] = [Text(str(n.id), style="bold"), fmt.clean(n.name)]

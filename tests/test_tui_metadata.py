@@ -423,3 +423,13 @@ def test_tui_mlmd_bad_path_is_one_error_line(case, tmp_path):
     if before is not None:
         assert target.read_bytes() == before                  # nothing written
         assert {p.name for p in tmp_path.iterdir()} == {target.name}   # no -wal, -shm or journal beside it
+
+
+def test_python_m_tui_mlmd_bad_path_is_one_error_line(tmp_path):
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "tui", "--mlmd", str(tmp_path / "nope.sqlite")], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL, env=cli_env(tmp_path / "home"))
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"python -m tui: error: no file at {tmp_path / 'nope.sqlite'}; "
+                                             "give the path of an ml-metadata SQLite file"]

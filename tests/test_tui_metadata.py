@@ -309,10 +309,17 @@ def test_the_mode_follows_what_a_client_writes(catalog_world):
             store.put_artifact_type(pb.ArtifactType(name="Later"))
         await until(pilot, lambda: new in node_ids(screen), what="new node listed")
         await until(pilot, lambda: any(t.name == "Later" for t in screen.types), what="new type listed")
-        seen["ok"] = True
+        await until(pilot, lambda: screen.current.count == 2, what="the selected type counted again")
+        def later():
+            return next(t for t in screen.types if t.name == "Later")
+
+        await until(pilot, lambda: later().count is not None, what="the new type counted")
+        seen["later"] = later().count
+        seen["status"] = screen_text(app).splitlines()[1]
 
     drive(app, scenario)
-    assert seen["ok"]
+    assert seen["later"] == 0
+    assert "2 loaded of 2" in seen["status"]
 
 
 def test_help_lists_the_metadata_key_and_the_screen_explains_itself(catalog_world):

@@ -157,12 +157,15 @@ class MetadataScreen(KnitScreen):
             self.current = self.types[idx]
         self.show_status()
 
-    def count_types(self) -> None:
-        """Each type's node count, capped (one bounded read per type)."""
+    def count_types(self, only_new: bool = False) -> None:
+        """Each type's node count, capped (one bounded read per type); `only_new`: the types not counted
+        yet and the selected one (after a change, so the rest keep theirs until r)."""
         if not self.is_mounted:
             return
         table = self.type_table
         for t in self.types:
+            if only_new and t.count is not None and t is not self.current:
+                continue
             t.count, t.more = mv.count(self.store, t)
             table.update_cell(t.key, "count", _count_text(t), update_width=True)
         cur = self.current
@@ -295,10 +298,6 @@ class MetadataScreen(KnitScreen):
         if n is not None and self.current is not None:
             self.app.push_screen(MetadataNodeScreen(self.current.kind, n.id))
 
-    def action_reload(self) -> None:
-        self.refresh_live()
-        self.call_after_refresh(self.count_types)
-
     def refresh_live(self) -> None:
         """The store changed: types again; the listing again when only its first page is loaded (a
         deeper one keeps its rows until r)."""
@@ -308,6 +307,11 @@ class MetadataScreen(KnitScreen):
         if current is not None and self.current is not None and self.current.key == current.key \
                 and self.pages_loaded <= 1:
             self.show_nodes(self.current, keep=str(node.id) if node is not None else None)
+        self.count_types(only_new=True)
+
+    def action_reload(self) -> None:
+        self.refresh_live()
+        self.call_after_refresh(self.count_types)
 
 
 class MetadataNodeScreen(KnitScreen):

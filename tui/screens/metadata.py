@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 
 KIND_TITLE = {"artifact": "Artifact", "execution": "Execution", "context": "Context"}
 COLUMNS = {
-    "artifact": (("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("URI", "uri"), ("CREATED", "created"),
+    "artifact": (("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("URI", "uri"), ("CREATED (UTC)", "created"),
                  ("PROPERTIES", "props")),
-    "execution": (("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("CREATED", "created"), ("PROPERTIES", "props")),
-    "context": (("ID", "id"), ("NAME", "name"), ("CREATED", "created"), ("PROPERTIES", "props")),
+    "execution": (("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("CREATED (UTC)", "created"), ("PROPERTIES", "props")),
+    "context": (("ID", "id"), ("NAME", "name"), ("CREATED (UTC)", "created"), ("PROPERTIES", "props")),
 }
 KNIT_MARK = "knit"
 
@@ -42,6 +42,11 @@ def _count_text(t: mv.TypeEntry) -> str:
 
 def _time(ms: int) -> str:
     return fmt.clock_time(ms) if ms else ""
+
+
+def _short_time(ms: int) -> str:
+    """A table cell's time: to the second, UTC, without the zone (the detail shows it whole)."""
+    return _time(ms)[:19].replace("T", " ")
 
 
 def _knit_target(app, type_name: str) -> str | None:
@@ -249,7 +254,7 @@ class MetadataScreen(KnitScreen):
             cells.append(mv.state_of(kind, n))
         if kind == "artifact":
             cells.append(fmt.clean(n.uri))
-        cells.append(_time(n.create_time_since_epoch))
+        cells.append(_short_time(n.create_time_since_epoch))
         cells.append(fmt.clean(mv.props_line(n)))
         return cells
 

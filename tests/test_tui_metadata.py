@@ -440,3 +440,30 @@ def test_python_m_tui_mlmd_bad_path_is_one_error_line(tmp_path):
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [f"python -m tui: error: no file at {tmp_path / 'nope.sqlite'}; "
                                              "give the path of an ml-metadata SQLite file"]
+
+
+def test_a_node_with_many_events_lists_the_first_and_says_how_many_more(session, monkeypatch):
+    from tui import metadata_view
+
+    monkeypatch.setattr(metadata_view, "NEIGHBOURS_CAP", 5)
+    with knit_catalog(session.home.root) as store:
+        at = store.put_artifact_type(pb.ArtifactType(name="Table"))
+        et = store.put_execution_type(pb.ExecutionType(name="Reader"))
+        [table] = store.put_artifacts([pb.Artifact(type_id=at, uri="/t")])
+        readers = store.put_executions([pb.Execution(type_id=et) for _ in range(8)])
+        store.put_events([pb.Event(artifact_id=table, execution_id=r, type=pb.Event.INPUT) for r in readers])
+    app = make_app(session.home.root)
+    seen = {}
+
+    async def scenario(pilot):
+        from tui.screens.metadata import MetadataNodeScreen
+
+        app.push_screen(MetadataNodeScreen("artifact", table))
+        await until(pilot, lambda: screen_name(app) == "MetadataNodeScreen" and app.screen.ready, what="detail")
+        await pilot.pause()
+        seen["links"] = [k.id for k in app.screen.detail.links]
+        seen["text"] = screen_text(app)
+
+    drive(app, scenario, size=(120, 40))
+    assert seen["links"] == readers[:5]
+    assert "+3 more not listed" in seen["text"]

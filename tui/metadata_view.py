@@ -21,7 +21,7 @@ from knitctl.metadata.metadata_store import KNIT_TYPE_PREFIX, ListOptions, Metad
 KINDS = ("artifact", "execution", "context")
 PAGE = 100           # nodes a listing reads at a time
 COUNT_CAP = 1000     # a type's count is read up to this many ("1,000+" beyond)
-NEIGHBOURS_CAP = 200  # a context's artifacts / executions shown in its detail
+NEIGHBOURS_CAP = 200  # events, or a context's artifacts / executions, shown in a node's detail
 KNIT_SCREENS = {"knit.Data": "data", "knit.Run": "run", "knit.Plan": "plan"}
 
 
@@ -221,6 +221,9 @@ def node_detail(store: MetadataStore, kind: str, node_id: int) -> NodeDetail | N
     if kind in ("artifact", "execution"):
         other = "execution" if kind == "artifact" else "artifact"
         events = getattr(store, f"get_events_by_{kind}_ids")([node_id])
+        if len(events) > NEIGHBOURS_CAP:  # the other ends of the first ones only (a datum many runs read)
+            d.more["events"] = len(events) - NEIGHBOURS_CAP
+            events = events[:NEIGHBOURS_CAP]
         ends = _get(store, other, [getattr(e, f"{other}_id") for e in events])
         for ev in events:
             oid = getattr(ev, f"{other}_id")

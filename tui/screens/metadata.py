@@ -424,6 +424,8 @@ class MetadataNodeScreen(KnitScreen):
             counts[link.relation] = counts.get(link.relation, 0) + 1
         summary: list[tuple[str, object]] = [(rel, str(c) + (f" (+{d.more[rel]} more not listed)" if rel in d.more else ""))
                    for rel, c in counts.items()]
+        if "events" in d.more:
+            summary.append(("events", Text(f"+{d.more['events']} more not listed", style="yellow")))
         parts.append(section("Neighbours (below; enter opens one)", summary or [("", Text("(none)", style="dim"))]))
         return sections(*parts)
 

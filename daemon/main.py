@@ -35,7 +35,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--parallelism", type=int, default=int(os.environ.get("KNIT_PARALLELISM", os.cpu_count() or 2)),
                    help="how many runs at once (default: $KNIT_PARALLELISM or the number of CPUs)")
     p.add_argument("--gpus", type=int, default=None, help="GPUs to share between runs (default: detected)")
+    p.add_argument("--metadata-port", type=int, default=None, metavar="PORT",
+                   help="also serve ML Metadata's gRPC service over the knit catalog on 127.0.0.1:PORT (0: a free "
+                        "port); for another address, TLS or a token use `knitctl metadata serve`")
     return p.parse_args(argv)
+
+
+METADATA_COMPONENT = "metadata server"
+
+
+def start_metadata_server(home: Home, port: int):
+    """ML Metadata's gRPC service over this home's catalog, on loopback only (knitd takes no TLS settings)."""
+    from knitctl.metadata import metadata_store
+    from knitctl.metadata import server as md
+
+    stores = md.Stores(lambda: metadata_store.knit_catalog(home.root), shared=False)
+    server = md.MetadataServer(stores, md.Settings(host="127.0.0.1", port=port))
+    try:
+        server.start()
+    except BaseException:
+        stores.close()
+        raise
+    return server
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -73,6 +94,7 @@ def run(argv: list[str] | None = None) -> None:
         executor = make_executor({"name": "local", "kind": "docker"}, str(home.root))
         gpus = args.gpus if args.gpus is not None else detect_gpus()
         daemon = Daemon(home, executor, parallelism=args.parallelism, gpus=gpus)
+        metadata = start_metadata_server(home, args.metadata_port) if args.metadata_port is not None else None
     except (KnitError, ExecutorError) as e:
         msg = e.message if isinstance(e, KnitError) else str(e)
         log.error("%s", msg)
@@ -81,6 +103,9 @@ def run(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: daemon.shutdown())
     signal.signal(signal.SIGINT, lambda *_: daemon.shutdown())
     log.info("knitd %d started: home %s, parallelism %d, gpus %s", os.getpid(), home.root, daemon.parallelism, gpus)
+    if metadata is not None:
+        log.info("serving ML Metadata's gRPC service over the catalog on 127.0.0.1:%d", metadata.port)
+        daemon.health.beat(METADATA_COMPONENT, "ok", f"serving on 127.0.0.1:{metadata.port}", port=metadata.port)
     try:
         daemon.serve()
     except Exception as e:  # noqa: BLE001 — the run loop itself died: say so loudly, exit non-zero
@@ -88,5 +113,8 @@ def run(argv: list[str] | None = None) -> None:
         print(f"knitd: error: the run loop died ({type(e).__name__}: {e}); see {home.daemon_log}", file=sys.stderr)
         sys.exit(1)
     finally:
+        if metadata is not None:
+            metadata.stop(grace=5.0)
+            log.info("metadata server stopped")
         log.info("knitd %d stopping; running tasks keep running", os.getpid())
         lock.release()

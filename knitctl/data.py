@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ids, provenance, retention, runstate, times
+from . import ids, runstate, times
 from . import tags as tagrules
 from .catalog import data as q
 from .catalog import marks as mark_rows
@@ -73,6 +73,8 @@ class Datum:
         if self.dropped:
             d["dropped"] = self.dropped
         if self.provenance:
+            from . import provenance  # here: listings never need it
+
             d["provenance"] = provenance.public(self.provenance)
         return d
 
@@ -95,6 +97,7 @@ def push(
     All inputs are checked before anything is written; all data of one call
     are committed in one catalog transaction.
     """
+    from . import provenance  # here: listings never need them
 
     paths = [Path(s) for s in sources]
     if not paths:
@@ -143,6 +146,7 @@ def commit_uploads(
     on_staged: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Stage, publish and commit uploads as one catalog transaction (with projection). Returns the new ids."""
+    from . import provenance  # here: listings never need them
     store = session.store
     staged: list[tuple[str, Path, Manifest, Upload]] = []
     try:
@@ -225,6 +229,7 @@ def get(session: Session, text: str) -> Datum:
 
 def show(session: Session, text: str) -> Datum:
     """A datum with its downstream runs and the plan inputs it is nominated for."""
+    from . import provenance, retention  # here: listings never need them
     with session.catalog.read() as conn:
         d = get(session, text)
         d.downstream = [
@@ -350,6 +355,7 @@ def deferred(session: Session, limit: int = 100) -> list[str]:
 def pull(session: Session, text: str, dest: str | os.PathLike, *, extract: bool, progress: Progress | None = None,
          stream=None) -> Path | None:
     """Into the directory `dest` (made when missing), or with dest "-" as a .tar.gz to `stream` (returns None)."""
+    from . import retention  # here: listings never need them
     to_stream = str(dest) == "-"
     if to_stream and extract:
         raise UsageError("-x/--extract writes files, and - streams a .tar.gz; give a directory, or drop -x")

@@ -124,6 +124,13 @@ def explain_run(session: Session, text: str) -> dict:
     ]
     with session.catalog.read() as conn:
         cache = reuse.explain(conn, run.run_id)  # what reuse did for it, or will do (knitctl.reuse)
+        bad = mark_rows.roots_of(conn, [i["knit_id"] for i in d["why"]])
+        gone = drop_rows.drops_of(conn, [i["knit_id"] for i in d["why"]])
+    for i in d["why"]:   # inputs marked bad (its outputs carry the mark) or dropped since (it can't be retried)
+        if i["knit_id"] in bad:
+            i["marked_bad"] = bad[i["knit_id"]]
+        if i["knit_id"] in gone:
+            i["dropped"] = f"by gc (rule: {gone[i['knit_id']][1]}); the run can't be retried"
     if cache and (cache["plan_cache"] or cache["reused_run"] or cache["reused_by"]):
         d["cache"] = cache
     return d

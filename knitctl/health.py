@@ -99,3 +99,13 @@ def components(home) -> list[dict]:
     from . import knitd
 
     return judge(read(home), knitd.running_pid(home), time.time())
+
+
+def metadata_port(home, pid: int | None) -> int | None:
+    """The port knitd `pid` serves ML Metadata's gRPC service on (`--metadata-port`), if it does."""
+    doc = read(home) if pid else None
+    if not doc or doc.get("pid") != pid:
+        return None
+    served = (doc.get("components") or {}).get("metadata server")
+    port = served.get("port") if isinstance(served, dict) else None
+    return port if isinstance(port, int) and port > 0 else None

@@ -23,7 +23,10 @@ from .controlchars import describe, first_control
 from .errors import UsageError
 from .lineage import UNLIMITED
 from .projection import project_data
+from .runstate import PRESTART
 from .session import Session
+
+PENDING = frozenset({"waiting", "deactivated"}) | PRESTART   # runs that have not started their task
 
 MAX_REASON = 4096
 PROPERTY = "knit.bad"   # the MLMD custom property on a marked datum's artifact: its roots, space-separated
@@ -36,10 +39,11 @@ class MarkResult:
     marked_ms: int
     data: list[str] = field(default_factory=list)        # the root and its descendants, now marked
     new_runs: list[str] = field(default_factory=list)     # unmark: the runs the clean data called for
+    pending: list[str] = field(default_factory=list)      # mark: runs not started yet that take marked data
 
     def to_dict(self) -> dict:
         return {"root": self.root, "reason": self.reason, "marked": tagrules.format_time(self.marked_ms),
-                "data": self.data, "new_runs": self.new_runs}
+                "data": self.data, "new_runs": self.new_runs, "pending_runs": self.pending}
 
 
 def check_reason(reason: str) -> str:
@@ -66,12 +70,15 @@ def mark_bad(session: Session, text: str, reason: str) -> MarkResult:
     t = now_ms()
     with session.catalog.write() as c:
         root = data_api.resolve_id(session, text)
-        found = [i for kind, i, *_ in lineage_rows.walk(c, "data", root, up=False, max_depth=UNLIMITED) if kind == "data"]
+        walked = list(lineage_rows.walk(c, "data", root, up=False, max_depth=UNLIMITED))
+        found = [i for kind, i, *_ in walked if kind == "data"]
         ids = [root] + sorted(set(found) - {root})
         q.put_root(c, root, why, t)
         q.add_marks(c, root, ids)
         _sync_property(c, ids)
-    return MarkResult(root, why, t, ids)
+        runs = sorted({i for kind, i, *_ in walked if kind == "run"})
+        pending = [rid for rid, _, status, _ in lineage_rows.run_facts(c, runs) if status in PENDING]
+    return MarkResult(root, why, t, ids, pending=sorted(pending))
 
 
 def unmark(session: Session, text: str) -> MarkResult:

@@ -266,9 +266,16 @@ def gc(session, retention: Retention, *, dry_run: bool = False, at_ms: int | Non
     paired, why = pairing_status(session.home, session.catalog)
     if not paired:  # never delete data the catalog may not be the one for (the first GC's lesson)
         raise UsageError(f"gc: not run, nothing deleted: {why}; `knitctl doctor` explains what to do")
+    planned: list[Drop] = []
+    if retention.rules:   # the long part, in a snapshot: the write lock is held only for the check below
+        with session.catalog.read() as conn:
+            planned = plan(conn, retention, now)
     with session.catalog.write() as c:
         leftovers = [Drop(k, rule_text, size, resumed=True) for k, rule_text, size in q.dropping(c)]
-        fresh = plan(c, retention, now)
+        # what changed since the snapshot wins: a datum pinned, taken by a new run, removed or dropped meanwhile stays
+        keep = protected(c, retention.pin)
+        alive = q.still_candidates(c, [d.knit_id for d in planned])
+        fresh = [d for d in planned if d.knit_id in alive and d.knit_id not in keep]
         if fresh:
             q.begin(c, [(d.knit_id, d.rule, d.size) for d in fresh], now)
             mlmd.set_artifact_state(c, [d.knit_id for d in fresh], mlmd.A_MARKED_FOR_DELETION, now)

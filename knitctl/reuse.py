@@ -288,6 +288,13 @@ def finish_cached(session: Session, run_id: str, source: str) -> str | None:
         if key is not None:
             q.record_key(c, run_id, now[0], key)  # when only read so far (the run claimed before it was keyed)
         q.set_reused(c, run_id, source)
+        # who made it, and the image that made its outputs: the reused run's (it did not execute itself)
+        from . import provenance
+        from .catalog import provenance as provenance_rows
+
+        made_by = {k: v for k, v in (provenance_rows.of_run(c, source) or {}).items()
+                   if k in ("image", "image_id", "repo_digest") and v is not None}
+        provenance.record_run(c, run_id, {**provenance.who(), **made_by})
         runstate.move(c, run_id, "completing", note=f"cache: reusing run {source}'s outputs")
         runstate.move(c, run_id, "done", message=f"cached: reused the outputs of run {source} "
                                                  "(same plan, inputs of the same content); it did not execute")

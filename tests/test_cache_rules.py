@@ -208,6 +208,13 @@ def test_the_same_content_again_is_not_executed_its_outputs_are_the_first_runs_f
     assert execution_state(session, run_id) == "CACHED" and execution_state(session, first) == "COMPLETE"
     assert mlmd.custom_properties(conn, "run", run_id)[reuse.REUSED_PROPERTY] == first
     assert not (session.home.runs / run_id).exists()
+    # its provenance: who made it now, and the image that made the outputs it reused
+    from knitctl import provenance
+
+    mine_p, first_p = provenance.of_run(session, run_id), provenance.of_run(session, first)
+    assert {k: mine_p[k] for k in ("user", "host", "knit_version")} == provenance.who()
+    assert all(mine_p.get(k) == first_p.get(k) for k in ("image", "image_id", "repo_digest")), (mine_p, first_p)
+    assert mlmd.custom_properties(conn, "run", run_id)["knit.user"] == provenance.who()["user"]
 
 
 def test_run_find_shows_and_filters_cached_runs(session, daemon, trained, cli):

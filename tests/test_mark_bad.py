@@ -227,3 +227,24 @@ def test_tui_data_screen_and_detail_show_the_mark_live(session):
         await until(pilot, lambda: "marked bad" in screen_text(app) and "bad rows" in screen_text(app), what="the reason")
 
     drive(app, scenario)
+
+
+def test_explain_run_names_its_marked_inputs(session, chain):
+    marks.mark_bad(session, chain["u"], "bad sensor")
+    doc = explain.explain_run(session, chain["ra"])
+    assert doc["why"][0]["knit_id"] == chain["u"] and doc["why"][0]["marked_bad"] == [chain["u"]]
+    assert explain.explain_run(session, chain["rb"])["why"][0]["marked_bad"] == [chain["u"]]   # mid, a descendant
+    marks.unmark(session, chain["u"])
+    assert "marked_bad" not in explain.explain_run(session, chain["rb"])["why"][0]
+
+
+def test_mark_bad_names_the_runs_not_started_that_take_marked_data(session, chain, cli_inproc):
+    c = apply_plan(session, {"/in": ["type:final"]}, {"/out": ["type:c"]}).plan.plan_id
+    (waiting, status, _), = runs_of(session, c)
+    assert status == "waiting"
+    r = marks.mark_bad(session, chain["u"], "bad sensor")
+    assert r.pending == [waiting]
+    assert r.to_dict()["pending_runs"] == [waiting]
+    marks.unmark(session, chain["u"])
+    r = cli_inproc("data", "mark-bad", chain["u"], "--reason", "again")
+    assert r.code == 0 and waiting in r.err and "knitctl run abort" in r.err

@@ -330,3 +330,32 @@ def test_tui_datum_detail_says_it_was_dropped(session):
                     what="why it is gone")
 
     drive(app, scenario)
+
+
+def test_a_datum_pinned_or_taken_after_the_plan_was_made_stays(session, monkeypatch):
+    """The plan is made in a snapshot; what changed before the write transaction wins."""
+    a = push_sized(session, 10, "type:raw")
+    b = push_sized(session, 10, "type:raw")
+    real_plan = retention.plan
+
+    def plan_then_change(conn, r, now):
+        drops = real_plan(conn, r, now)
+        assert {d.knit_id for d in drops} == {a.knit_id, b.knit_id}
+        data_api.tag(session, a.knit_id, add=["keep:true"])                                   # pinned meanwhile
+        apply_plan(session, {"/in": ["type:raw", f"knit#id:{b.knit_id}"]}, {"/out": ["type:x"]})  # taken meanwhile
+        return drops
+
+    monkeypatch.setattr(retention, "plan", plan_then_change)
+    report = retention.gc(session, rules({"older-than": "1d"}), at_ms=later(2))
+    assert report.drops == [] and dropped(session) == {}
+    assert session.store.path_of(a.knit_id).is_dir() and session.store.path_of(b.knit_id).is_dir()
+
+
+def test_explain_run_says_its_input_was_dropped(session):
+    u = push_sized(session, 10, "type:raw")
+    plan = apply_plan(session, {"/in": ["type:raw"]}, {"/out": ["type:mid"]}).plan.plan_id
+    (run_id, _, _), = runs_of(session, plan)
+    finish_run(session, run_id)
+    retention.gc(session, rules({"older-than": "1d", "tags": ["type:raw"]}), at_ms=later(2))
+    (i,) = explain.explain_run(session, run_id)["why"]
+    assert i["knit_id"] == u.knit_id and "older-than 1d [type:raw]" in i["dropped"]

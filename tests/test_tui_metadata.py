@@ -251,18 +251,23 @@ def test_enter_on_a_knit_run_opens_knits_run_screen(catalog_world):
 def test_nodes_are_read_a_page_at_a_time(session, monkeypatch):
     from tui import metadata_view
 
-    monkeypatch.setattr(metadata_view, "COUNT_CAP", 200)    # counted up to 200: "200+"
+    monkeypatch.setattr(metadata_view, "COUNT_CAP", 200)    # counted up to 200: "200+", and listed by name
     with knit_catalog(session.home.root) as store:
         tid = store.put_artifact_type(pb.ArtifactType(name="Shard"))
         store.put_artifacts([pb.Artifact(type_id=tid, uri=f"/s/{i}") for i in range(350)])
+        # another version of the type, newest: a listing by name must leave its nodes out (its first page
+        # holds none of the listed version's: it reads on)
+        v2 = store.put_artifact_type(pb.ArtifactType(name="Shard", version="2"))
+        v2_ids = store.put_artifacts([pb.Artifact(type_id=v2, uri=f"/v2/{i}") for i in range(150)])
     app = make_app(session.home.root)
     seen = {}
 
     async def scenario(pilot):
         screen = await open_metadata(pilot, app)
         await pick_type(pilot, screen, "artifact", "Shard")
-        seen["first"] = (len(screen.nodes), screen.pages_loaded)
         await until(pilot, lambda: screen.current.count is not None, what="count")
+        await pilot.pause()
+        seen["first"] = (len(screen.nodes), screen.pages_loaded)
         seen["status"] = screen_text(app).splitlines()[1]
         screen.node_table.focus()
         await pilot.press("end")
@@ -272,11 +277,22 @@ def test_nodes_are_read_a_page_at_a_time(session, monkeypatch):
             await pilot.pause()
         await until(pilot, lambda: screen.exhausted, what="all pages")
         seen["all"] = node_ids(screen)
+        seen["by_name"] = screen.by_name
+        idx = next(i for i, t in enumerate(screen.types) if t.name == "Shard" and t.version == "2")
+        screen.type_table.move_cursor(row=idx)
+        await until(pilot, lambda: screen.current.version == "2" and screen.nodes, what="version 2")
+        screen.node_table.focus()
+        await pilot.press("end")
+        await until(pilot, lambda: screen.exhausted, what="version 2's pages")
+        seen["v2"] = node_ids(screen)
 
     drive(app, scenario)
-    assert seen["first"] == (100, 1)
-    assert "100 loaded of 200+" in seen["status"]
+    loaded, pages = seen["first"]
+    assert 0 < loaded < 350 and pages <= 3        # a page or two, not the whole type
+    assert f"{loaded} loaded of 200+" in seen["status"]
     assert len(seen["all"]) == 350 and seen["all"] == sorted(seen["all"], reverse=True)   # newest first, no repeats
+    assert seen["by_name"] and not set(seen["all"]) & set(v2_ids)
+    assert sorted(seen["v2"]) == sorted(v2_ids)
 
 
 def test_the_mode_follows_what_a_client_writes(catalog_world):
@@ -293,10 +309,17 @@ def test_the_mode_follows_what_a_client_writes(catalog_world):
             store.put_artifact_type(pb.ArtifactType(name="Later"))
         await until(pilot, lambda: new in node_ids(screen), what="new node listed")
         await until(pilot, lambda: any(t.name == "Later" for t in screen.types), what="new type listed")
-        seen["ok"] = True
+        await until(pilot, lambda: screen.current.count == 2, what="the selected type counted again")
+        def later():
+            return next(t for t in screen.types if t.name == "Later")
+
+        await until(pilot, lambda: later().count is not None, what="the new type counted")
+        seen["later"] = later().count
+        seen["status"] = screen_text(app).splitlines()[1]
 
     drive(app, scenario)
-    assert seen["ok"]
+    assert seen["later"] == 0
+    assert "2 loaded of 2" in seen["status"]
 
 
 def test_help_lists_the_metadata_key_and_the_screen_explains_itself(catalog_world):
@@ -407,3 +430,40 @@ def test_tui_mlmd_bad_path_is_one_error_line(case, tmp_path):
     if before is not None:
         assert target.read_bytes() == before                  # nothing written
         assert {p.name for p in tmp_path.iterdir()} == {target.name}   # no -wal, -shm or journal beside it
+
+
+def test_python_m_tui_mlmd_bad_path_is_one_error_line(tmp_path):
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-m", "tui", "--mlmd", str(tmp_path / "nope.sqlite")], capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL, env=cli_env(tmp_path / "home"))
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [f"python -m tui: error: no file at {tmp_path / 'nope.sqlite'}; "
+                                             "give the path of an ml-metadata SQLite file"]
+
+
+def test_a_node_with_many_events_lists_the_first_and_says_how_many_more(session, monkeypatch):
+    from tui import metadata_view
+
+    monkeypatch.setattr(metadata_view, "NEIGHBOURS_CAP", 5)
+    with knit_catalog(session.home.root) as store:
+        at = store.put_artifact_type(pb.ArtifactType(name="Table"))
+        et = store.put_execution_type(pb.ExecutionType(name="Reader"))
+        [table] = store.put_artifacts([pb.Artifact(type_id=at, uri="/t")])
+        readers = store.put_executions([pb.Execution(type_id=et) for _ in range(8)])
+        store.put_events([pb.Event(artifact_id=table, execution_id=r, type=pb.Event.INPUT) for r in readers])
+    app = make_app(session.home.root)
+    seen = {}
+
+    async def scenario(pilot):
+        from tui.screens.metadata import MetadataNodeScreen
+
+        app.push_screen(MetadataNodeScreen("artifact", table))
+        await until(pilot, lambda: screen_name(app) == "MetadataNodeScreen" and app.screen.ready, what="detail")
+        await pilot.pause()
+        seen["links"] = [k.id for k in app.screen.detail.links]
+        seen["text"] = screen_text(app)
+
+    drive(app, scenario, size=(120, 40))
+    assert seen["links"] == readers[:5]
+    assert "+3 more not listed" in seen["text"]

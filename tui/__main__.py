@@ -13,7 +13,12 @@ def main() -> None:
     p.add_argument("--context", help="show this context instead of the current one")
     p.add_argument("--mlmd", help="browse this ml-metadata SQLite store instead (read-only)")
     args = p.parse_args()
-    run(args.home, context=args.context, mlmd=args.mlmd)
+    from knitctl.errors import KnitError
+
+    try:
+        run(args.home, context=args.context, mlmd=args.mlmd)
+    except KnitError as e:  # e.g. --mlmd naming no ml-metadata store: one line, as knitctl prints it
+        p.exit(1, f"{p.prog}: error: {e.message}\n")
 
 
 if __name__ == "__main__":

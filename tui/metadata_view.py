@@ -21,7 +21,7 @@ from knitctl.metadata.metadata_store import KNIT_TYPE_PREFIX, ListOptions, Metad
 KINDS = ("artifact", "execution", "context")
 PAGE = 100           # nodes a listing reads at a time
 COUNT_CAP = 1000     # a type's count is read up to this many ("1,000+" beyond)
-NEIGHBOURS_CAP = 200  # a context's artifacts / executions shown in its detail
+NEIGHBOURS_CAP = 200  # events, or a context's artifacts / executions, shown in a node's detail
 KNIT_SCREENS = {"knit.Data": "data", "knit.Run": "run", "knit.Plan": "plan"}
 
 
@@ -83,16 +83,20 @@ def list_types(store: MetadataStore) -> list[TypeEntry]:
 
 
 def _by_type(t: TypeEntry, limit: int, token: str | None = None) -> ListOptions:
-    # Newest first by create time (ties by id), filtered by type id: ~1 ms a page on 100,000 nodes of one
-    # type and ~0.1 ms on a rare type among them, where ordering by id takes ~150 ms a page on the big one
-    # and a `type = NAME` filter scans every node for a rare one.
+    """Filtered by type id, newest first by create time (ties by id)."""
     return ListOptions(limit=limit, order_by=OrderByField.CREATE_TIME, is_asc=False,
                        filter_query=f"type_id = {int(t.id)}", next_page_token=token)
 
 
+def _by_name(t: TypeEntry, limit: int, token: str | None = None) -> ListOptions:
+    """Filtered by type name, newest first by id."""
+    return ListOptions(limit=limit, order_by=OrderByField.ID, is_asc=False,
+                       filter_query="type = " + json.dumps(t.name), next_page_token=token)
+
+
 def count(store: MetadataStore, t: TypeEntry, cap: int | None = None) -> tuple[int, bool]:
     """(how many nodes the type has, read up to `cap`; whether there are more): one capped page, so a type
-    with 100,000 nodes costs the same as one with `cap`."""
+    with 100,000 nodes costs about the same as one with `cap`."""
     nodes, token = _page(store, t.kind, _by_type(t, cap or COUNT_CAP))
     return len(nodes), token is not None
 
@@ -101,9 +105,27 @@ def _page(store: MetadataStore, kind: str, options: ListOptions):
     return getattr(store, f"get_{kind}s_page")(options)
 
 
-def page(store: MetadataStore, t: TypeEntry, token: str | None = None, limit: int = PAGE):
-    """(nodes of the type, newest first, token for the next page or None at the end)."""
-    return _page(store, t.kind, _by_type(t, limit, token))
+def dense(t: TypeEntry) -> bool:
+    """Whether the type is listed by name (it has COUNT_CAP nodes or more) rather than by type id.
+
+    Measured on 100,000 nodes of one type among 20 rare ones: by name a page takes ~1 ms for the big
+    type (in the knit catalog and in an ml-metadata file) but a rare type's page scans every node
+    (~20-90 ms); by type id a rare type's page takes ~0.1 ms, the big type's ~1 ms in the catalog but
+    ~115 ms in an ml-metadata file (all its rows are sorted for each page). So: by name when there are
+    many, by type id otherwise (and before the count is known).
+    """
+    return bool(t.more)
+
+
+def page(store: MetadataStore, t: TypeEntry, token: str | None = None, limit: int = PAGE, *,
+         by_name: bool = False):
+    """(nodes of the type, newest first, the token for the next page or None at the end). `by_name` (see
+    `dense`) must stay the same while paging one listing. By name, nodes of another version of the type
+    (same name) are dropped here, so such a page can be short."""
+    if not by_name:
+        return _page(store, t.kind, _by_type(t, limit, token))
+    nodes, token = _page(store, t.kind, _by_name(t, limit, token))
+    return [n for n in nodes if n.type_id == t.id], token
 
 
 # -- values --------------------------------------------------------------------------------------
@@ -199,6 +221,9 @@ def node_detail(store: MetadataStore, kind: str, node_id: int) -> NodeDetail | N
     if kind in ("artifact", "execution"):
         other = "execution" if kind == "artifact" else "artifact"
         events = getattr(store, f"get_events_by_{kind}_ids")([node_id])
+        if len(events) > NEIGHBOURS_CAP:  # the other ends of the first ones only (a datum many runs read)
+            d.more["events"] = len(events) - NEIGHBOURS_CAP
+            events = events[:NEIGHBOURS_CAP]
         ends = _get(store, other, [getattr(e, f"{other}_id") for e in events])
         for ev in events:
             oid = getattr(ev, f"{other}_id")

@@ -114,3 +114,15 @@ def stored_only(conn: sqlite3.Connection, alias: str = "data") -> str:
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'data_drop'").fetchone() is None:
         return ""
     return f" AND NOT EXISTS (SELECT 1 FROM data_drop x WHERE x.knit_id = {alias}.knit_id)"
+
+
+def still_candidates(conn: sqlite3.Connection, knit_ids: Sequence[str]) -> set[str]:
+    """Which of these are still committed data of done or failed runs that no gc chose."""
+    out: set[str] = set()
+    for chunk in _chunks(list(knit_ids), 900):
+        out.update(r[0] for r in conn.execute(
+            f"""SELECT d.knit_id FROM data d JOIN run r ON r.run_id = d.run_id
+                WHERE d.knit_id IN ({','.join('?' * len(chunk))}) AND r.status IN ('done', 'failed')
+                  AND d.digest IS NOT NULL AND NOT EXISTS (SELECT 1 FROM data_drop x WHERE x.knit_id = d.knit_id)""",
+            chunk))
+    return out

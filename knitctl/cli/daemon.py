@@ -15,8 +15,13 @@ from .output import Format, emit, message
 def up(
     parallelism: int | None = typer.Option(None, "--parallelism", help="How many runs at once."),
     gpus: int | None = typer.Option(None, "--gpus", help="GPUs to share between runs (default: detected)."),
+    metadata_port: int | None = typer.Option(
+        None, "--metadata-port", metavar="PORT",
+        help="Also serve ML Metadata's gRPC service over the catalog on 127.0.0.1:PORT (0: a free port)."),
 ):
     """Start knitd in the background (through its systemd user unit when installed)."""
+    from .. import health
+
     home = Home.resolve()
     home.ensure()
     args: list[str] = []
@@ -24,9 +29,20 @@ def up(
         args += ["--parallelism", str(parallelism)]
     if gpus is not None:
         args += ["--gpus", str(gpus)]
+    if metadata_port is not None:
+        if not 0 <= metadata_port <= 65535:
+            from ..errors import UsageError
+
+            raise UsageError(f"--metadata-port {metadata_port} is not a port number (0-65535; 0 picks a free one)")
+        args += ["--metadata-port", str(metadata_port)]
     was = knitd.running_pid(home)
     pid = knitd.start(home, args)
     message(f"knitd is {'already ' if was else ''}running (pid {pid}); log: {home.daemon_log}")
+    port = health.metadata_port(home, pid)
+    if port:
+        message(f"ML Metadata's gRPC service: 127.0.0.1:{port} (MetadataStoreClientConfig(host='127.0.0.1', port={port}))")
+    elif metadata_port is not None and was:
+        message("knitd was running already, without --metadata-port: `knitctl down` first, or use `knitctl metadata serve`")
 
 
 def down():

@@ -142,6 +142,9 @@ def mark_bad(
     with open_session() as s:
         r = marks.mark_bad(s, knit_id, reason)
     message(f"marked {r.root} and {len(r.data) - 1} datum(s) derived from it bad (knit#bad:{r.root})")
+    if r.pending:
+        message(f"{len(r.pending)} run(s) created before the mark take marked data and have not started: "
+                f"{', '.join(r.pending[:5])}{' …' if len(r.pending) > 5 else ''}; `knitctl run abort RUN` if they should not run")
     emit([{"knit_id": k, "root": r.root} for k in r.data], output,
          [("id", lambda x: x["knit_id"]), ("mark", lambda x: f'knit#bad:{x["root"]}')])
 

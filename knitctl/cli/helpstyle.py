@@ -61,6 +61,7 @@ EXAMPLES = {
     "plan show": ["knitctl plan show 3f2a", "knitctl plan show 3f2a -o yaml"],
     "plan find": ["knitctl plan find -i project:demo -o json", "knitctl plan find --active yes -O type:model"],
     "plan active": ["knitctl plan active no 3f2a", "knitctl plan active yes 3f2a"],
+    "plan cache": ["knitctl plan cache yes 3f2a", "knitctl plan cache no 3f2a"],
     "plan resource": ["knitctl plan resource 3f2a -s memory=2Gi -s cpu=2", "knitctl plan resource 3f2a -u gpu"],
     "plan annotate": ["knitctl plan annotate 3f2a --add owner=me", "knitctl plan annotate 3f2a --remove-key owner"],
     "plan graph": ["knitctl plan graph 3f2a -o mermaid", "knitctl plan graph 3f2a -d -n all -o json"],

@@ -220,12 +220,15 @@ def status(output):
         "runs": counts,
         "recent_ingests": recent,
         "components": health.components(s.home) if pid else [],
+        "metadata_server": f"127.0.0.1:{port}" if (port := health.metadata_port(s.home, pid)) else None,
     }
     if output in (Format.json, Format.yaml):
         emit([doc], output, [], single=True)
         return
     rows = [("knitd", f"running (pid {pid})" if pid else "stopped")]
     rows += [(c["name"], ("ok" if c["ok"] else "FAIL") + f' — {c["detail"]}') for c in doc["components"]]
+    if doc["metadata_server"]:
+        rows.append(("metadata server", f"ML Metadata's gRPC service on {doc['metadata_server']}"))
     rows += [("home", doc["home"]), ("context", doc["context"]),
              ("runs", " ".join(f"{k}:{v}" for k, v in sorted(counts.items())) or "none")]
     rows += [("ingested", f'{x["knit_id"]} from {x["from"]} at {x["at"]}') for x in recent]

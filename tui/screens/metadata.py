@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 
 KIND_TITLE = {"artifact": "Artifact", "execution": "Execution", "context": "Context"}
 COLUMNS = {
-    "artifact": (("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("URI", "uri"), ("CREATED", "created"),
+    "artifact": (("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("URI", "uri"), ("CREATED (UTC)", "created"),
                  ("PROPERTIES", "props")),
-    "execution": (("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("CREATED", "created"), ("PROPERTIES", "props")),
-    "context": (("ID", "id"), ("NAME", "name"), ("CREATED", "created"), ("PROPERTIES", "props")),
+    "execution": (("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("CREATED (UTC)", "created"), ("PROPERTIES", "props")),
+    "context": (("ID", "id"), ("NAME", "name"), ("CREATED (UTC)", "created"), ("PROPERTIES", "props")),
 }
 KNIT_MARK = "knit"
 
@@ -42,6 +42,11 @@ def _count_text(t: mv.TypeEntry) -> str:
 
 def _time(ms: int) -> str:
     return fmt.clock_time(ms) if ms else ""
+
+
+def _short_time(ms: int) -> str:
+    """A table cell's time: to the second, UTC, without the zone (the detail shows it whole)."""
+    return _time(ms)[:19].replace("T", " ")
 
 
 def _knit_target(app, type_name: str) -> str | None:
@@ -98,6 +103,7 @@ class MetadataScreen(KnitScreen):
         self.token: str | None = None
         self.exhausted = True
         self.pages_loaded = 0
+        self.by_name = False                      # how the listing pages (metadata_view.dense)
         self._loading = False
 
     @property
@@ -156,14 +162,21 @@ class MetadataScreen(KnitScreen):
             self.current = self.types[idx]
         self.show_status()
 
-    def count_types(self) -> None:
-        """Each type's node count, capped (one bounded read per type)."""
+    def count_types(self, only_new: bool = False) -> None:
+        """Each type's node count, capped (one bounded read per type); `only_new`: the types not counted
+        yet and the selected one (after a change, so the rest keep theirs until r)."""
         if not self.is_mounted:
             return
         table = self.type_table
         for t in self.types:
+            if only_new and t.count is not None and t is not self.current:
+                continue
             t.count, t.more = mv.count(self.store, t)
             table.update_cell(t.key, "count", _count_text(t), update_width=True)
+        cur = self.current
+        if cur is not None and self.pages_loaded <= 1 and mv.dense(cur) != self.by_name:
+            node = self.current_node   # list it again the way that pages fast for its size
+            self.show_nodes(cur, keep=str(node.id) if node is not None else None)
         self.show_status()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -196,6 +209,7 @@ class MetadataScreen(KnitScreen):
         self.token = None
         self.exhausted = t is None
         self.pages_loaded = 0
+        self.by_name = t is not None and mv.dense(t)
         if t is None:
             self.show_status()
             return
@@ -211,21 +225,28 @@ class MetadataScreen(KnitScreen):
         if t is None or self.exhausted or self._loading:
             return 0
         self._loading = True
+        added = 0
         try:
-            nodes, self.token = mv.page(self.store, t, self.token)
-            self.exhausted = self.token is None
-            self.pages_loaded += 1
-            table = self.node_table
-            for n in nodes:
-                key = str(n.id)
-                if key in self.nodes:
-                    continue
-                self.nodes[key] = n
-                table.add_row(*self._cells(t.kind, n), key=key)
+            # A page by name drops another version's nodes, so it can come back empty: read on until it
+            # adds a row (or a few pages did not).
+            for _ in range(10):
+                nodes, self.token = mv.page(self.store, t, self.token, by_name=self.by_name)
+                self.exhausted = self.token is None
+                self.pages_loaded += 1
+                table = self.node_table
+                for n in nodes:
+                    key = str(n.id)
+                    if key in self.nodes:
+                        continue
+                    self.nodes[key] = n
+                    table.add_row(*self._cells(t.kind, n), key=key)
+                    added += 1
+                if added or self.exhausted:
+                    break
         finally:
             self._loading = False
         self.show_status()
-        return len(nodes)
+        return added
 
     def _cells(self, kind: str, n) -> list:
         cells: list[object] = [Text(str(n.id), style="bold"), fmt.clean(n.name)]
@@ -233,7 +254,7 @@ class MetadataScreen(KnitScreen):
             cells.append(mv.state_of(kind, n))
         if kind == "artifact":
             cells.append(fmt.clean(n.uri))
-        cells.append(_time(n.create_time_since_epoch))
+        cells.append(_short_time(n.create_time_since_epoch))
         cells.append(fmt.clean(mv.props_line(n)))
         return cells
 
@@ -282,10 +303,6 @@ class MetadataScreen(KnitScreen):
         if n is not None and self.current is not None:
             self.app.push_screen(MetadataNodeScreen(self.current.kind, n.id))
 
-    def action_reload(self) -> None:
-        self.refresh_live()
-        self.call_after_refresh(self.count_types)
-
     def refresh_live(self) -> None:
         """The store changed: types again; the listing again when only its first page is loaded (a
         deeper one keeps its rows until r)."""
@@ -295,6 +312,11 @@ class MetadataScreen(KnitScreen):
         if current is not None and self.current is not None and self.current.key == current.key \
                 and self.pages_loaded <= 1:
             self.show_nodes(self.current, keep=str(node.id) if node is not None else None)
+        self.count_types(only_new=True)
+
+    def action_reload(self) -> None:
+        self.refresh_live()
+        self.call_after_refresh(self.count_types)
 
 
 class MetadataNodeScreen(KnitScreen):
@@ -402,6 +424,8 @@ class MetadataNodeScreen(KnitScreen):
             counts[link.relation] = counts.get(link.relation, 0) + 1
         summary: list[tuple[str, object]] = [(rel, str(c) + (f" (+{d.more[rel]} more not listed)" if rel in d.more else ""))
                    for rel, c in counts.items()]
+        if "events" in d.more:
+            summary.append(("events", Text(f"+{d.more['events']} more not listed", style="yellow")))
         parts.append(section("Neighbours (below; enter opens one)", summary or [("", Text("(none)", style="dim"))]))
         return sections(*parts)
 

@@ -34,7 +34,7 @@ def test_knitctl_up_serves_the_catalogs_metadata_over_grpc_until_down(cli, knit_
 
     with MetadataStore(pb.MetadataStoreClientConfig(host="127.0.0.1", port=port)) as store:
         (datum,) = store.get_artifacts_by_type("knit.Data")
-        assert datum.name == knit_id
+        assert datum.name == knit_id and datum.custom_properties["kind"].string_value == "x"  # tags as properties
         with pytest.raises(errors.PermissionDeniedError):  # knit's own nodes stay read-only over the wire too
             store.put_artifacts([pb.Artifact(type_id=datum.type_id, uri="/elsewhere")])
         tid = store.put_artifact_type(pb.ArtifactType(name="Report"))

@@ -113,6 +113,12 @@ def bulk(rows: int = BULK_ROWS + 1):
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:
+            # What was built is kept (it is the answer): move it to the oldest generation at once, as
+            # if it had survived, rather than have the next young collection walk every new object
+            # (a tenth of a second for 100,000 artifacts). Skipped when the program froze objects itself.
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 

@@ -226,6 +226,33 @@ def protected(conn, pin: tagrules.Tag) -> set[str]:
     return keep
 
 
+def freed_sizes(conn, drops: list[Drop], path_of: Callable[[str], os.PathLike]) -> list[Drop]:
+    """The drops with sizes that are the bytes their deletion frees. A cached run's outputs are hard links to
+    another run's files (knitctl.reuse): such a file's blocks are freed only with its last link, so a datum
+    sharing files counts each file whose every link goes in this gc once (with the first datum holding it),
+    and nothing for a file some kept datum still links. Other data free their recorded size."""
+    shared = q.sharing_files(conn, [d.knit_id for d in drops])
+    if not shared:
+        return drops
+    files: dict[tuple[int, int], list] = {}   # (device, inode) -> [size, links, links seen among the drops, first holder]
+    for d in drops:
+        if d.knit_id not in shared:
+            continue
+        for root, _dirs, names in os.walk(os.fspath(path_of(d.knit_id))):
+            for name in names:
+                try:
+                    st = os.lstat(os.path.join(root, name))
+                except OSError:
+                    continue
+                entry = files.setdefault((st.st_dev, st.st_ino), [st.st_size, st.st_nlink, 0, d.knit_id])
+                entry[2] += 1
+    freed: dict[str, int] = {}
+    for size, links, seen, holder in files.values():
+        if seen >= links:
+            freed[holder] = freed.get(holder, 0) + size
+    return [d._replace(size=freed.get(d.knit_id, 0)) if d.knit_id in shared else d for d in drops]
+
+
 def plan(conn, retention: Retention, now: int) -> list[Drop]:
     """What the rules drop now (in the caller's snapshot or transaction)."""
     import gc as cyclic_gc
@@ -261,7 +288,7 @@ def gc(session, retention: Retention, *, dry_run: bool = False, at_ms: int | Non
     if dry_run:
         with session.catalog.read() as conn:
             report.drops = [Drop(k, rule_text, size, resumed=True) for k, rule_text, size in q.dropping(conn)]
-            report.drops += plan(conn, retention, now)
+            report.drops += freed_sizes(conn, plan(conn, retention, now), session.store.path_of)
         return report
     paired, why = pairing_status(session.home, session.catalog)
     if not paired:  # never delete data the catalog may not be the one for (the first GC's lesson)
@@ -269,7 +296,7 @@ def gc(session, retention: Retention, *, dry_run: bool = False, at_ms: int | Non
     planned: list[Drop] = []
     if retention.rules:   # the long part, in a snapshot: the write lock is held only for the check below
         with session.catalog.read() as conn:
-            planned = plan(conn, retention, now)
+            planned = freed_sizes(conn, plan(conn, retention, now), session.store.path_of)
     with session.catalog.write() as c:
         leftovers = [Drop(k, rule_text, size, resumed=True) for k, rule_text, size in q.dropping(c)]
         # what changed since the snapshot wins: a datum pinned, taken by a new run, removed or dropped meanwhile stays

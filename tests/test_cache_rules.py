@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from knitctl import reuse
+from knitctl.catalog import now_ms
 from knitctl.digest import DEFERRED
 from knitctl.errors import UsageError
 from knitctl.plans.spec import parse_plan
@@ -459,3 +460,41 @@ def test_a_ready_run_starts_afresh_whatever_an_interrupted_attempt_left_even_wit
     assert (run.status, run.reused_run) == ("done", None)
     assert {f: s.st_size for f, s in out_files(session, run_id)["/out"].items()} == {"fresh.bin": 3}
     assert (session.store.path_of(outs["log"]) / "log").read_bytes() == b"ran\n"
+
+
+def _store_bytes(session) -> int:
+    """Bytes of the files under the store, each inode once (what the disk holds)."""
+    seen = {}
+    for p in session.home.data.rglob("*"):
+        if p.is_file() and not p.is_symlink():
+            st = p.stat()
+            seen[(st.st_dev, st.st_ino)] = st.st_size
+    return sum(seen.values())
+
+
+def test_gc_counts_a_shared_file_once_and_only_when_its_last_link_goes(session, daemon, trained):
+    from knitctl import retention
+
+    plan, first = trained
+    again = push(session, {"x.txt": "X"}, "kind:src", "name:b")
+    daemon.tick()
+    settle(daemon)
+    cached = the_run_taking(session, plan, again.knit_id)
+    assert show(session, cached).reused_run == first
+    models = {r: next(o["knit_id"] for o in show(session, r).outputs if o["path"] == "/out") for r in (first, cached)}
+
+    # the first run's model goes, the cached run's keeps its files: nothing is freed, and gc says so
+    older = retention.parse({"rules": [{"keep-newest": 1, "tags": ["kind:model"]}]})
+    dry = retention.gc(session, older, dry_run=True)
+    assert [d.knit_id for d in dry.drops] == [models[first]] and dry.size == 0
+    before = _store_bytes(session)
+    real = retention.gc(session, older)
+    assert [d.knit_id for d in real.drops] == [models[first]] and real.size == 0
+    assert _store_bytes(session) == before
+    # now the last link goes: its files are freed, counted once
+    every = retention.parse({"rules": [{"older-than": "1ms", "tags": ["kind:model"]}]})
+    later = now_ms() + 60_000
+    dry = retention.gc(session, every, dry_run=True, at_ms=later)
+    assert [d.knit_id for d in dry.drops] == [models[cached]]
+    real = retention.gc(session, every, at_ms=later)
+    assert dry.size == real.size == before - _store_bytes(session) == len(b"weights") + len(b"{}")

@@ -126,3 +126,16 @@ def still_candidates(conn: sqlite3.Connection, knit_ids: Sequence[str]) -> set[s
                   AND d.digest IS NOT NULL AND NOT EXISTS (SELECT 1 FROM data_drop x WHERE x.knit_id = d.knit_id)""",
             chunk))
     return out
+
+
+def sharing_files(conn: sqlite3.Connection, knit_ids: Sequence[str]) -> set[str]:
+    """Those of the data whose files may be hard links shared with other data: the outputs of a cached run
+    and of a run whose outputs a cached run reused (knitctl.reuse). Every other datum's files are its own."""
+    out: set[str] = set()
+    for chunk in _chunks(list(knit_ids)):
+        marks = ",".join("?" * len(chunk))
+        out.update(r[0] for r in conn.execute(
+            f"SELECT d.knit_id FROM data d WHERE d.knit_id IN ({marks}) AND d.run_id IN"
+            f" (SELECT run_id FROM run_cache WHERE reused_run IS NOT NULL"
+            f"  UNION SELECT reused_run FROM run_cache WHERE reused_run IS NOT NULL)", chunk))
+    return out

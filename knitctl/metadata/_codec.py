@@ -12,6 +12,7 @@ import gc
 import sqlite3
 from dataclasses import dataclass
 
+from ..catalog.db import plain_rows
 from . import errors
 from . import metadata_store_pb2 as pb
 from ._message import FieldSpec, MessageMap, RepeatedMessage, ScalarMap
@@ -204,8 +205,9 @@ VALUE_COLUMN = "coalesce({p}.int_value, {p}.string_value, {p}.double_value, {p}.
 
 
 def prop_columns(alias: str) -> str:
-    """name, is_custom, value, tag of property rows under `alias`."""
-    return f"{alias}.name, {alias}.is_custom, {VALUE_COLUMN.format(p=alias)}, {VALUE_TAG.format(p=alias)}"
+    """name, value, tag of property rows under `alias`: the tag is VALUE_TAG, plus 8 for a custom property."""
+    return (f"{alias}.name, {VALUE_COLUMN.format(p=alias)}, "
+            f"{VALUE_TAG.format(p=alias)} + CASE WHEN {alias}.is_custom THEN 8 ELSE 0 END")
 
 
 def _value(val, tag) -> pb.Value:
@@ -225,42 +227,47 @@ def _value(val, tag) -> pb.Value:
 
 
 def attach_properties(kind: Kind, nodes_by_id: dict, rows) -> None:
-    """Rows of (node_id, name, is_custom, value, tag), grouped by node, into the nodes' property maps."""
+    """Rows of (node_id, name, value, tag) (`prop_columns`), grouped by node, into the nodes' property maps."""
     pspec, cspec = _PROP_SPECS[kind.name]
     value_cls = pb.Value
     new_value = value_cls.__new__
     new_map = MessageMap.__new__
     last = None
-    node = pm = cm = None
-    for nid, name, is_custom, val, tag in rows:
+    node = pd = cd = None  # the node, the dicts of its properties and custom properties maps
+    for nid, name, val, tag in rows:
         if nid != last:
             last = nid
             node = nodes_by_id.get(nid)
             if node is None:
                 continue
             v = node._v
-            pm = v.get("properties")
-            cm = v.get("custom_properties")
+            m = v.get("properties")
+            pd = None if m is None else m._d
+            m = v.get("custom_properties")
+            cd = None if m is None else m._d
         elif node is None:
             continue
-        if tag == 1 or tag == 3:  # the common cases, built inline (Value._make without the call)
+        t = tag & 7
+        if t == 1 or t == 3:  # the common cases, built inline (Value._make without the call)
             value = new_value(value_cls)
-            value._v = {"int_value": val} if tag == 1 else {"string_value": val}
+            value._v = {"int_value": val} if t == 1 else {"string_value": val}
             value._lazy = value._parent = value._pname = None
         else:
-            value = _value(val, tag)
-        if is_custom:
-            if cm is None:
-                cm = new_map(MessageMap)
-                cm._owner, cm._spec, cm._d = None, cspec, {}
-                node._v["custom_properties"] = cm
-            cm._d[name] = value
+            value = _value(val, t)
+        if tag < 8:
+            if pd is None:
+                m = new_map(MessageMap)
+                m._owner, m._spec, m._d = None, pspec, {}
+                node._v["properties"] = m
+                pd = m._d
+            pd[name] = value
         else:
-            if pm is None:
-                pm = new_map(MessageMap)
-                pm._owner, pm._spec, pm._d = None, pspec, {}
-                node._v["properties"] = pm
-            pm._d[name] = value
+            if cd is None:
+                m = new_map(MessageMap)
+                m._owner, m._spec, m._d = None, cspec, {}
+                node._v["custom_properties"] = m
+                cd = m._d
+            cd[name] = value
 
 
 def property_rows(kind: Kind, conn: sqlite3.Connection, ids: list[int]):
@@ -270,14 +277,14 @@ def property_rows(kind: Kind, conn: sqlite3.Connection, ids: list[int]):
     cols = f"p.{kind.fk}, {prop_columns('p')}"
     table = f"{kind.prop_table} p"
     if len(ids) == 1:
-        return conn.execute(f"SELECT {cols} FROM {table} WHERE p.{kind.fk} = ?", (ids[0],)).fetchall()
+        return plain_rows(conn, f"SELECT {cols} FROM {table} WHERE p.{kind.fk} = ?", (ids[0],))
     lo, hi = ids[0], ids[-1]
     if hi - lo < 4 * len(ids):  # dense: one range scan of the primary key, extra rows dropped by the caller
-        return conn.execute(f"SELECT {cols} FROM {table} WHERE p.{kind.fk} BETWEEN ? AND ?", (lo, hi)).fetchall()
-    return conn.execute(
-        f"SELECT {cols} FROM {table} WHERE p.{kind.fk} IN (SELECT value FROM json_each(?)) ORDER BY p.{kind.fk}",
+        return plain_rows(conn, f"SELECT {cols} FROM {table} WHERE p.{kind.fk} BETWEEN ? AND ?", (lo, hi))
+    return plain_rows(
+        conn, f"SELECT {cols} FROM {table} WHERE p.{kind.fk} IN (SELECT value FROM json_each(?)) ORDER BY p.{kind.fk}",
         (_json_ids(ids),),
-    ).fetchall()
+    )
 
 
 def _json_ids(ids) -> str:

@@ -17,8 +17,10 @@ associations to them, and the types of all of these.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 
+from ..catalog.db import plain_rows
 from . import _codec as codec
 from . import errors
 from . import metadata_store_pb2 as pb
@@ -145,7 +147,7 @@ def subgraph(conn: sqlite3.Connection, tnames: codec.TypeNames, opts, field_mask
     sql, params = traversal(opts)
     art_ids: list[int] = []
     exe_ids: list[int] = []
-    for x, nid in conn.execute(sql, params):
+    for x, nid in plain_rows(conn, sql, params):  # plain tuples throughout: no sqlite3.Row per row
         (exe_ids if x else art_ids).append(nid)
     if not art_ids and not exe_ids:
         which = opts.WhichOneof("starting_nodes")
@@ -166,20 +168,20 @@ def subgraph(conn: sqlite3.Connection, tnames: codec.TypeNames, opts, field_mask
     if "events" in want and art_ids and exe_ids:
         # the executions' events (one index seek each), kept when their artifact is in the graph too
         # (`+`: not one seek per artifact and execution pair)
-        rows = conn.execute(
-            f"{codec.EVENT_SELECT} WHERE e.execution_id IN (SELECT value FROM json_each(?))"
+        rows = plain_rows(
+            conn, f"{codec.EVENT_SELECT} WHERE e.execution_id IN (SELECT value FROM json_each(?))"
             " AND +e.artifact_id IN (SELECT value FROM json_each(?)) ORDER BY e.id, p.position",
             (exes_json, arts_json),
-        ).fetchall()
+        )
         g.events._items.extend(codec.events_from_rows(rows))
     contexts: list = []
     if want & {"contexts", "context_types", "attributions", "associations"}:
-        links = conn.execute(
-            "SELECT 0, artifact_id, context_id FROM attribution WHERE artifact_id IN (SELECT value FROM json_each(?))"
+        links = plain_rows(
+            conn, "SELECT 0, artifact_id, context_id FROM attribution WHERE artifact_id IN (SELECT value FROM json_each(?))"
             " UNION ALL SELECT 1, execution_id, context_id FROM association"
             " WHERE execution_id IN (SELECT value FROM json_each(?)) ORDER BY 1, 3, 2",
             (arts_json, exes_json),
-        ).fetchall()
+        )
         if links:
             contexts = load_by_ids(conn, codec.CONTEXT, sorted({r[2] for r in links}), tnames)
         if "contexts" in want:
@@ -210,14 +212,16 @@ def load_by_ids(conn: sqlite3.Connection, kind: codec.Kind, ids: list[int], tnam
         return _load_by_ids(conn, kind, ids, tnames)
 
 
+@functools.cache
+def _by_ids_sql(kind: codec.Kind) -> str:
+    return (f"SELECT {kind.select}, {codec.prop_columns('p')}"
+            f" FROM {kind.table} n LEFT JOIN {kind.prop_table} p ON p.{kind.fk} = n.id"
+            " WHERE n.id IN (SELECT value FROM json_each(?)) ORDER BY n.id")
+
+
 def _load_by_ids(conn, kind, ids, tnames):
     ncols = 2 + len(kind.columns) + 2
-    rows = conn.execute(
-        f"SELECT {kind.select}, {codec.prop_columns('p')}"
-        f" FROM {kind.table} n LEFT JOIN {kind.prop_table} p ON p.{kind.fk} = n.id"
-        " WHERE n.id IN (SELECT value FROM json_each(?)) ORDER BY n.id",
-        (codec.json_ids(ids),),
-    ).fetchall()
+    rows = plain_rows(conn, _by_ids_sql(kind), (codec.json_ids(ids),))
     out = []
     by_id = {}
     props = []
@@ -236,14 +240,14 @@ def _load_by_ids(conn, kind, ids, tnames):
     return out
 
 
+_TYPES_SQL = (f"SELECT t.kind, {', '.join('t.' + c.strip() for c in codec.TYPE_COLUMNS.split(','))}, p.name, p.data_type"
+              " FROM type t LEFT JOIN type_property p ON p.type_id = t.id"
+              " WHERE t.id IN (SELECT value FROM json_each(?)) ORDER BY t.id")
+
+
 def types_by_ids(conn: sqlite3.Connection, ids: list[int]) -> dict[int, list]:
     """Types with these ids, grouped by type kind, in id order."""
-    rows = conn.execute(
-        f"SELECT t.kind, {', '.join('t.' + c.strip() for c in codec.TYPE_COLUMNS.split(','))}, p.name, p.data_type"
-        " FROM type t LEFT JOIN type_property p ON p.type_id = t.id"
-        " WHERE t.id IN (SELECT value FROM json_each(?)) ORDER BY t.id",
-        (codec.json_ids(ids),),
-    ).fetchall()
+    rows = plain_rows(conn, _TYPES_SQL, (codec.json_ids(ids),))
     out: dict[int, list] = {}
     last = None
     props: dict[str, int] = {}

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalog import Catalog, now_ms, preflight
+from ..catalog.db import plain_rows
 from ..catalog.schema import LATEST
 from ..errors import KnitError
 from ..home import Home
@@ -841,7 +842,8 @@ class MetadataStore:
 
     def _select(self, kind: Kind, where: str, params=(), order: str = "n.id") -> list:
         with self._catalog.read() as c, codec.bulk():
-            rows = c.execute(f"SELECT {kind.select} FROM {kind.table} n WHERE {where} ORDER BY {order}", params).fetchall()
+            # plain tuples: no sqlite3.Row per row (listings of 100,000 spend half their fetch time on those)
+            rows = plain_rows(c, f"SELECT {kind.select} FROM {kind.table} n WHERE {where} ORDER BY {order}", params)
             return codec.load_nodes(kind, c, rows, self._tnames)
 
     def _by_type(self, kind: Kind, type_name: str, type_version: str | None) -> list:
@@ -988,7 +990,7 @@ class MetadataStore:
             sql += " LIMIT ?"
             params.append(limit + 1 if page else limit)
         with self._catalog.read() as c, codec.bulk():
-            rows = c.execute(sql, params).fetchall()
+            rows = plain_rows(c, sql, params)
             more = page and limit is not None and len(rows) > limit  # a page always has a limit
             if more:
                 rows = rows[:limit]
@@ -1076,10 +1078,10 @@ class MetadataStore:
         ids = [int(i) for i in ids]
         if not ids:
             return []
-        rows = self._conn.execute(
-            f"{codec.EVENT_SELECT} WHERE e.{column} IN (SELECT value FROM json_each(?)) ORDER BY e.id, p.position",
+        rows = plain_rows(
+            self._conn, f"{codec.EVENT_SELECT} WHERE e.{column} IN (SELECT value FROM json_each(?)) ORDER BY e.id, p.position",
             (codec.json_ids(ids),),
-        ).fetchall()
+        )
         return codec.events_from_rows(rows)
 
     @_api

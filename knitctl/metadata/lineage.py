@@ -131,9 +131,13 @@ def _build_traversal(opts: pb.LineageSubgraphQueryOptions) -> tuple[str, list]:
             kind = "artifact" if flag == 0 else "execution"
             excluded.append(f"(g.x = {flag} AND g.d > 0 AND EXISTS (SELECT 1 FROM {kind} n {c.joins} WHERE n.id = g.id AND {c.where}))")
             params += list(c.all_params)
-    where = f" WHERE NOT ({' OR '.join(excluded)})" if excluded else ""
-    # `reached` holds the nodes of the graph: (0, artifact id) or (1, execution id)
-    sql += f", reached(x, id) AS (SELECT g.x, g.id FROM (SELECT x, id, MIN(d) AS d FROM walk GROUP BY x, id) g{where})"
+    # `reached` holds the nodes of the graph: (0, artifact id) or (1, execution id); a node's least depth
+    # matters only to leave out ending nodes
+    if excluded:
+        sql += (", reached(x, id) AS (SELECT g.x, g.id FROM (SELECT x, id, MIN(d) AS d FROM walk GROUP BY x, id) g"
+                f" WHERE NOT ({' OR '.join(excluded)}))")
+    else:
+        sql += ", reached(x, id) AS (SELECT DISTINCT x, id FROM walk)"
     return sql, params
 
 

@@ -270,6 +270,82 @@ def attach_properties(kind: Kind, nodes_by_id: dict, rows) -> None:
             cd[name] = value
 
 
+def nodes_with_properties(kind: Kind, rows, tname: TypeNames) -> list:
+    """Messages from rows of `kind.select` + `prop_columns` (a LEFT JOIN: one row per property, the
+    node's columns repeated), grouped by node; node_from_row and attach_properties in one pass."""
+    if kind is CONTEXT:  # contexts keep node_from_row's field order (their name always set)
+        out, by_id, props = [], {}, []
+        n = 2 + len(kind.columns) + 2
+        for r in rows:
+            if r[0] not in by_id:
+                node = by_id[r[0]] = node_from_row(kind, r, tname)
+                out.append(node)
+            if r[n] is not None:
+                props.append((r[0], r[n], r[n + 1], r[n + 2]))
+        if props:
+            attach_properties(kind, by_id, props)
+        return out
+    cls = kind.cls
+    new = cls.__new__
+    value_cls = pb.Value
+    new_value = value_cls.__new__
+    new_map = MessageMap.__new__
+    pspec, cspec = _PROP_SPECS[kind.name]
+    optional = list(enumerate(kind.columns, 2))
+    ct = 2 + len(kind.columns)
+    p = ct + 2
+    names = tname.names
+    out: list = []
+    last = None
+    v: dict = {}
+    pd = cd = None
+    for r in rows:
+        nid = r[0]
+        if nid != last:  # a node's first row: the node (as node_from_row makes it)
+            last = nid
+            t = r[1]
+            tn = names.get(t)
+            if tn is None:
+                tn = tname(t)
+            v = {"id": nid, "type_id": t, "type": tn, "create_time_since_epoch": r[ct],
+                 "last_update_time_since_epoch": r[ct + 1]}
+            for i, col in optional:
+                x = r[i]
+                if x is not None:
+                    v[col] = x
+            m = new(cls)
+            m._v = v
+            m._lazy = m._parent = m._pname = None
+            out.append(m)
+            pd = cd = None
+        name = r[p]
+        if name is None:
+            continue
+        val, tag = r[p + 1], r[p + 2]
+        k = tag & 7
+        if k == 1 or k == 3:  # as attach_properties
+            value = new_value(value_cls)
+            value._v = {"int_value": val} if k == 1 else {"string_value": val}
+            value._lazy = value._parent = value._pname = None
+        else:
+            value = _value(val, k)
+        if tag < 8:
+            if pd is None:
+                pm = new_map(MessageMap)
+                pm._owner, pm._spec, pm._d = None, pspec, {}
+                v["properties"] = pm
+                pd = pm._d
+            pd[name] = value
+        else:
+            if cd is None:
+                cm = new_map(MessageMap)
+                cm._owner, cm._spec, cm._d = None, cspec, {}
+                v["custom_properties"] = cm
+                cd = cm._d
+            cd[name] = value
+    return out
+
+
 def property_rows(kind: Kind, conn: sqlite3.Connection, ids: list[int]):
     """The property rows of nodes `ids` (sorted), in one query, grouped by node."""
     if not ids:

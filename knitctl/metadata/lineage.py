@@ -224,24 +224,7 @@ def _by_ids_sql(kind: codec.Kind) -> str:
 
 
 def _load_by_ids(conn, kind, ids, tnames):
-    ncols = 2 + len(kind.columns) + 2
-    rows = plain_rows(conn, _by_ids_sql(kind), (codec.json_ids(ids),))
-    out = []
-    by_id = {}
-    props = []
-    last = None
-    for r in rows:
-        nid = r[0]
-        if nid != last:
-            node = codec.node_from_row(kind, r, tnames)
-            out.append(node)
-            by_id[nid] = node
-            last = nid
-        if r[ncols] is not None:
-            props.append((nid, *r[ncols:]))
-    if props:
-        codec.attach_properties(kind, by_id, props)
-    return out
+    return codec.nodes_with_properties(kind, plain_rows(conn, _by_ids_sql(kind), (codec.json_ids(ids),)), tnames)
 
 
 _TYPES_SQL = (f"SELECT t.kind, {', '.join('t.' + c.strip() for c in codec.TYPE_COLUMNS.split(','))}, p.name, p.data_type"

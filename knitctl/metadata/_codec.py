@@ -11,6 +11,7 @@ import functools
 import gc
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from ..catalog.db import plain_rows
 from . import errors
@@ -274,18 +275,18 @@ def nodes_with_properties(kind: Kind, rows, tname: TypeNames) -> list:
     """Messages from rows of `kind.select` + `prop_columns` (a LEFT JOIN: one row per property, the
     node's columns repeated), grouped by node; node_from_row and attach_properties in one pass."""
     if kind is CONTEXT:  # contexts keep node_from_row's field order (their name always set)
-        out, by_id, props = [], {}, []
+        by_id: dict = {}
+        props = []
         n = 2 + len(kind.columns) + 2
         for r in rows:
             if r[0] not in by_id:
-                node = by_id[r[0]] = node_from_row(kind, r, tname)
-                out.append(node)
+                by_id[r[0]] = node_from_row(kind, r, tname)
             if r[n] is not None:
                 props.append((r[0], r[n], r[n + 1], r[n + 2]))
         if props:
             attach_properties(kind, by_id, props)
-        return out
-    cls = kind.cls
+        return list(by_id.values())
+    cls: Any = kind.cls
     new = cls.__new__
     value_cls = pb.Value
     new_value = value_cls.__new__

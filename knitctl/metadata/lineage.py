@@ -162,8 +162,11 @@ def subgraph(conn: sqlite3.Connection, tnames: codec.TypeNames, opts, field_mask
     exe_ids.sort()
     arts_json, exes_json = codec.json_ids(art_ids), codec.json_ids(exe_ids)
     # Plain queries by id after the walk: cheaper than joining everything onto it in one statement.
-    artifacts = load_by_ids(conn, codec.ARTIFACT, art_ids, tnames) if art_ids else []
-    executions = load_by_ids(conn, codec.EXECUTION, exe_ids, tnames) if exe_ids else []
+    # the nodes are read only for the parts of the graph asked for (themselves or their types)
+    artifacts = (load_by_ids(conn, codec.ARTIFACT, art_ids, tnames)
+                 if art_ids and want & {"artifacts", "artifact_types"} else [])
+    executions = (load_by_ids(conn, codec.EXECUTION, exe_ids, tnames)
+                  if exe_ids and want & {"executions", "execution_types"} else [])
     g = pb.LineageGraph()
     if "artifacts" in want:
         g.artifacts._items.extend(artifacts)
@@ -186,7 +189,7 @@ def subgraph(conn: sqlite3.Connection, tnames: codec.TypeNames, opts, field_mask
             " WHERE execution_id IN (SELECT value FROM json_each(?)) ORDER BY 1, 3, 2",
             (arts_json, exes_json),
         )
-        if links:
+        if links and want & {"contexts", "context_types"}:
             contexts = load_by_ids(conn, codec.CONTEXT, sorted({r[2] for r in links}), tnames)
         if "contexts" in want:
             g.contexts._items.extend(contexts)

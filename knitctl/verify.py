@@ -40,13 +40,13 @@ def check(session: Session, text: str) -> dict:
         run_id = runs.resolve_id(session, text)
         facts = q.verify_facts(conn, run_id)
         made = q.of_run(conn, run_id) or {}
-        source = None
-        if not made.get("image_id"):  # a cached run did not execute: the run whose outputs it reused did
-            from . import reuse
+        from . import reuse
 
-            source = reuse.reused(conn, [run_id]).get(run_id)
-            if source:
-                made = q.of_run(conn, source) or {}
+        # a cached run did not execute: the run whose outputs it reused did (its record names that run's
+        # image; one cached before knit recorded that has none, and the source's is read)
+        source = reuse.reused(conn, [run_id]).get(run_id)
+        if source and not made.get("image_id"):
+            made = q.of_run(conn, source) or {}
     assert facts is not None  # resolve_id found it
     if facts["plan_id"] == UPLOAD_PLAN:
         raise Conflict(f"run {run_id} is an upload: nothing ran, so there is nothing to re-execute")

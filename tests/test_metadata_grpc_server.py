@@ -332,12 +332,18 @@ t = pb.ArtifactType(name="Limits"); t.properties["foo"] = pb.INT
 out = []
 store(max_receive_message_length=100).put_artifact_type(t)  # a reply under 100 bytes
 out.append(len(store(http2_max_ping_strikes=0).get_artifact_types()))
-for kw, err in (({"timeout": 0}, errors.DeadlineExceededError), ({"max_receive_message_length": 1}, errors.ResourceExhaustedError)):
-    try:
-        store(**kw).get_artifact_types()
-        out.append("no error")
-    except err as e:
-        out.append(type(e).__name__)
+for kw, err, tries in (({"timeout": 0}, errors.DeadlineExceededError, 5),
+                       ({"max_receive_message_length": 1}, errors.ResourceExhaustedError, 1)):
+    # a zero deadline is past before the call is sent, but gRPC may still let a call on a fresh channel
+    # through now and then (seen under load): a few tries, of which one must be refused with its code
+    seen = "no error"
+    for _ in range(tries):
+        try:
+            store(**kw).get_artifact_types()
+        except err as e:
+            seen = type(e).__name__
+            break
+    out.append(seen)
 print(json.dumps(out))
 """
     assert json.loads(mlmd_venv.run(code, str(served.port))) == [1, "DeadlineExceededError", "ResourceExhaustedError"]

@@ -191,7 +191,10 @@ def test_a_cached_run_verifies_with_the_image_of_the_run_it_reused(session, knit
     second = wait_until(lambda: [r for (r,) in catalog_rows(knit_home, "SELECT run_id FROM run WHERE plan_id = ?", (plan,))
                                  if r != first], timeout=30, what="the second run", home=knit_home)[0]
     assert wait_run(knit_home, second, timeout=60)["status"] == "done"
-    assert cli("run", "show", second, "-o", "json").json().get("provenance") is None  # it did not execute
+    # it did not execute: its provenance names who made it and the image of the run whose outputs it reused
+    mine = cli("run", "show", second, "-o", "json").json()["provenance"]
+    theirs = cli("run", "show", first, "-o", "json").json()["provenance"]
+    assert mine["image_id"] == theirs["image_id"] and mine["image_id"].startswith("sha256:"), (mine, theirs)
     r = cli("run", "verify", second)
     assert r.code == 0, r
     assert f"it was cached, so the image is that of run {first}" in r.out

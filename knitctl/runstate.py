@@ -5,8 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from .catalog import hooks as hook_rows
-from .catalog import marks
-from .catalog import now_ms, runs
+from .catalog import marks, now_ms, runs
 from .errors import Conflict
 
 TRANSITIONS: dict[str, frozenset[str]] = {

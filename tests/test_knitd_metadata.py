@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import make_tree
 
 from knitctl import health
 from knitctl import knitd as knitd_api
@@ -18,6 +17,8 @@ from knitctl.home import Home
 from knitctl.metadata import errors
 from knitctl.metadata import metadata_store_pb2 as pb
 from knitctl.metadata.metadata_store import MetadataStore
+
+from conftest import make_tree
 
 pytestmark = pytest.mark.docker
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import mlmd_venv
 import pytest
-from conftest import PYTHON_IMAGE, require_images, wait_run, wait_until
 from test_metadata_mlmd_files import DUMP, knit_dump
 
 from knitctl.metadata import metadata_store
 from knitctl.metadata import metadata_store_pb2 as pb
+
+import mlmd_venv
+from conftest import PYTHON_IMAGE, require_images, wait_run, wait_until
 
 pytestmark = pytest.mark.slow  # builds ml-metadata's virtualenv on first use
 

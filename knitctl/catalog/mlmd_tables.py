@@ -147,8 +147,8 @@ def adopt_mlmd_schema(conn: sqlite3.Connection) -> None:
     conn.execute(_node_copy("artifact", "uri, state, "))
     conn.execute(_node_copy("execution", "last_known_state, "))
     conn.execute(_node_copy("context", ""))
-    for kind in ("artifact", "execution", "context"):
-        conn.execute(_prop_copy(kind))
+    for node in ("artifact", "execution", "context"):
+        conn.execute(_prop_copy(node))
     conn.execute("INSERT INTO Event(id, artifact_id, execution_id, type, milliseconds_since_epoch)"
                  " SELECT id, artifact_id, execution_id, type, milliseconds_since_epoch FROM knit_v5_event")
     # ml-metadata keeps a path's steps in the order of their rows
@@ -187,9 +187,7 @@ def _old_tables_ddl() -> list[str]:
         assert isinstance(script, str)
         for stmt in _statements(script):
             words = stmt.replace("(", " ( ").split()
-            if words[:2] == ["CREATE", "TABLE"] and words[2] in old:
-                out.append(stmt)
-            elif words[0] == "CREATE" and "INDEX" in words[:3] and words[words.index("ON") + 1] in old:
+            if words[:2] == ["CREATE", "TABLE"] and words[2] in old or words[0] == "CREATE" and "INDEX" in words[:3] and words[words.index("ON") + 1] in old:
                 out.append(stmt)
     return out
 

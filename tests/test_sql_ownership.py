@@ -17,8 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("knitctl", "daemon", "tui")
 OWNER = ROOT / "knitctl" / "catalog"
-# Not moved yet: the ML Metadata API's own SQL (its rows are ml-metadata's model; they move together
-# with the change of the catalog's metadata tables to ml-metadata's physical schema).
+# Not moved yet: the ML Metadata API's own SQL, written in knit's shape against the views and write
+# rewriter of metadata/mlmd_file.py over ml-metadata's tables (the catalog's since schema 10).
 NOT_YET = (ROOT / "knitctl" / "metadata",)
 
 SQL = re.compile(

@@ -917,15 +917,23 @@ def _make_readonly(root: Path, *, top: bool = True) -> None:
 
 
 def _make_writable(root: Path) -> None:
+    """Open a read-only tree for deletion. Another process may be deleting the same trash entry at the
+    same moment (knitd's sweep while `knitctl gc` or a worker discards): what vanished needs nothing."""
     if root.is_symlink() or not root.exists():
         return
-    os.chmod(root, 0o700 if root.is_dir() else 0o600)
+    try:
+        os.chmod(root, 0o700 if root.is_dir() else 0o600)
+    except FileNotFoundError:
+        return
     if root.is_dir():
         for dirpath, dirnames, _ in os.walk(root):
             for d in dirnames:
                 p = os.path.join(dirpath, d)
                 if not os.path.islink(p):
-                    os.chmod(p, 0o700)
+                    try:
+                        os.chmod(p, 0o700)
+                    except FileNotFoundError:
+                        pass
 
 
 def _rmtree(path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import tarfile
 from pathlib import Path
@@ -505,3 +506,29 @@ def test_sweep_leaves_a_claimed_id_alone(tmp_path, store, home):
     finally:
         done.set()
         p.join(30)
+
+
+def test_a_trash_entry_deleted_by_another_process_meanwhile_is_no_error(tmp_path, monkeypatch):
+    """knitd's sweep and a `knitctl gc` (or a worker) may empty the same trash entry at once: the one that
+    finds part of it gone goes on (seen in CI as FileNotFoundError from the sweep)."""
+    from knitctl import store as store_mod
+
+    root = tmp_path / "entry"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "f").write_text("x")
+    for d in (root / "a" / "b", root / "a", root):
+        os.chmod(d, 0o500)
+    real_chmod = os.chmod
+    gone = []
+
+    def racing_chmod(path, mode, *a, **kw):  # the other sweeper removes the subtree just before this chmod
+        if str(path).endswith("/b") and not gone:
+            gone.append(path)
+            real_chmod(os.path.dirname(path), 0o700)
+            real_chmod(path, 0o700)
+            shutil.rmtree(path)
+        return real_chmod(path, mode, *a, **kw)
+
+    monkeypatch.setattr(store_mod.os, "chmod", racing_chmod)
+    store_mod._rmtree(root)
+    assert gone and not root.exists()

@@ -36,6 +36,10 @@ def done_run(home, plan_id: str) -> str:
                       timeout=30, what=f"a run of plan {plan_id}", home=home)
     run_id = rows[0][0]
     assert wait_run(home, run_id, timeout=90)["status"] == "done"
+    # knitd at rest: its run's status changes taken off the hook queue (a catalog dump taken before would
+    # differ from one taken after by that alone)
+    wait_until(lambda: not catalog_rows(home, "SELECT 1 FROM hook_event LIMIT 1"), timeout=30,
+               what="knitd to take the run's status changes off its hook queue", home=home)
     return run_id
 
 

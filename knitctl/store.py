@@ -930,10 +930,8 @@ def _make_writable(root: Path) -> None:
             for d in dirnames:
                 p = os.path.join(dirpath, d)
                 if not os.path.islink(p):
-                    try:
+                    with contextlib.suppress(FileNotFoundError):
                         os.chmod(p, 0o700)
-                    except FileNotFoundError:
-                        pass
 
 
 def _rmtree(path: Path) -> None:

@@ -18,6 +18,7 @@ import os
 
 import pytest
 import yaml
+from test_run_loop_fake import settle
 
 from knitctl import reuse
 from knitctl.catalog import now_ms
@@ -120,13 +121,6 @@ def daemon(session):
         settle(d)
         d.shutdown()
         d.session.close()
-
-
-def settle(d) -> None:
-    for run_id, w in list(d.workers.items()):
-        assert w.thread is not None
-        w.thread.join(TIMEOUT)
-        assert not w.thread.is_alive(), f"the worker of run {run_id} did not end"
 
 
 def push(session, content: dict, *tags: str, move: bool = False):

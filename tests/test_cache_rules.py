@@ -28,8 +28,6 @@ from knitctl.plans.spec import parse_plan
 
 from conftest import apply_plan, make_tree, plan_doc, runs_of
 
-TIMEOUT = 30.0
-
 
 def spec_of(**extra):
     return parse_plan(yaml.safe_dump(plan_doc({"/in": ["kind:src"]}, {"/out": ["kind:out"]}, **extra)), "p.yaml")
